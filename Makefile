@@ -1,0 +1,70 @@
+# livechatd — the front door. `make help` lists the targets.
+
+SHELL       := /bin/bash
+GO          ?= go
+BIN         := bin
+PLUGIN_BIN  := $(BIN)/plugins
+TOOLS_BIN   := $(BIN)/tools
+PROTOC_VERSION := 3.21.12
+CONFIG      ?= examples/livechatd.hcl
+TESTFLAGS   ?=
+
+PLUGINS  := $(notdir $(wildcard plugins/*))
+EXAMPLES := echo-provider
+
+.PHONY: help build run test generate generate-check lint bench clean tools
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+build: ## build bin/livechatd and every plugin into bin/plugins
+	@mkdir -p $(PLUGIN_BIN)
+	$(GO) build -o $(BIN)/livechatd ./host/cmd/livechatd
+	@for p in $(PLUGINS); do \
+		if [ -f plugins/$$p/cmd/livechat-provider-$$p/main.go ]; then \
+			echo "$(GO) build -o $(PLUGIN_BIN)/livechat-provider-$$p ./plugins/$$p/cmd/livechat-provider-$$p"; \
+			$(GO) build -o $(PLUGIN_BIN)/livechat-provider-$$p ./plugins/$$p/cmd/livechat-provider-$$p || exit 1; \
+		fi; \
+	done
+	$(GO) build -o $(PLUGIN_BIN)/livechat-provider-echo ./examples/echo-provider
+
+run: build ## build everything and start livechatd with $(CONFIG)
+	$(BIN)/livechatd serve -config $(CONFIG)
+
+test: ## run every test with the race detector (what CI runs)
+	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+
+bench: ## run the benchmarks and print their numbers
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+tools: ## build the pinned code generators into bin/tools
+	@mkdir -p $(TOOLS_BIN)
+	$(GO) build -o $(TOOLS_BIN)/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) build -o $(TOOLS_BIN)/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+generate: tools ## regenerate proto/ Go code (protoc $(PROTOC_VERSION) and the go.mod-pinned plugins)
+	@v=$$(protoc --version 2>/dev/null | awk '{print $$2}'); \
+	if [ "$$v" != "$(PROTOC_VERSION)" ]; then \
+		echo "make generate: need protoc $(PROTOC_VERSION) (found '$$v'); on Debian: apt-get install protobuf-compiler libprotobuf-dev" >&2; exit 1; \
+	fi
+	protoc --proto_path=proto \
+		--plugin=protoc-gen-go=$(TOOLS_BIN)/protoc-gen-go \
+		--plugin=protoc-gen-go-grpc=$(TOOLS_BIN)/protoc-gen-go-grpc \
+		--go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		$$(find proto -name '*.proto' | sort)
+
+generate-check: generate ## fail when `make generate` changes the tree
+	@if [ -n "$$(git status --porcelain -- proto)" ]; then \
+		echo "make generate changed the tree; commit the generated code:" >&2; \
+		git status --porcelain -- proto >&2; git diff --stat -- proto >&2; exit 1; \
+	fi
+
+lint: ## go vet, staticcheck and a gofmt check
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean: ## remove build output
+	rm -rf $(BIN)

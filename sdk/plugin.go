@@ -1,0 +1,131 @@
+package sdk
+
+// The go-plugin wiring of the contract: the frozen handshake, the versioned
+// plugin set, and the gRPC adapters on both sides of the process boundary.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/go-plugin"
+	livechatv1 "github.com/livechatd/livechatd/proto/livechat/v1"
+	"google.golang.org/grpc"
+)
+
+// ProtocolVersion is the version of the provider contract this SDK speaks
+// (proto/livechat/v1).
+const ProtocolVersion = 1
+
+// MaxMessageSize bounds one gRPC message either way (a webhook body with
+// attachments, a long transcript).
+const MaxMessageSize = 16 << 20
+
+// pluginName is the key of the provider in go-plugin's plugin set.
+const pluginName = "provider"
+
+// Handshake is checked by the host and the plugin before anything else. It is
+// frozen: protocol changes go through ProtocolVersion and versioned plugin
+// sets, never through the cookie.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "LIVECHATD_PLUGIN",
+	MagicCookieValue: "4f1c1e5a-provider-plugin-d7c3b0a2",
+}
+
+// HostPlugins is the plugin set the host passes to go-plugin's
+// ClientConfig.VersionedPlugins. host receives events the plugin pushes.
+// Plugin authors never need it; livechatd and sdktest do.
+func HostPlugins(host Host) map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{
+		ProtocolVersion: {pluginName: &grpcPlugin{host: host}},
+	}
+}
+
+// Dispense returns the provider of a started go-plugin client.
+func Dispense(c plugin.ClientProtocol) (*RemoteProvider, error) {
+	raw, err := c.Dispense(pluginName)
+	if err != nil {
+		return nil, err
+	}
+	rp, ok := raw.(*RemoteProvider)
+	if !ok {
+		return nil, fmt.Errorf("plugin dispensed %T, want *sdk.RemoteProvider", raw)
+	}
+	return rp, nil
+}
+
+// GRPCDialOptions are the host side's gRPC options (message size limits).
+func GRPCDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(MaxMessageSize),
+		grpc.MaxCallSendMsgSize(MaxMessageSize),
+	)}
+}
+
+func grpcServer(opts []grpc.ServerOption) *grpc.Server {
+	opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))
+	return grpc.NewServer(opts...)
+}
+
+// grpcPlugin is both sides of go-plugin's GRPCPlugin: the plugin process
+// fills provider and info, the host fills host.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	info     Info
+	provider Provider
+	host     Host
+}
+
+var _ plugin.GRPCPlugin = (*grpcPlugin)(nil)
+
+func (p *grpcPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
+	livechatv1.RegisterProviderServer(s, &providerServer{info: p.info, provider: p.provider, broker: broker})
+	return nil
+}
+
+func (p *grpcPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	rp := &RemoteProvider{client: livechatv1.NewProviderClient(conn)}
+	if p.host != nil {
+		rp.hostBrokerID = broker.NextId()
+		go broker.AcceptAndServe(rp.hostBrokerID, func(opts []grpc.ServerOption) *grpc.Server {
+			s := grpcServer(opts)
+			livechatv1.RegisterHostServer(s, &hostServer{host: p.host})
+			return s
+		})
+	}
+	return rp, nil
+}
+
+// hostServer serves the Host service to the plugin.
+type hostServer struct {
+	livechatv1.UnimplementedHostServer
+	host Host
+}
+
+func (s *hostServer) PushEvents(ctx context.Context, req *livechatv1.PushEventsRequest) (*livechatv1.PushEventsResponse, error) {
+	if err := s.host.PushEvents(ctx, req.GetBotId(), eventsFromProto(req.GetEvents())...); err != nil {
+		return nil, toStatus(err)
+	}
+	return &livechatv1.PushEventsResponse{}, nil
+}
+
+// hostClient is the plugin's handle on the host, given to Configure.
+type hostClient struct {
+	client livechatv1.HostClient
+}
+
+func (c *hostClient) PushEvents(ctx context.Context, bot string, events ...Event) error {
+	pe, err := eventsToProto(events)
+	if err != nil {
+		return Permanent(err)
+	}
+	_, err = c.client.PushEvents(ctx, &livechatv1.PushEventsRequest{BotId: bot, Events: pe})
+	return fromStatus(err)
+}
+
+// noHost is given to Configure when the host offers no Host service.
+type noHost struct{}
+
+func (noHost) PushEvents(context.Context, string, ...Event) error {
+	return Permanent(fmt.Errorf("the host offers no push service"))
+}

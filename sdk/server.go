@@ -1,0 +1,173 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-plugin"
+	livechatv1 "github.com/livechatd/livechatd/proto/livechat/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// providerServer adapts a Provider to the generated gRPC service.
+type providerServer struct {
+	livechatv1.UnimplementedProviderServer
+	info     Info
+	provider Provider
+	broker   *plugin.GRPCBroker
+
+	mu    sync.Mutex
+	hosts map[uint32]Host // dialled Host services by broker id
+}
+
+var _ livechatv1.ProviderServer = (*providerServer)(nil)
+
+func (s *providerServer) Info(context.Context, *livechatv1.InfoRequest) (*livechatv1.InfoResponse, error) {
+	out, err := infoToProto(s.info)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return out, nil
+}
+
+// checkConfig decodes a config and runs the schema's checks and the
+// provider's own.
+func (s *providerServer) checkConfig(ctx context.Context, bot string, raw []byte) (Config, Diagnostics) {
+	cfg, err := configFromJSON(raw)
+	if err != nil {
+		return nil, Diagnostics{{Severity: SeverityError, Summary: err.Error()}}
+	}
+	cfg = s.info.Schema.WithDefaults(cfg)
+	diags := s.info.Schema.Validate(cfg)
+	if diags.HasErrors() {
+		return cfg, diags
+	}
+	if v, ok := s.provider.(ConfigValidator); ok {
+		diags = append(diags, v.ValidateConfig(ctx, bot, cfg)...)
+	}
+	return cfg, diags
+}
+
+func (s *providerServer) ValidateConfig(ctx context.Context, req *livechatv1.ValidateConfigRequest) (*livechatv1.ValidateConfigResponse, error) {
+	_, diags := s.checkConfig(ctx, req.GetBotId(), req.GetConfigJson())
+	return &livechatv1.ValidateConfigResponse{Diagnostics: diagnosticsToProto(diags)}, nil
+}
+
+func (s *providerServer) Configure(ctx context.Context, req *livechatv1.ConfigureRequest) (*livechatv1.ConfigureResponse, error) {
+	cfg, diags := s.checkConfig(ctx, req.GetBotId(), req.GetConfigJson())
+	if diags.HasErrors() {
+		return &livechatv1.ConfigureResponse{Diagnostics: diagnosticsToProto(diags)}, nil
+	}
+	host, err := s.host(req.GetHostBrokerId())
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	if err := s.provider.Configure(ctx, req.GetBotId(), cfg, host); err != nil {
+		return nil, toStatus(err)
+	}
+	return &livechatv1.ConfigureResponse{Diagnostics: diagnosticsToProto(diags)}, nil
+}
+
+// host dials the host's Host service once per broker id.
+func (s *providerServer) host(id uint32) (Host, error) {
+	if id == 0 || s.broker == nil {
+		return noHost{}, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, ok := s.hosts[id]; ok {
+		return h, nil
+	}
+	conn, err := s.broker.Dial(id)
+	if err != nil {
+		return nil, fmt.Errorf("dial host service: %w", err)
+	}
+	if s.hosts == nil {
+		s.hosts = make(map[uint32]Host)
+	}
+	h := &hostClient{client: livechatv1.NewHostClient(conn)}
+	s.hosts[id] = h
+	return h, nil
+}
+
+func (s *providerServer) StartSession(ctx context.Context, req *livechatv1.StartSessionRequest) (*livechatv1.StartSessionResponse, error) {
+	res, err := s.provider.StartSession(ctx, StartRequest{
+		Bot:            req.GetBotId(),
+		SessionID:      req.GetSessionId(),
+		User:           userFromProto(req.GetUser()),
+		Transcript:     messagesFromProto(req.GetTranscript()),
+		Messages:       messagesFromProto(req.GetMessages()),
+		IdempotencyKey: req.GetIdempotencyKey(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &livechatv1.StartSessionResponse{Ref: res.Ref}, nil
+}
+
+func (s *providerServer) SendMessage(ctx context.Context, req *livechatv1.SendMessageRequest) (*livechatv1.SendMessageResponse, error) {
+	res, err := s.provider.SendMessage(ctx, SendRequest{
+		Bot:            req.GetBotId(),
+		SessionID:      req.GetSessionId(),
+		Ref:            req.GetRef(),
+		User:           userFromProto(req.GetUser()),
+		Message:        messageFromProto(req.GetMessage()),
+		IdempotencyKey: req.GetIdempotencyKey(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &livechatv1.SendMessageResponse{PlatformMessageId: res.PlatformMessageID}, nil
+}
+
+func (s *providerServer) EndSession(ctx context.Context, req *livechatv1.EndSessionRequest) (*livechatv1.EndSessionResponse, error) {
+	err := s.provider.EndSession(ctx, EndRequest{
+		Bot:            req.GetBotId(),
+		SessionID:      req.GetSessionId(),
+		Ref:            req.GetRef(),
+		User:           userFromProto(req.GetUser()),
+		Reason:         endReasonFromProto(req.GetReason()),
+		IdempotencyKey: req.GetIdempotencyKey(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &livechatv1.EndSessionResponse{}, nil
+}
+
+func (s *providerServer) HandleWebhook(ctx context.Context, req *livechatv1.HandleWebhookRequest) (*livechatv1.HandleWebhookResponse, error) {
+	res, err := s.provider.HandleWebhook(ctx, WebhookRequest{
+		Bot:    req.GetBotId(),
+		Method: req.GetMethod(),
+		Path:   req.GetPath(),
+		Query:  valuesFromProto(req.GetQuery()),
+		Header: valuesFromProto(req.GetHeaders()),
+		Body:   req.GetBody(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	events, err := eventsToProto(res.Events)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &livechatv1.HandleWebhookResponse{
+		Events: events,
+		Response: &livechatv1.HTTPResponse{
+			Status:  int32(res.Status),
+			Headers: valuesToProto(res.Header),
+			Body:    res.Body,
+		},
+	}, nil
+}
+
+func (s *providerServer) Shutdown(ctx context.Context, _ *livechatv1.ShutdownRequest) (*livechatv1.ShutdownResponse, error) {
+	if sd, ok := s.provider.(Shutdowner); ok {
+		if err := sd.Shutdown(ctx); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	return &livechatv1.ShutdownResponse{}, nil
+}

@@ -1,0 +1,362 @@
+package sdk
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Info describes a provider plugin. It is static: the host reads it once per
+// process to fingerprint the plugin, and `--describe` prints it as JSON.
+type Info struct {
+	// Name is the provider name operators write in `provider = "..."`. It must
+	// match the binary's suffix: livechat-provider-<name>.
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Description string `json:"description,omitempty"`
+	// ProtocolVersions are filled in by Serve; plugin authors leave them empty.
+	ProtocolVersions []int        `json:"protocol_versions"`
+	Capabilities     []Capability `json:"capabilities,omitempty"`
+	Schema           Schema       `json:"config_schema"`
+}
+
+// Capability is something the host may rely on a provider to do.
+type Capability string
+
+const (
+	// CapWebhook: the platform calls the host's provider webhook URL.
+	CapWebhook Capability = "webhook"
+	// CapPush: the plugin pushes events through the Host it gets in Configure.
+	CapPush Capability = "push"
+	// CapCloseTicket: EndSession closes the ticket on the platform.
+	CapCloseTicket Capability = "close_ticket"
+)
+
+// Schema is the shape of a bot's `config {}` block for this provider.
+type Schema struct {
+	Attributes []Attribute `json:"attributes"`
+}
+
+// Attribute returns the attribute called name, or false.
+func (s Schema) Attribute(name string) (Attribute, bool) {
+	for _, a := range s.Attributes {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Attribute{}, false
+}
+
+// Attribute is one key of the config block.
+type Attribute struct {
+	Name        string        `json:"name"`
+	Type        AttributeType `json:"type"`
+	Required    bool          `json:"required,omitempty"`
+	Sensitive   bool          `json:"sensitive,omitempty"`
+	Description string        `json:"description,omitempty"`
+	// Default is used when the attribute is absent; nil for none. It must be
+	// of the attribute's type (string for String and Duration, float64 or int
+	// for Number, bool, []string, map[string]string).
+	Default any `json:"default,omitempty"`
+}
+
+// AttributeType is the type of a config attribute.
+type AttributeType string
+
+const (
+	String       AttributeType = "string"
+	Number       AttributeType = "number"
+	Bool         AttributeType = "bool"
+	ListOfString AttributeType = "list(string)"
+	MapOfString  AttributeType = "map(string)"
+	// Duration is a string such as "30s" or "2m", checked by the host.
+	Duration AttributeType = "duration"
+)
+
+// Config is one bot's decoded config block: attribute name to value, with
+// defaults applied. Values are JSON-shaped: string, float64, bool,
+// []any of strings, map[string]any of strings.
+type Config map[string]any
+
+// Decode fills the struct pointed to by v from the config, matching JSON
+// field tags, e.g. `json:"api_key"`. Duration attributes arrive as strings;
+// use ParseDuration, or the String helper.
+func (c Config) Decode(v any) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("decode config: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode config: %w", err)
+	}
+	return nil
+}
+
+// String returns the string value of name, or "".
+func (c Config) String(name string) string {
+	s, _ := c[name].(string)
+	return s
+}
+
+// Bool returns the boolean value of name, or false.
+func (c Config) Bool(name string) bool {
+	b, _ := c[name].(bool)
+	return b
+}
+
+// Duration parses the duration value of name; zero when absent.
+func (c Config) Duration(name string) (time.Duration, error) {
+	s := c.String(name)
+	if s == "" {
+		return 0, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// Severity of a Diagnostic.
+type Severity int
+
+const (
+	SeverityError Severity = iota + 1
+	SeverityWarning
+)
+
+func (s Severity) String() string {
+	switch s {
+	case SeverityError:
+		return "error"
+	case SeverityWarning:
+		return "warning"
+	}
+	return "unknown"
+}
+
+// Diagnostic is a problem with a bot's config. Attribute names the config key
+// it is about, so the host can point at the line in the operator's file.
+type Diagnostic struct {
+	Severity  Severity `json:"severity"`
+	Summary   string   `json:"summary"`
+	Detail    string   `json:"detail,omitempty"`
+	Attribute string   `json:"attribute,omitempty"`
+}
+
+func (d Diagnostic) Error() string {
+	msg := d.Summary
+	if d.Attribute != "" {
+		msg = d.Attribute + ": " + msg
+	}
+	if d.Detail != "" {
+		msg += ": " + d.Detail
+	}
+	return msg
+}
+
+// Errorf returns an error diagnostic about attribute.
+func Errorf(attribute, format string, args ...any) Diagnostic {
+	return Diagnostic{Severity: SeverityError, Attribute: attribute, Summary: fmt.Sprintf(format, args...)}
+}
+
+// Diagnostics is a list of diagnostics.
+type Diagnostics []Diagnostic
+
+// HasErrors reports whether any diagnostic is an error.
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity == SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+// Err returns the diagnostics as one error when any is an error, else nil.
+func (ds Diagnostics) Err() error {
+	if !ds.HasErrors() {
+		return nil
+	}
+	return diagnosticsError(ds)
+}
+
+type diagnosticsError Diagnostics
+
+func (e diagnosticsError) Error() string {
+	var msg string
+	for i, d := range e {
+		if d.Severity != SeverityError {
+			continue
+		}
+		if i > 0 && msg != "" {
+			msg += "; "
+		}
+		msg += d.Error()
+	}
+	return msg
+}
+
+// User is the end user on the chat side.
+type User struct {
+	ID        string `json:"id"`
+	ChannelID string `json:"channel_id,omitempty"`
+	// Metadata is whatever the channel knows of the user: firstname,
+	// lastname, email, and any other key.
+	Metadata map[string]any `json:"metadata,omitempty"`
+}
+
+// AuthorType says who wrote a message.
+type AuthorType string
+
+const (
+	AuthorUser   AuthorType = "user"
+	AuthorBot    AuthorType = "bot"
+	AuthorAgent  AuthorType = "agent"
+	AuthorSystem AuthorType = "system"
+)
+
+// Author of a message.
+type Author struct {
+	Type AuthorType `json:"type"`
+	Name string     `json:"name,omitempty"`
+	// ID is the platform's id of the author, when known.
+	ID string `json:"id,omitempty"`
+}
+
+// Message is a chat message in the CSML payload shape: a content type and a
+// content object ({"text": "hi"}, {"url": "..."}, a question with buttons...).
+type Message struct {
+	ID          string         `json:"id,omitempty"`
+	ContentType string         `json:"content_type"`
+	Content     map[string]any `json:"content"`
+	Author      Author         `json:"author"`
+	Time        time.Time      `json:"time,omitzero"`
+}
+
+// Text returns a text message.
+func Text(text string) Message {
+	return Message{ContentType: "text", Content: map[string]any{"text": text}}
+}
+
+// PlainText is the message's text as a support agent should read it: the
+// text of a text message, the URL of a media message, the payload of a
+// button click, the title of a question.
+func (m Message) PlainText() string {
+	for _, key := range []string{"text", "url", "payload", "title"} {
+		if s, ok := m.Content[key].(string); ok && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// StartRequest asks the provider to open a ticket or conversation.
+type StartRequest struct {
+	Bot       string
+	SessionID string
+	User      User
+	// Transcript is the conversation with the bot before the handoff, oldest
+	// first.
+	Transcript []Message
+	// Messages are user messages already waiting for the platform, oldest first.
+	Messages []Message
+	// IdempotencyKey is the same on every retry of this start: a provider must
+	// not open a second ticket for it.
+	IdempotencyKey string
+}
+
+// StartResult is the platform's reference for the session.
+type StartResult struct {
+	Ref string
+}
+
+// SendRequest forwards one user message.
+type SendRequest struct {
+	Bot       string
+	SessionID string
+	Ref       string
+	User      User
+	Message   Message
+	// IdempotencyKey is the same on every retry of this message.
+	IdempotencyKey string
+}
+
+// SendResult is what the platform answered for a sent message.
+type SendResult struct {
+	PlatformMessageID string
+}
+
+// EndReason says why a session ended.
+type EndReason string
+
+const (
+	EndUser    EndReason = "user"
+	EndAgent   EndReason = "agent"
+	EndExpired EndReason = "expired"
+	EndAdmin   EndReason = "admin"
+)
+
+// EndRequest asks the provider to close the ticket.
+type EndRequest struct {
+	Bot            string
+	SessionID      string
+	Ref            string
+	User           User
+	Reason         EndReason
+	IdempotencyKey string
+}
+
+// WebhookRequest is one HTTP request the platform sent to the host.
+type WebhookRequest struct {
+	Bot    string
+	Method string
+	Path   string
+	Query  map[string][]string
+	Header map[string][]string
+	Body   []byte
+}
+
+// QueryValue returns the first value of the query parameter key, or "".
+func (r WebhookRequest) QueryValue(key string) string {
+	if vs := r.Query[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// HeaderValue returns the first value of the header key (canonical form,
+// e.g. "X-Chatwoot-Signature"), or "".
+func (r WebhookRequest) HeaderValue(key string) string {
+	if vs := r.Header[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// WebhookResult is the events found in a webhook and the HTTP answer to give
+// the platform. A zero Status means 200.
+type WebhookResult struct {
+	Events []Event
+	Status int
+	Header map[string][]string
+	Body   []byte
+}
+
+// EventType is the kind of a platform event.
+type EventType string
+
+const (
+	// EventAgentMessage: an agent wrote to the user.
+	EventAgentMessage EventType = "agent_message"
+	// EventSessionClosed: the platform closed the session (an agent resolved
+	// or closed the ticket).
+	EventSessionClosed EventType = "session_closed"
+)
+
+// Event is something that happened on the platform. SessionID or Ref (or
+// both) name the session; ID is the platform's event id, used by the host to
+// drop replays.
+type Event struct {
+	ID        string
+	Type      EventType
+	SessionID string
+	Ref       string
+	Message   Message
+}
