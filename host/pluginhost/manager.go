@@ -1,0 +1,211 @@
+// Package pluginhost finds, verifies, launches and supervises provider
+// plugins: one go-plugin process per plugin binary, serving many bots.
+//
+// Discovery takes every executable named livechat-provider-<name> in the
+// plugin directory, refuses links that lead outside it and files that do not
+// match their sha256 pin, and launches the rest with AutoMTLS, gRPC only and
+// none of the host's environment. A supervisor restarts a plugin that exits
+// or stops answering health pings, with exponential backoff, re-configures
+// its bots, and marks it failed after too many crashes in a window.
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/livechatd/livechatd/sdk"
+)
+
+// Options configure a Manager. Zero values take the defaults shown.
+type Options struct {
+	// Dir is the plugin directory.
+	Dir string
+	// Pins maps provider names to the sha256 their binary must have.
+	Pins map[string]string
+	// RequireChecksums refuses plugins without a pin.
+	RequireChecksums bool
+	Logger           hclog.Logger
+
+	// StartTimeout bounds a plugin's handshake (10s).
+	StartTimeout time.Duration
+	// CallTimeout bounds the host's own calls at launch: Info, Configure (30s).
+	CallTimeout time.Duration
+	// HealthInterval is the time between health pings (10s).
+	HealthInterval time.Duration
+	// PingTimeout bounds one health ping (5s).
+	PingTimeout time.Duration
+	// RestartBackoff is the first restart delay, doubled at each crash in the
+	// window up to MaxRestartBackoff (200ms, 30s).
+	RestartBackoff    time.Duration
+	MaxRestartBackoff time.Duration
+	// CrashLimit crashes within CrashWindow mark a plugin failed (5, 5m).
+	CrashLimit  int
+	CrashWindow time.Duration
+	// CallWait is how long a call waits for a restarting plugin before it
+	// fails as retryable (10s).
+	CallWait time.Duration
+	// Now is the clock for the crash window (time.Now).
+	Now func() time.Time
+
+	hostProxy *hostProxy
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = discardLogger
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.StartTimeout, 10*time.Second)
+	def(&o.CallTimeout, 30*time.Second)
+	def(&o.HealthInterval, 10*time.Second)
+	def(&o.PingTimeout, 5*time.Second)
+	def(&o.RestartBackoff, 200*time.Millisecond)
+	def(&o.MaxRestartBackoff, 30*time.Second)
+	def(&o.CrashWindow, 5*time.Minute)
+	def(&o.CallWait, 10*time.Second)
+	if o.CrashLimit <= 0 {
+		o.CrashLimit = 5
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Manager owns every plugin of the host.
+type Manager struct {
+	opts Options
+
+	mu       sync.Mutex
+	plugins  map[string]*Plugin
+	problems []Problem
+}
+
+// New returns a Manager; Load starts the plugins.
+func New(opts Options) *Manager {
+	opts.setDefaults()
+	opts.hostProxy = &hostProxy{}
+	return &Manager{opts: opts, plugins: map[string]*Plugin{}}
+}
+
+// SetHost sets where events pushed by plugins go. Until it is set, pushes
+// fail as retryable.
+func (m *Manager) SetHost(h sdk.Host) { m.opts.hostProxy.set(h) }
+
+// Load discovers the plugins and launches them all in parallel. A plugin
+// that cannot be launched is reported in its Status and does not stop the
+// others; the error is for an unreadable directory only.
+func (m *Manager) Load(ctx context.Context) error {
+	cands, problems, err := Discover(m.opts.Dir, m.opts.Pins, m.opts.RequireChecksums)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		m.opts.Logger.Error("plugin refused", "plugin", p.Name, "path", p.Path, "error", p.Err)
+	}
+	var wg sync.WaitGroup
+	loaded := make([]*Plugin, len(cands))
+	for i, c := range cands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := newPlugin(c, &m.opts)
+			proc, err := p.launch()
+			p.mu.Lock()
+			if err != nil {
+				p.log.Error("plugin refused", "error", err)
+				p.setState(StateFailed, err.Error())
+				close(p.done)
+			} else {
+				p.proc = proc
+				p.setState(StateReady, "")
+				go p.run(proc)
+			}
+			p.mu.Unlock()
+			loaded[i] = p
+		}()
+	}
+	wg.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.problems = problems
+	for _, p := range loaded {
+		m.plugins[p.Name()] = p
+	}
+	return ctx.Err()
+}
+
+// Plugin returns the loaded plugin called name, whatever its state.
+func (m *Manager) Plugin(name string) (*Plugin, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.plugins[name]; ok {
+		return p, nil
+	}
+	for _, pr := range m.problems {
+		if pr.Name == name {
+			return nil, fmt.Errorf("provider %q was refused: %v", name, pr.Err)
+		}
+	}
+	return nil, fmt.Errorf("no provider %q: no %s%s in plugin_dir %s", name, Prefix, name, m.opts.Dir)
+}
+
+// Statuses lists every plugin, refused ones included, by name.
+func (m *Manager) Statuses() []Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Status
+	for _, p := range m.plugins {
+		out = append(out, p.Status())
+	}
+	for _, pr := range m.problems {
+		out = append(out, Status{Name: pr.Name, Path: pr.Path, State: StateFailed, Reason: pr.Err.Error()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Close stops every plugin, waiting for each to finish within ctx's deadline,
+// and leaves no plugin process behind.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	plugins := make([]*Plugin, 0, len(m.plugins))
+	for _, p := range m.plugins {
+		plugins = append(plugins, p)
+	}
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.close(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// hostProxy forwards plugin pushes to the host set with SetHost.
+type hostProxy struct {
+	h atomic.Pointer[sdk.Host]
+}
+
+func (p *hostProxy) set(h sdk.Host) { p.h.Store(&h) }
+
+func (p *hostProxy) PushEvents(ctx context.Context, bot string, events ...sdk.Event) error {
+	h := p.h.Load()
+	if h == nil {
+		return sdk.Retryable(errors.New("the host is not ready for events yet"), time.Second)
+	}
+	return (*h).PushEvents(ctx, bot, events...)
+}

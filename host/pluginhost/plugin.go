@@ -1,0 +1,285 @@
+package pluginhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+	"github.com/livechatd/livechatd/sdk"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// State of a plugin.
+type State string
+
+const (
+	StateStarting   State = "starting"
+	StateReady      State = "ready"
+	StateRestarting State = "restarting"
+	// StateFailed: the plugin could not be launched, or crashed too often;
+	// Status.Reason says why. The host keeps running without it.
+	StateFailed  State = "failed"
+	StateStopped State = "stopped"
+)
+
+// Status is what the host knows of one plugin, for `livechatd plugins`,
+// the admin API and /readyz.
+type Status struct {
+	Name         string           `json:"name"`
+	Path         string           `json:"path"`
+	SHA256       string           `json:"sha256"`
+	Version      string           `json:"version,omitempty"`
+	Protocol     int              `json:"protocol,omitempty"`
+	Capabilities []sdk.Capability `json:"capabilities,omitempty"`
+	State        State            `json:"status"`
+	Reason       string           `json:"reason,omitempty"`
+	PID          int              `json:"pid,omitempty"`
+	Restarts     int              `json:"restarts"`
+	Bots         []string         `json:"bots,omitempty"`
+}
+
+// ErrUnavailable is wrapped by the errors of calls to a plugin that is not
+// running; they are retryable.
+var ErrUnavailable = errors.New("plugin unavailable")
+
+// process is one running plugin process.
+type process struct {
+	client *plugin.Client
+	runner *procRunner
+	remote *sdk.RemoteProvider
+}
+
+// stop ends the process: go-plugin's graceful kill (close the connection,
+// give the plugin a moment to exit), then SIGKILL when ctx is done first.
+// Either way it returns only once the process is reaped.
+func (p *process) stop(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		p.client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		_ = p.runner.Kill(context.Background())
+		<-done
+	}
+}
+
+// ping asks the plugin's gRPC health service whether it serves, within
+// timeout: a hung plugin fails the check like a dead one.
+func (p *process) ping(timeout time.Duration) error {
+	cp, err := p.client.Client()
+	if err != nil {
+		return err
+	}
+	gc, ok := cp.(*plugin.GRPCClient)
+	if !ok {
+		return fmt.Errorf("not a gRPC plugin client: %T", cp)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_, err = healthpb.NewHealthClient(gc.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
+	return err
+}
+
+// Plugin is one plugin binary: one process serving every bot configured
+// with it, supervised and restarted when it dies.
+type Plugin struct {
+	cand Candidate
+	opts *Options
+	log  hclog.Logger
+
+	mu       sync.Mutex
+	state    State
+	reason   string
+	info     sdk.Info
+	proc     *process
+	restarts int
+	crashes  []time.Time
+	bots     map[string]sdk.Config
+	changed  chan struct{} // closed and replaced at every state change
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{} // closed when supervision has ended
+}
+
+func newPlugin(c Candidate, opts *Options) *Plugin {
+	return &Plugin{
+		cand:    c,
+		opts:    opts,
+		log:     opts.Logger.Named(c.Name),
+		state:   StateStarting,
+		bots:    map[string]sdk.Config{},
+		changed: make(chan struct{}),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+}
+
+// Name is the provider name.
+func (p *Plugin) Name() string { return p.cand.Name }
+
+// Info is the plugin's fingerprint, read when it was launched.
+func (p *Plugin) Info() sdk.Info {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.info
+}
+
+// Status reports the plugin's state.
+func (p *Plugin) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Status{
+		Name:         p.cand.Name,
+		Path:         p.cand.Path,
+		SHA256:       p.cand.SHA256,
+		Version:      p.info.Version,
+		Capabilities: p.info.Capabilities,
+		State:        p.state,
+		Reason:       p.reason,
+		Restarts:     p.restarts,
+	}
+	if len(p.info.ProtocolVersions) > 0 {
+		s.Protocol = slices.Max(p.info.ProtocolVersions)
+	}
+	if p.proc != nil && p.state == StateReady {
+		s.PID = p.proc.runner.pid
+	}
+	for b := range p.bots {
+		s.Bots = append(s.Bots, b)
+	}
+	sort.Strings(s.Bots)
+	return s
+}
+
+// Changed returns a channel that is closed at the plugin's next state
+// change: a way to wait for one without polling.
+func (p *Plugin) Changed() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
+}
+
+// WaitFor waits until cond holds for the plugin's status, or ctx is done.
+func (p *Plugin) WaitFor(ctx context.Context, cond func(Status) bool) error {
+	for {
+		changed := p.Changed()
+		if cond(p.Status()) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("plugin %s: %w (status %+v)", p.cand.Name, ctx.Err(), p.Status())
+		}
+	}
+}
+
+// setState changes the state and wakes everyone waiting on a change.
+// Callers hold p.mu.
+func (p *Plugin) setState(s State, reason string) {
+	p.state, p.reason = s, reason
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// launch starts a process, checks its protocol and fingerprint, and
+// configures every known bot on it.
+func (p *Plugin) launch() (*process, error) {
+	sum, err := hex.DecodeString(p.cand.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("bad sha256: %w", err)
+	}
+	var r *procRunner
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: sdk.HostPlugins(p.opts.hostProxy),
+		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
+			// go-plugin hands over the environment it built for the plugin
+			// (handshake cookie, protocol versions, mTLS certificate, socket
+			// dir); with SkipHostEnv it holds nothing of ours.
+			ok, err := (&plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}).Check(p.cand.Path)
+			if err != nil {
+				return nil, fmt.Errorf("verify checksum: %w", err)
+			}
+			if !ok {
+				actual, _ := fileSHA256(p.cand.Path)
+				return nil, fmt.Errorf("sha256 mismatch: the file changed since discovery (expected %s, now %s)", p.cand.SHA256, actual)
+			}
+			r, err = newProcRunner(p.cand.Path, spec.Env)
+			return r, err
+		},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		StartTimeout:     p.opts.StartTimeout,
+		GRPCDialOptions:  sdk.GRPCDialOptions(),
+		Logger:           p.log,
+	})
+	proc := &process{client: client}
+	fail := func(err error) (*process, error) {
+		client.Kill()
+		return nil, err
+	}
+	cp, err := client.Client()
+	if err != nil {
+		if r != nil {
+			if v, ok := r.protocolVersion(); ok && v != sdk.ProtocolVersion {
+				return fail(fmt.Errorf("incompatible protocol: the plugin speaks version %d, this livechatd speaks version %d; use a plugin built for protocol %d",
+					v, sdk.ProtocolVersion, sdk.ProtocolVersion))
+			}
+			if tail := r.tail.String(); tail != "" {
+				err = fmt.Errorf("%w (stderr: %s)", err, tail)
+			}
+		}
+		return fail(fmt.Errorf("start: %w", err))
+	}
+	proc.runner = r
+	proc.remote, err = sdk.Dispense(cp)
+	if err != nil {
+		return fail(fmt.Errorf("dispense: %w", err))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.CallTimeout)
+	defer cancel()
+	info, err := proc.remote.Info(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("info: %w", err))
+	}
+	if info.Name != p.cand.Name {
+		return fail(fmt.Errorf("the file is named for provider %q but the plugin says it is %q; rename the file %s%s", p.cand.Name, info.Name, Prefix, info.Name))
+	}
+	if !slices.Contains(info.ProtocolVersions, sdk.ProtocolVersion) {
+		return fail(fmt.Errorf("incompatible protocol: the plugin speaks versions %v, this livechatd speaks version %d", info.ProtocolVersions, sdk.ProtocolVersion))
+	}
+	p.mu.Lock()
+	p.info = info
+	bots := make(map[string]sdk.Config, len(p.bots))
+	for b, c := range p.bots {
+		bots[b] = c
+	}
+	p.mu.Unlock()
+	for bot, cfg := range bots {
+		diags, err := proc.remote.Configure(ctx, bot, cfg)
+		if err == nil {
+			err = diags.Err()
+		}
+		if err != nil {
+			return fail(fmt.Errorf("re-configure bot %q: %w", bot, err))
+		}
+	}
+	p.log.Info("plugin ready", "version", info.Version, "pid", r.pid, "sha256", p.cand.SHA256, "bots", len(bots))
+	return proc, nil
+}
