@@ -7,11 +7,9 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,55 +18,29 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/livechatd/livechatd/host/pluginhost"
 	"github.com/livechatd/livechatd/sdk"
+	"github.com/livechatd/livechatd/sdk/sdktest"
 )
 
-// Plugin binaries are built once per test run and copied into each test's
-// plugin directory.
-var (
-	buildDir  string
-	buildMu   sync.Mutex
-	buildDone = map[string]string{}
-)
+var builds *sdktest.Builder
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pluginhost-test-")
+	b, err := sdktest.NewBuilder()
 	if err != nil {
 		panic(err)
 	}
-	buildDir = dir
+	builds = b
 	code := m.Run()
-	os.RemoveAll(dir)
+	b.Close()
 	os.Exit(code)
 }
 
-// build compiles a plugin main package once and returns the binary.
-func build(t *testing.T, pkg string) string {
-	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if bin, ok := buildDone[pkg]; ok {
-		return bin
-	}
-	bin := filepath.Join(buildDir, strings.NewReplacer("/", "_", ".", "_").Replace(pkg))
-	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-	}
-	buildDone[pkg] = bin
-	return bin
-}
+func build(t *testing.T, pkg string) string { return builds.Binary(t, pkg) }
 
 func echoBinary(t *testing.T) string {
 	return build(t, "github.com/livechatd/livechatd/examples/echo-provider")
 }
 
-// install copies src into dir as livechat-provider-<name>.
-func install(t *testing.T, dir, src, name string) string {
-	t.Helper()
-	dst := filepath.Join(dir, pluginhost.Prefix+name)
-	copyFile(t, src, dst, 0o755)
-	return dst
-}
+func install(t *testing.T, dir, src, name string) string { return sdktest.Install(t, src, dir, name) }
 
 func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 	t.Helper()
@@ -99,47 +71,9 @@ func sha(t *testing.T, path string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// pushes records what plugins push to the host.
-type pushes struct {
-	mu     sync.Mutex
-	events []sdk.Event
-	got    chan struct{}
-}
-
-func newPushes() *pushes { return &pushes{got: make(chan struct{}, 100)} }
-
-func (p *pushes) PushEvents(_ context.Context, bot string, events ...sdk.Event) error {
-	p.mu.Lock()
-	p.events = append(p.events, events...)
-	p.mu.Unlock()
-	p.got <- struct{}{}
-	return nil
-}
-
-// waitText waits for a pushed agent message with text want.
-func (p *pushes) waitText(t *testing.T, want string) {
-	t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		p.mu.Lock()
-		for _, e := range p.events {
-			if e.Message.PlainText() == want {
-				p.mu.Unlock()
-				return
-			}
-		}
-		p.mu.Unlock()
-		select {
-		case <-p.got:
-		case <-timeout:
-			t.Fatalf("no pushed message %q; got %+v", want, p.events)
-		}
-	}
-}
-
 type testManager struct {
 	*pluginhost.Manager
-	pushes *pushes
+	pushes *sdktest.Host
 }
 
 func start(t *testing.T, opts pluginhost.Options) testManager {
@@ -148,7 +82,7 @@ func start(t *testing.T, opts pluginhost.Options) testManager {
 		opts.Logger = hclog.New(&hclog.LoggerOptions{Name: "test", Output: testWriter{t}, Level: hclog.Debug})
 	}
 	m := pluginhost.New(opts)
-	ps := newPushes()
+	ps := sdktest.NewHost()
 	m.SetHost(ps)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -379,12 +313,12 @@ func TestCallsAndPushes(t *testing.T) {
 	if res.Ref != "echo-s1" {
 		t.Errorf("ref = %q, want echo-s1", res.Ref)
 	}
-	m.pushes.waitText(t, "Hello, I am Echo.")
+	m.pushes.WaitText(t, "Hello, I am Echo.")
 	msg := sdk.Text("hi there")
 	if _, err := p.SendMessage(ctx, sdk.SendRequest{Bot: "shop", SessionID: "s1", Ref: res.Ref, Message: msg, IdempotencyKey: "m1"}); err != nil {
 		t.Fatal(err)
 	}
-	m.pushes.waitText(t, "echo: hi there")
+	m.pushes.WaitText(t, "echo: hi there")
 	// Unknown bots are a permanent error, classified across the boundary.
 	_, err = p.SendMessage(ctx, sdk.SendRequest{Bot: "nobody", SessionID: "s1", Message: msg})
 	if sdk.KindOf(err) != sdk.KindNotFound {
@@ -448,7 +382,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	if _, err := p.SendMessage(ctx, sdk.SendRequest{Bot: "shop", SessionID: "s1", Message: sdk.Text("still there?"), IdempotencyKey: "m2"}); err != nil {
 		t.Fatalf("call after restart: %v", err)
 	}
-	m.pushes.waitText(t, "echo: still there?")
+	m.pushes.WaitText(t, "echo: still there?")
 }
 
 func TestCrashLoopMarksFailed(t *testing.T) {

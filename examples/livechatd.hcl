@@ -1,0 +1,61 @@
+# livechatd example configuration: one bot handed off to the echo provider,
+# an "agent" that answers every message itself, so it needs no platform.
+#
+#   make run            # builds everything and starts livechatd with this file
+#   livechatd validate -config examples/livechatd.hcl
+#
+# Relative paths are relative to this file's directory (examples/), hence the
+# "../" below: `make build` writes the plugins to bin/plugins at the top.
+# env("NAME", "default") reads an environment variable, with a default for
+# development; without a default a missing variable is an error. Secrets
+# (admin_token, channel_secret, webhook_token) never appear in logs.
+
+listen     = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080" # how the platforms reach us; webhook URLs are printed from it
+plugin_dir = "../bin/plugins"
+log_level  = "info" # trace, debug, info, warn or error
+
+# Bearer token of the admin API (/v1/sessions...). Set a real one outside dev.
+admin_token = env("LIVECHAT_ADMIN_TOKEN", "dev-admin-token")
+
+# Pins make the host refuse a plugin binary whose sha256 differs:
+#   plugin "echo" { sha256 = "<sha256sum bin/plugins/livechat-provider-echo>" }
+# require_checksums = true makes a pin mandatory for every provider in use.
+require_checksums = false
+
+# SQLite is the default. synchronous = "full" also survives a power loss.
+storage "sqlite" {
+  path        = "../data/livechat.db"
+  synchronous = "normal"
+}
+# storage "postgres" { dsn = env("DATABASE_URL") }   # for several replicas
+
+bot "demo" {
+  provider        = "echo"
+  session_timeout = "30m"       # no message either way for this long ends the session (at most 168h)
+  start_timeout   = "2m"        # opening the conversation on the platform may take this long
+  expired_notice  = "immediate" # or "next_message": when the bot hears LIVECHAT_SESSION_EXPIRED
+  transcript_size = 20          # exchanges with the bot handed to the agent
+
+  bot_url     = "http://127.0.0.1:9000/events"  # the bot: CSML engine or any HTTP bot
+  channel_url = "http://127.0.0.1:9001/deliver" # where messages for the user are POSTed (or channel = "webchat")
+
+  channel_secret = env("DEMO_CHANNEL_SECRET", "dev-channel-secret") # signs deliveries (X-Livechat-Signature)
+  webhook_token  = env("DEMO_WEBHOOK_TOKEN", "dev-webhook-token")   # required on the provider's webhooks
+
+  # What the host itself says; these are the defaults.
+  messages {
+    start       = "Connecting you to an agent…"
+    end_prompt  = "Thanks for chatting with us today! You can exit the livechat session by clicking the button below:"
+    end_button  = "Quit livechat"
+    unavailable = "No agent is available right now."
+  }
+
+  # The provider's own settings, checked against its schema
+  # (livechat-provider-echo --describe prints it).
+  config {
+    greeting   = "Hi, I am Echo. Say \"sign off\" to get the quit button, or \"close\" to be left alone."
+    agent_name = "Echo"
+    prefix     = "echo: "
+  }
+}

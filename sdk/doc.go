@@ -1,0 +1,28 @@
+// Package sdk is what a livechatd provider plugin imports: plain Go types
+// for the provider contract, error helpers that tell the host whether a retry
+// can help, and Serve, the one call a plugin's main makes.
+//
+// A provider connects livechatd to one support platform (Gorgias, Chatwoot,
+// Zendesk...). livechatd launches it as a separate process through
+// hashicorp/go-plugin, over gRPC with mutual TLS, and one process serves
+// every bot configured with that provider, so every call names its bot.
+//
+// A plugin is a main package built as livechat-provider-<name> and dropped
+// into livechatd's plugin_dir:
+//
+//	func main() {
+//		sdk.Serve(sdk.Info{Name: "acme", Version: "1.0.0", Schema: schema}, &acme{})
+//	}
+//
+// The host checks each bot's `config {}` block against the Schema before the
+// provider sees it (required and unknown attributes, types, defaults); a
+// provider that needs more checks implements ConfigValidator. Errors returned
+// by a provider should be classified with Retryable, RateLimited, Permanent,
+// NotFound or Unauthorized: retryable work stays in livechatd's outbox and is
+// tried again with backoff, permanent failures are dead-lettered at once.
+//
+// Plugins log with Logger (hclog JSON on stderr, re-logged by the host under
+// the plugin's name). Nothing may be printed on stdout, which carries the
+// go-plugin handshake. The sdktest package checks a built plugin against the
+// contract.
+package sdk
