@@ -1,0 +1,178 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/livechatd/livechatd/host"
+)
+
+func (s *Server) registerAdmin(r *mux.Router) {
+	a := r.PathPrefix("/v1").Subrouter()
+	a.Use(s.requireAdmin)
+	a.HandleFunc("/sessions", s.listSessions).Methods(http.MethodGet)
+	a.HandleFunc("/sessions/{id}", s.getSession).Methods(http.MethodGet)
+	a.HandleFunc("/sessions/{id}/end", s.endSession).Methods(http.MethodPost)
+	a.HandleFunc("/plugins", s.listPlugins).Methods(http.MethodGet)
+	a.HandleFunc("/deadletters", s.listDeadLetters).Methods(http.MethodGet)
+}
+
+// requireAdmin checks Authorization: Bearer <admin_token>.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if s.AdminToken == "" {
+			s.error(w, req, &host.Error{Code: host.EFORBIDDEN, Message: "the admin API is off: set admin_token in the config"})
+			return
+		}
+		got, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+		if !ok || got == "" {
+			s.error(w, req, &host.Error{Code: host.EUNAUTHORIZED, Field: "Authorization", Message: "admin token required: Authorization: Bearer <admin_token>"})
+			return
+		}
+		if !equalSecret(got, s.AdminToken) {
+			s.error(w, req, &host.Error{Code: host.EUNAUTHORIZED, Field: "Authorization", Message: "wrong admin token"})
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// sessionJSON is a session in the admin API.
+type sessionJSON struct {
+	ID          string         `json:"id"`
+	Bot         string         `json:"bot"`
+	UserID      string         `json:"user_id"`
+	ChannelID   string         `json:"channel_id,omitempty"`
+	Provider    string         `json:"provider"`
+	ProviderRef string         `json:"provider_ref"`
+	State       string         `json:"state"`
+	EndReason   string         `json:"end_reason,omitempty"`
+	Metadata    map[string]any `json:"metadata,omitempty"`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+	ExpiresAt   time.Time      `json:"expires_at"`
+	EndedAt     *time.Time     `json:"ended_at,omitempty"`
+	Messages    []messageJSON  `json:"messages,omitempty"`
+}
+
+type messageJSON struct {
+	ID         string          `json:"id"`
+	Direction  string          `json:"direction"`
+	Author     string          `json:"author"`
+	AuthorName string          `json:"author_name,omitempty"`
+	Payload    json.RawMessage `json:"payload"`
+	CreatedAt  time.Time       `json:"created_at"`
+}
+
+func toSessionJSON(s *host.Session) sessionJSON {
+	out := sessionJSON{
+		ID: s.ID, Bot: s.Bot, UserID: s.UserID, ChannelID: s.ChannelID, Provider: s.Provider,
+		ProviderRef: s.ProviderRef, State: string(s.State), EndReason: string(s.EndReason), Metadata: s.Metadata,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, ExpiresAt: s.ExpiresAt,
+	}
+	if !s.EndedAt.IsZero() {
+		t := s.EndedAt
+		out.EndedAt = &t
+	}
+	return out
+}
+
+// listSessions: GET /v1/sessions?bot=&state=&user_id=&limit=&before=
+func (s *Server) listSessions(w http.ResponseWriter, req *http.Request) {
+	q := req.URL.Query()
+	f := host.SessionFilter{Bot: q.Get("bot"), UserID: q.Get("user_id"), State: host.SessionState(q.Get("state")), Before: q.Get("before")}
+	if f.State != "" && !f.State.Valid() {
+		s.error(w, req, &host.Error{Code: host.EINVALID, Field: "state", Message: "state must be starting, active, ended, expired or failed"})
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			s.error(w, req, &host.Error{Code: host.EINVALID, Field: "limit", Message: "limit must be a positive number"})
+			return
+		}
+		f.Limit = n
+	}
+	sessions, err := s.Store.ListSessions(req.Context(), f)
+	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	out := make([]sessionJSON, 0, len(sessions))
+	for _, sess := range sessions {
+		out = append(out, toSessionJSON(sess))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+// getSession: GET /v1/sessions/{id}, with its messages.
+func (s *Server) getSession(w http.ResponseWriter, req *http.Request) {
+	sess, err := s.Store.Session(req.Context(), mux.Vars(req)["id"])
+	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	msgs, err := s.Store.Messages(req.Context(), sess.ID)
+	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	out := toSessionJSON(sess)
+	out.Messages = []messageJSON{}
+	for _, m := range msgs {
+		out.Messages = append(out.Messages, messageJSON{ID: m.ID, Direction: string(m.Direction), Author: string(m.Author),
+			AuthorName: m.AuthorName, Payload: m.Payload, CreatedAt: m.CreatedAt})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// endSession: POST /v1/sessions/{id}/end.
+func (s *Server) endSession(w http.ResponseWriter, req *http.Request) {
+	sess, err := s.Engine.EndSession(req.Context(), mux.Vars(req)["id"])
+	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toSessionJSON(sess))
+}
+
+// listPlugins: GET /v1/plugins.
+func (s *Server) listPlugins(w http.ResponseWriter, _ *http.Request) {
+	var out any = []any{}
+	if s.Plugins != nil {
+		out = s.Plugins.Statuses()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"plugins": out})
+}
+
+type deadLetterJSON struct {
+	ID        int64           `json:"id"`
+	Key       string          `json:"key"`
+	Kind      string          `json:"kind"`
+	SessionID string          `json:"session_id,omitempty"`
+	Attempts  int             `json:"attempts"`
+	LastError string          `json:"last_error"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// listDeadLetters: GET /v1/deadletters?limit=
+func (s *Server) listDeadLetters(w http.ResponseWriter, req *http.Request) {
+	limit, _ := strconv.Atoi(req.URL.Query().Get("limit"))
+	items, err := s.Store.DeadLetters(req.Context(), limit)
+	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	out := make([]deadLetterJSON, 0, len(items))
+	for _, it := range items {
+		out = append(out, deadLetterJSON{ID: it.ID, Key: it.Key, Kind: string(it.Kind), SessionID: it.SessionID,
+			Attempts: it.Attempts, LastError: it.LastError, Payload: it.Payload, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": out})
+}

@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/livechatd/livechatd/host/engine"
+)
+
+func (s *Server) registerEvents(r *mux.Router) {
+	r.HandleFunc("/v1/bots/{bot}/events", s.postEvent).Methods(http.MethodPost)
+}
+
+func (s *Server) registerWebhooks(r *mux.Router) {
+	r.HandleFunc("/v1/livechat/{provider}/receive", s.webhook).Methods(http.MethodGet, http.MethodPost)
+}
+
+// postEvent: POST /v1/bots/{bot}/events, from the channel.
+func (s *Server) postEvent(w http.ResponseWriter, req *http.Request) {
+	bot := mux.Vars(req)["bot"]
+	if _, err := s.Engine.Bot(bot); err != nil {
+		s.error(w, req, err)
+		return
+	}
+	body, err := readBody(w, req, MaxEventBytes)
+	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	var ev engine.Event
+	if err := decodeJSON(body, &ev); err != nil {
+		s.error(w, req, err)
+		return
+	}
+	reply, err := s.Engine.HandleEvent(req.Context(), bot, ev)
+	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+// webhook: GET|POST /v1/livechat/{provider}/receive, from the platform.
+func (s *Server) webhook(w http.ResponseWriter, req *http.Request) {
+	body, err := readBody(w, req, MaxWebhookBytes)
+	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	token := req.URL.Query().Get("token")
+	if h := req.Header.Get("X-Livechat-Token"); h != "" {
+		token = h
+	}
+	res, err := s.Engine.HandleWebhook(req.Context(), engine.WebhookRequest{
+		Provider: mux.Vars(req)["provider"],
+		Token:    token,
+		Method:   req.Method,
+		Path:     req.URL.Path,
+		Query:    req.URL.Query(),
+		Header:   req.Header,
+		Body:     body,
+	})
+	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	for k, vs := range res.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	w.WriteHeader(res.Status)
+	_, _ = w.Write(res.Body)
+}
+

@@ -1,0 +1,229 @@
+// Package httpapi is livechatd's HTTP API (DESIGN.md §3.3) on gorilla/mux:
+// channel events, provider webhooks, the admin API, health and metrics.
+// Handlers parse the request, call the engine or the store, and encode the
+// result or the error; every error is {"error": {"code", "message"}}.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/hashicorp/go-hclog"
+	"github.com/livechatd/livechatd/host"
+	"github.com/livechatd/livechatd/host/engine"
+	"github.com/livechatd/livechatd/host/pluginhost"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Body limits.
+const (
+	MaxEventBytes   = 256 << 10
+	MaxWebhookBytes = 1 << 20
+)
+
+// Plugins reports the plugins' states.
+type Plugins interface {
+	Statuses() []pluginhost.Status
+}
+
+// Server is the HTTP API.
+type Server struct {
+	Engine     *engine.Engine
+	Store      host.Store
+	Plugins    Plugins
+	AdminToken string
+	Gatherer   prometheus.Gatherer
+	Logger     hclog.Logger
+	// Extra registers more routes (the webchat channel) on the router.
+	Extra func(r *mux.Router)
+
+	router *mux.Router
+	srv    *http.Server
+	ln     net.Listener
+}
+
+// Handler builds the router.
+func (s *Server) Handler() http.Handler {
+	if s.router != nil {
+		return s.router
+	}
+	if s.Logger == nil {
+		s.Logger = hclog.NewNullLogger()
+	}
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.error(w, req, &host.Error{Code: host.ENOTFOUND, Message: "no route " + req.Method + " " + req.URL.Path})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.error(w, req, &host.Error{Code: host.EINVALID, Message: "method " + req.Method + " not allowed on " + req.URL.Path})
+	})
+	s.registerEvents(r)
+	s.registerWebhooks(r)
+	s.registerAdmin(r)
+	s.registerHealth(r)
+	if s.Extra != nil {
+		s.Extra(r)
+	}
+	s.router = r
+	return r
+}
+
+// Open listens on addr (":0" picks a port) and serves in the background.
+func (s *Server) Open(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Logger.Error("http server", "error", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops accepting requests and waits for those in flight until ctx is
+// done.
+func (s *Server) Close(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+func (s *Server) registerHealth(r *mux.Router) {
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
+	if s.Gatherer != nil {
+		r.Handle("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	}
+}
+
+// readyz: the store answers and every plugin a bot uses is ready.
+func (s *Server) readyz(w http.ResponseWriter, req *http.Request) {
+	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ready := true
+	if err := s.Store.Ping(ctx); err != nil {
+		checks["store"] = "unreachable"
+		ready = false
+	} else {
+		checks["store"] = "ok"
+	}
+	if s.Plugins != nil {
+		for _, st := range s.Plugins.Statuses() {
+			checks["plugin:"+st.Name] = string(st.State)
+			if len(st.Bots) > 0 && st.State != pluginhost.StateReady {
+				ready = false
+			}
+		}
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
+}
+
+var statusOf = map[string]int{
+	host.EINVALID:      http.StatusBadRequest,
+	host.EUNAUTHORIZED: http.StatusUnauthorized,
+	host.EFORBIDDEN:    http.StatusForbidden,
+	host.ENOTFOUND:     http.StatusNotFound,
+	host.ECONFLICT:     http.StatusConflict,
+	host.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	host.EUNAVAILABLE:  http.StatusBadGateway,
+	host.EINTERNAL:     http.StatusInternalServerError,
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// error writes err as JSON with its status; internal errors are logged and
+// shown as "internal error".
+func (s *Server) error(w http.ResponseWriter, req *http.Request, err error) {
+	code := host.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		s.Logger.Error("request failed", "method", req.Method, "path", req.URL.Path, "status", status, "error", err)
+	} else {
+		s.Logger.Debug("request refused", "method", req.Method, "path", req.URL.Path, "status", status, "error", err)
+	}
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: host.ErrorMessage(err), Field: host.ErrorField(err)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// readBody reads at most limit bytes; more is ETOOLARGE.
+func readBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, &host.Error{Code: host.ETOOLARGE, Message: fmt.Sprintf("request body over %d bytes", limit)}
+	}
+	if err != nil {
+		return nil, &host.Error{Code: host.EINVALID, Message: "read request body: " + err.Error()}
+	}
+	return b, nil
+}
+
+// decodeJSON decodes a JSON body into v, naming where it is malformed.
+func decodeJSON(b []byte, v any) error {
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return &host.Error{Code: host.EINVALID, Message: "request body is empty; send a JSON object"}
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return &host.Error{Code: host.EINVALID, Field: typeErr.Field, Message: fmt.Sprintf("%s must be %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)}
+		}
+		return &host.Error{Code: host.EINVALID, Message: "malformed JSON: " + err.Error()}
+	}
+	return nil
+}
+
+// equalSecret compares secrets in constant time.
+func equalSecret(got, want string) bool {
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
