@@ -123,4 +123,3 @@ func (m *Metrics) delivered(bot string) {
 		m.deliveries.WithLabelValues(bot).Inc()
 	}
 }
-

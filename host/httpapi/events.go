@@ -72,4 +72,3 @@ func (s *Server) webhook(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(res.Status)
 	_, _ = w.Write(res.Body)
 }
-
