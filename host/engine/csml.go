@@ -145,6 +145,32 @@ func (r Reply) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
+// UnmarshalJSON reads a reply written by MarshalJSON, or a bot's answer.
+func (r *Reply) UnmarshalJSON(b []byte) error {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	*r = Reply{}
+	if raw, ok := all["messages"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &r.Messages); err != nil {
+			return fmt.Errorf("messages: %w", err)
+		}
+	}
+	if raw, ok := all["livechat"]; ok && string(raw) != "null" {
+		r.Livechat = &Livechat{}
+		if err := json.Unmarshal(raw, r.Livechat); err != nil {
+			return fmt.Errorf("livechat: %w", err)
+		}
+	}
+	delete(all, "messages")
+	delete(all, "livechat")
+	if len(all) > 0 {
+		r.Extra = all
+	}
+	return nil
+}
+
 // OutMessage is one message to the user. Bot messages keep every key the
 // bot sent (conversation_id, direction...); Payload is always there.
 type OutMessage struct {
@@ -204,21 +230,12 @@ func hostMessage(p Payload) OutMessage {
 }
 
 // parseBotReply reads a bot's answer: {"messages": [{"payload": ...}], ...}.
+// A "livechat" key is the host's own and is dropped.
 func parseBotReply(b []byte) (Reply, error) {
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
-		return Reply{}, fmt.Errorf("bot reply is not a JSON object: %w", err)
-	}
 	var r Reply
-	if raw, ok := all["messages"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &r.Messages); err != nil {
-			return Reply{}, fmt.Errorf("bot reply messages: %w", err)
-		}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Reply{}, fmt.Errorf("bot reply is not a JSON object with messages: %w", err)
 	}
-	delete(all, "messages")
-	delete(all, "livechat")
-	if len(all) > 0 {
-		r.Extra = all
-	}
+	r.Livechat = nil
 	return r, nil
 }

@@ -90,6 +90,9 @@ type Options struct {
 	Webchat Channel
 	// Metrics counts what happens; nil counts nothing.
 	Metrics *Metrics
+	// OnWork, when set, is called after every attempt at an outbox item,
+	// with the attempt's error: for tests and tracing.
+	OnWork func(it *host.OutboxItem, err error)
 }
 
 // Channel takes deliveries to users for bots without a channel_url.

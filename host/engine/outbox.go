@@ -166,6 +166,9 @@ func (e *Engine) work(ctx context.Context, it *host.OutboxItem) {
 	start := e.now()
 	err := e.execute(ctx, it)
 	e.opts.Metrics.outboxAttempt(string(it.Kind), err, e.now().Sub(start))
+	if e.opts.OnWork != nil {
+		defer e.opts.OnWork(it, err)
+	}
 	if err == nil {
 		if err := e.store.Complete(ctx, it.ID); err != nil {
 			e.log.Error("complete outbox item", "key", it.Key, "error", err)

@@ -1,0 +1,262 @@
+// Package config loads livechatd's HCL configuration file (DESIGN.md §3.2).
+//
+// Loading has two phases. Load parses and checks everything the host itself
+// understands: listen address, storage, plugin pins, bots. Each bot's
+// `config {}` block belongs to its provider, whose schema is known only once
+// the plugin has been launched, so it is kept undecoded until the host calls
+// Bot.DecodeConfig with that schema.
+//
+// Every problem is an hcl.Diagnostic with a position; Format prints them as
+// `file:line:col: message`, one a line, and Load reports all of them at once.
+// Expressions may call env("NAME") or env("NAME", "default"). Secrets are
+// held in Secret values, which never print their content.
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Defaults for what the file leaves out. Relative paths are relative to the
+// configuration file's directory.
+const (
+	DefaultListen         = "127.0.0.1:8080"
+	DefaultPluginDir      = "./bin/plugins"
+	DefaultLogLevel       = "info"
+	DefaultSQLitePath     = "./data/livechat.db"
+	DefaultSessionTimeout = 30 * time.Minute
+	DefaultStartTimeout   = 2 * time.Minute
+	DefaultTranscriptSize = 20
+
+	// MaxSessionTimeout bounds session_timeout: a week without a word is
+	// no longer a conversation.
+	MaxSessionTimeout = 168 * time.Hour
+	// MaxTranscriptSize bounds transcript_size, which the host keeps per user.
+	MaxTranscriptSize = 1000
+)
+
+// Storage drivers, the label of a storage block.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// SQLite synchronous modes: "normal" survives a crash of the process, "full"
+// a power loss too.
+const (
+	SyncNormal = "normal"
+	SyncFull   = "full"
+)
+
+// ChannelWebchat is the value of `channel` selecting the built-in webchat.
+const ChannelWebchat = "webchat"
+
+// File is a loaded and checked configuration file.
+type File struct {
+	// Filename is the path the file was loaded from, as given; diagnostics
+	// name it.
+	Filename string
+	// Listen is the host:port the HTTP server listens on.
+	Listen string
+	// PublicURL is the base URL the platforms reach the host at, without a
+	// trailing slash; webhook URLs are printed from it.
+	PublicURL string
+	// PluginDir is where provider binaries are loaded from.
+	PluginDir string
+	// LogLevel is one of trace, debug, info, warn, error.
+	LogLevel string
+	// AdminToken guards the admin API; empty when not set.
+	AdminToken Secret
+	// RequireChecksums makes sha256 pins mandatory for every plugin.
+	RequireChecksums bool
+	Storage          Storage
+	// Plugins are the sha256 pins, in file order.
+	Plugins []Plugin
+	// Bots in file order; names are unique.
+	Bots []Bot
+}
+
+// Bot returns the bot called name.
+func (f *File) Bot(name string) (*Bot, bool) {
+	for i := range f.Bots {
+		if f.Bots[i].Name == name {
+			return &f.Bots[i], true
+		}
+	}
+	return nil, false
+}
+
+// Plugin returns the pin of the plugin called name.
+func (f *File) Plugin(name string) (Plugin, bool) {
+	for _, p := range f.Plugins {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Plugin{}, false
+}
+
+// Storage is where the host keeps its state: the storage block, or SQLite at
+// DefaultSQLitePath when there is none.
+type Storage struct {
+	// Driver is SQLite or Postgres.
+	Driver string
+	// Path is the SQLite database file.
+	Path string
+	// Synchronous is SyncNormal or SyncFull (SQLite).
+	Synchronous string
+	// DSN is the PostgreSQL connection string; it usually holds a password.
+	DSN Secret
+	// DeclRange is the block's header; zero for the default storage.
+	DeclRange hcl.Range
+}
+
+// Plugin is a `plugin "NAME" { sha256 = "..." }` pin.
+type Plugin struct {
+	Name string
+	// SHA256 is the binary's expected checksum: 64 lowercase hex characters.
+	SHA256    string
+	DeclRange hcl.Range
+}
+
+// ExpiredNotice says when the bot hears that a session expired.
+type ExpiredNotice string
+
+const (
+	// ExpiredImmediate sends LIVECHAT_SESSION_EXPIRED at expiry and delivers
+	// the bot's reply through the channel.
+	ExpiredImmediate ExpiredNotice = "immediate"
+	// ExpiredNextMessage sends it just before the user's next event.
+	ExpiredNextMessage ExpiredNotice = "next_message"
+)
+
+// Bot is one `bot "NAME" {}` block.
+type Bot struct {
+	// Name is unique and URL-safe: [a-z0-9_-]+.
+	Name string
+	// Provider names the plugin serving this bot (livechat-provider-<name>).
+	Provider       string
+	SessionTimeout time.Duration
+	StartTimeout   time.Duration
+	ExpiredNotice  ExpiredNotice
+	// TranscriptSize is how many of the last exchanges are kept for a
+	// handoff.
+	TranscriptSize int
+	// BotURL is where channel events are forwarded when no session is open.
+	BotURL string
+	// ChannelURL is where messages are delivered; empty when Channel is set.
+	ChannelURL string
+	// Channel is ChannelWebchat, or empty when ChannelURL is set.
+	Channel string
+	// ChannelSecret signs deliveries to ChannelURL; may be empty.
+	ChannelSecret Secret
+	// WebhookToken must accompany the provider's webhooks; never empty.
+	WebhookToken Secret
+	Messages     Messages
+	// DeclRange is the block's header, `bot "NAME" {`.
+	DeclRange hcl.Range
+
+	// src is behind a pointer so that printing a Bot shows an address, not
+	// the provider block's expressions, which may hold secrets.
+	src *botSource
+}
+
+// Messages are the texts the host itself says to the user.
+type Messages struct {
+	// Start is sent when a session starts.
+	Start string
+	// EndPrompt is the sign-off question when the agent's message has no
+	// text besides LIVECHAT_SESSION_END.
+	EndPrompt string
+	// EndButton is the title of the sign-off button.
+	EndButton string
+	// Unavailable is sent when the platform cannot be reached.
+	Unavailable string
+}
+
+// DefaultMessages are the Messages of a bot without a messages block.
+var DefaultMessages = Messages{
+	Start:       "Connecting you to an agent…",
+	EndPrompt:   "Thanks for chatting with us today! You can exit the livechat session by clicking the button below:",
+	EndButton:   "Quit livechat",
+	Unavailable: "No agent is available right now.",
+}
+
+// Option changes how a file is loaded.
+type Option func(*options)
+
+type options struct {
+	lookupEnv func(string) (string, bool)
+}
+
+// WithLookupEnv makes env() read variables through lookup instead of
+// os.LookupEnv; tests use it to stay independent of the process environment.
+func WithLookupEnv(lookup func(name string) (string, bool)) Option {
+	return func(o *options) { o.lookupEnv = lookup }
+}
+
+// Load reads and checks the configuration file at path. A bad file yields an
+// *Error holding every problem found; relative paths in the file are joined
+// to the file's directory.
+func Load(path string, opts ...Option) (*File, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, src, opts...)
+}
+
+// Parse checks src as the configuration file called filename: the name
+// diagnostics show, and whose directory relative paths are joined to.
+func Parse(filename string, src []byte, opts ...Option) (*File, error) {
+	o := options{lookupEnv: os.LookupEnv}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	f, diags := decodeFile(filename, src, o)
+	if diags.HasErrors() {
+		return nil, &Error{Diagnostics: diags}
+	}
+	return f, nil
+}
+
+// Secret is a configuration value that must not leak: it prints, formats,
+// logs and marshals as "(sensitive)". Value returns the real thing.
+type Secret struct {
+	value string
+}
+
+// NewSecret wraps s.
+func NewSecret(s string) Secret { return Secret{value: s} }
+
+const redacted = "(sensitive)"
+
+// Value returns the secret itself.
+func (s Secret) Value() string { return s.value }
+
+// IsZero reports whether the secret is empty.
+func (s Secret) IsZero() bool { return s.value == "" }
+
+// String returns "(sensitive)".
+func (s Secret) String() string { return redacted }
+
+// GoString returns "(sensitive)".
+func (s Secret) GoString() string { return redacted }
+
+// Format prints "(sensitive)" whatever the verb, so that not even %d or %x
+// reach the value.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redacted) }
+
+// MarshalJSON returns "(sensitive)" as a JSON string.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalText returns "(sensitive)".
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// LogValue returns "(sensitive)" for log/slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }

@@ -1,0 +1,21 @@
+listn     = "127.0.0.1:8080"
+log_level = "verbose"
+
+plugin "echo" { sha256 = "ABC" }
+
+bot "shop" {
+  provider        = "echo"
+  session_timeout = "200h"
+  start_timeout   = "soon"
+  channel_url     = "http://127.0.0.1:9001/deliver"
+  channel         = "webchat"
+  webhook_token   = env("SHOP_WEBHOOK_TOKEN")
+
+  messages {
+    strat = "Hello"
+  }
+}
+
+bot "shop" {
+  provider = "echo"
+}

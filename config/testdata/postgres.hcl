@@ -1,0 +1,3 @@
+storage "postgres" {
+  dsn = env("DATABASE_URL")
+}

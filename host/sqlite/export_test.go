@@ -1,0 +1,16 @@
+package sqlite
+
+import "context"
+
+// WriterPragmas reads, on the writer connection, the pragmas Open sets.
+func WriterPragmas(db *DB) map[string]string {
+	out := map[string]string{}
+	for _, p := range []string{"journal_mode", "synchronous", "foreign_keys", "busy_timeout"} {
+		var v string
+		if err := db.w.QueryRowContext(context.Background(), "PRAGMA "+p).Scan(&v); err != nil {
+			v = "error: " + err.Error()
+		}
+		out[p] = v
+	}
+	return out
+}

@@ -1,0 +1,226 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/livechatd/livechatd/host"
+)
+
+const outboxColumns = `id, idem_key, queue, kind, session_id, payload, attempts, next_attempt_at,
+	last_error, state, created_at, updated_at`
+
+// queueHeads selects the head of every queue: its lowest-ID pending item.
+// The index outbox_queue (state, queue, id) answers it without touching the
+// table.
+const queueHeads = `SELECT MIN(id) FROM outbox WHERE state = 'pending' GROUP BY queue`
+
+// claimQuery selects the heads that are due and not leased.
+const claimQuery = `SELECT ` + outboxColumns + ` FROM outbox
+	WHERE id IN (` + queueHeads + `) AND next_attempt_at <= ? AND claimed_until <= ?
+	ORDER BY next_attempt_at, id LIMIT ?`
+
+// nextDueQuery: a head is claimable once it is due and its lease, if any,
+// is over.
+const nextDueQuery = `SELECT MIN(MAX(next_attempt_at, claimed_until)) FROM outbox
+	WHERE id IN (` + queueHeads + `)`
+
+// Enqueue implements host.Tx.
+func (t *tx) Enqueue(o *host.OutboxItem) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	next := o.NextAttemptAt
+	if next.IsZero() {
+		next = t.now
+	}
+	var id int64
+	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO outbox (idem_key, queue, kind, session_id, payload,
+			attempts, next_attempt_at, claimed_until, last_error, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, 0, ?, 0, '', 'pending', ?, ?)
+		ON CONFLICT (idem_key) DO NOTHING
+		RETURNING id`,
+		o.Key, o.Queue, o.Kind, nullString(o.SessionID), jsonOrNull(o.Payload),
+		next.UnixMilli(), t.now.UnixMilli(), t.now.UnixMilli()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		// The key exists: this is a repeat of work already recorded.
+		stored, err := scanOutbox(t.tx.QueryRowContext(t.ctx,
+			`SELECT `+outboxColumns+` FROM outbox WHERE idem_key = ?`, o.Key))
+		if err != nil {
+			return dbError("enqueue", err)
+		}
+		*o = *stored
+		return nil
+	}
+	if err != nil {
+		return dbError("enqueue", err)
+	}
+	o.ID, o.Attempts, o.NextAttemptAt, o.LastError, o.State = id, 0, next.UTC().Truncate(time.Millisecond), "", host.OutboxPending
+	o.CreatedAt, o.UpdatedAt = t.now, t.now
+	t.enqueued = true
+	return nil
+}
+
+// ClaimDue implements host.Outbox.
+func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.OutboxItem, error) {
+	sqlTx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, dbError("claim", err)
+	}
+	defer sqlTx.Rollback()
+
+	ms := now.UnixMilli()
+	items, err := queryOutbox(ctx, sqlTx, claimQuery, ms, ms, host.ClampLimit(limit))
+	if err != nil {
+		return nil, err
+	}
+	until := now.Add(db.lease).UnixMilli()
+	for _, it := range items {
+		if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox SET claimed_until = ?, updated_at = ? WHERE id = ?`,
+			until, ms, it.ID); err != nil {
+			return nil, dbError("claim", err)
+		}
+		it.UpdatedAt = time.UnixMilli(ms).UTC()
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return nil, dbError("claim", err)
+	}
+	return items, nil
+}
+
+// Complete implements host.Outbox.
+func (db *DB) Complete(ctx context.Context, id int64) error {
+	return db.finish(ctx, id, host.OutboxDone, `UPDATE outbox SET state = 'done', claimed_until = 0, updated_at = ?
+		WHERE id = ? AND state = 'pending'`, db.now().UnixMilli(), id)
+}
+
+// Retry implements host.Outbox.
+func (db *DB) Retry(ctx context.Context, id int64, nextAttemptAt time.Time, lastErr string) error {
+	return db.finish(ctx, id, "", `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+			claimed_until = 0, updated_at = ?
+		WHERE id = ? AND state = 'pending'`, nextAttemptAt.UnixMilli(), lastErr, db.now().UnixMilli(), id)
+}
+
+// Dead implements host.Outbox.
+func (db *DB) Dead(ctx context.Context, id int64, lastErr string) error {
+	return db.finish(ctx, id, "", `UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,
+			claimed_until = 0, updated_at = ?
+		WHERE id = ? AND state = 'pending'`, lastErr, db.now().UnixMilli(), id)
+}
+
+// finish runs an update of a pending item. When it matches nothing, the
+// item is unknown (ENOTFOUND), already in state idempotent (nil), or
+// finished otherwise (ECONFLICT): a worker whose lease ran out must not
+// undo what another worker did since.
+func (db *DB) finish(ctx context.Context, id int64, idempotent host.OutboxState, query string, args ...any) error {
+	res, err := db.w.ExecContext(ctx, query, args...)
+	if err != nil {
+		return dbError("update outbox", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return dbError("update outbox", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	var state host.OutboxState
+	err = db.w.QueryRowContext(ctx, `SELECT state FROM outbox WHERE id = ?`, id).Scan(&state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return host.Errorf(host.ENOTFOUND, "outbox item %d not found", id)
+	case err != nil:
+		return dbError("update outbox", err)
+	case state == idempotent:
+		return nil
+	}
+	return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", id, state)}
+}
+
+// NextDue implements host.Outbox.
+func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var at sql.NullInt64
+	err := db.r.QueryRowContext(ctx, nextDueQuery).Scan(&at)
+	if err != nil {
+		return time.Time{}, false, dbError("next due", err)
+	}
+	return fromMS(at), at.Valid, nil
+}
+
+// DeadLetters implements host.Outbox.
+func (db *DB) DeadLetters(ctx context.Context, limit int) ([]*host.OutboxItem, error) {
+	return queryOutbox(ctx, db.r, `SELECT `+outboxColumns+` FROM outbox
+		WHERE state = 'dead' ORDER BY updated_at DESC, id DESC LIMIT ?`, host.ClampLimit(limit))
+}
+
+// OutboxStats implements host.Outbox.
+func (db *DB) OutboxStats(ctx context.Context) (host.OutboxStats, error) {
+	var st host.OutboxStats
+	rows, err := db.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM outbox GROUP BY state`)
+	if err != nil {
+		return st, dbError("outbox stats", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var state host.OutboxState
+		var n int64
+		if err := rows.Scan(&state, &n); err != nil {
+			return st, dbError("outbox stats", err)
+		}
+		switch state {
+		case host.OutboxPending:
+			st.Pending = n
+		case host.OutboxDone:
+			st.Done = n
+		case host.OutboxDead:
+			st.Dead = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return st, dbError("outbox stats", err)
+	}
+	return st, nil
+}
+
+func queryOutbox(ctx context.Context, q queryer, query string, args ...any) ([]*host.OutboxItem, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, dbError("query outbox", err)
+	}
+	defer rows.Close()
+	var out []*host.OutboxItem
+	for rows.Next() {
+		o, err := scanOutbox(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError("query outbox", err)
+	}
+	return out, nil
+}
+
+func scanOutbox(row scanner) (*host.OutboxItem, error) {
+	var (
+		o                      host.OutboxItem
+		session, payload       sql.NullString
+		next, created, updated int64
+	)
+	if err := row.Scan(&o.ID, &o.Key, &o.Queue, &o.Kind, &session, &payload, &o.Attempts, &next,
+		&o.LastError, &o.State, &created, &updated); err != nil {
+		return nil, err
+	}
+	o.SessionID = session.String
+	if payload.Valid {
+		o.Payload = []byte(payload.String)
+	}
+	o.NextAttemptAt = time.UnixMilli(next).UTC()
+	o.CreatedAt = time.UnixMilli(created).UTC()
+	o.UpdatedAt = time.UnixMilli(updated).UTC()
+	return &o, nil
+}

@@ -1,0 +1,177 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Store is the durable state of the host: sessions, the transcript, the
+// outbox and the deduplication records. host/sqlite implements it for one
+// machine; a PostgreSQL implementation serves several replicas.
+//
+// Errors are *Error values where the caller can act on them (ENOTFOUND,
+// ECONFLICT, EINVALID, EUNAVAILABLE); anything else is internal. Wherever a
+// method takes a limit, ClampLimit applies. Times are kept to the
+// millisecond.
+type Store interface {
+	// Tx runs fn in one write transaction: everything fn does commits
+	// together or not at all, so a state change and the outbox items it
+	// causes are never separated. fn's error is returned as is, after the
+	// rollback. When the commit stored a new outbox item, Wake fires.
+	//
+	// fn must use only the Tx it is given for writes: calling Tx or an
+	// Outbox method of the same Store from inside fn may wait for the
+	// write transaction that fn itself holds.
+	Tx(ctx context.Context, fn func(Tx) error) error
+
+	// Session returns the session with id, or ENOTFOUND.
+	Session(ctx context.Context, id string) (*Session, error)
+	// OpenSession returns the open (starting or active) session of user
+	// with bot, or ENOTFOUND.
+	OpenSession(ctx context.Context, bot, userID string) (*Session, error)
+	// FindSessionByRef returns the most recent session of bot whose
+	// ProviderRef is ref, open or not, or ENOTFOUND.
+	FindSessionByRef(ctx context.Context, bot, ref string) (*Session, error)
+	// ListSessions returns sessions newest first, filtered and paginated
+	// by f.
+	ListSessions(ctx context.Context, f SessionFilter) ([]*Session, error)
+	// Messages returns the messages of a session, oldest first.
+	Messages(ctx context.Context, sessionID string) ([]*Message, error)
+	// Transcript returns the last limit messages between user and bot,
+	// in or out of sessions, oldest first.
+	Transcript(ctx context.Context, bot, userID string, limit int) ([]*Message, error)
+	// DueExpiries returns up to limit open sessions whose ExpiresAt is at
+	// or before now, the earliest first. It is an indexed query: there
+	// are no per-session timers.
+	DueExpiries(ctx context.Context, now time.Time, limit int) ([]*Session, error)
+
+	Outbox
+
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store. Pending work stays stored.
+	Close() error
+}
+
+// Tx is one write transaction of a Store. Its methods use the context given
+// to Store.Tx. A method that returns an *Error leaves the transaction
+// usable: fn may, say, meet ECONFLICT from CreateSession, read the open
+// session and go on.
+type Tx interface {
+	// CreateSession stores a new session. It fills an empty ID (NewID), an
+	// empty State (starting), an empty ExpiredNotice (immediate), and sets
+	// CreatedAt and UpdatedAt. It returns ECONFLICT when the user already
+	// has an open session with the bot; the store enforces this with a
+	// uniqueness constraint, so it holds under concurrent requests.
+	CreateSession(s *Session) error
+	// UpdateSession stores every mutable field of s (all but ID, Bot,
+	// UserID, Provider and CreatedAt) and sets UpdatedAt, and EndedAt when
+	// s is closed and EndedAt is zero. A closed session cannot change
+	// state again (ECONFLICT); opening one while the user has another
+	// open session is ECONFLICT too. ENOTFOUND when s.ID is unknown.
+	UpdateSession(s *Session) error
+	// OpenSession is Store.OpenSession inside the transaction.
+	OpenSession(bot, userID string) (*Session, error)
+	// Session is Store.Session inside the transaction.
+	Session(id string) (*Session, error)
+	// PendingNotice returns the most recent session of user with bot whose
+	// NoticePending is set (an expiry the bot must hear about before the
+	// user's next event), or ENOTFOUND.
+	PendingNotice(bot, userID string) (*Session, error)
+
+	// AppendMessage stores m, filling an empty ID (NewID) and a zero
+	// CreatedAt. A SessionID must name a stored session.
+	AppendMessage(m *Message) error
+
+	// Enqueue stores a pending outbox item, filling ID, State, Attempts,
+	// CreatedAt, UpdatedAt, and NextAttemptAt when zero (due now). When an
+	// item with the same Key exists (even done or dead), Enqueue stores
+	// nothing, sets *o to the stored item — so o.ID is the existing ID —
+	// and returns nil.
+	Enqueue(o *OutboxItem) error
+
+	// MarkProcessed records that the event eventID of scope (say,
+	// "webhook:gorgias/shop") has been handled. first is true only the
+	// first time a (scope, eventID) pair is recorded.
+	MarkProcessed(scope, eventID string) (first bool, err error)
+
+	// RememberRequest records the response given to the request requestID
+	// of bot, so that a retry of the request gets the same answer. The
+	// first response recorded wins.
+	RememberRequest(bot, requestID string, response json.RawMessage) error
+	// RecalledRequest returns the response recorded for requestID of bot;
+	// ok is false when there is none.
+	RecalledRequest(bot, requestID string) (response json.RawMessage, ok bool, err error)
+}
+
+// Outbox is what the outbox worker needs from the store.
+//
+// Claiming is per queue: only the head of a queue (its lowest-ID pending
+// item) can be claimed, and only once its NextAttemptAt has come. A claimed
+// item carries a lease; until the worker calls Complete, Retry or Dead, or
+// the lease runs out, it is not handed out again — so a crash mid-work only
+// delays the item, and a slow worker may see its item done twice (hence the
+// idempotency keys).
+type Outbox interface {
+	// ClaimDue claims up to limit due queue heads, the earliest due first,
+	// leasing each from now. Items of different queues can be worked on in
+	// parallel.
+	ClaimDue(ctx context.Context, now time.Time, limit int) ([]*OutboxItem, error)
+	// Complete marks a claimed item done, which makes the next item of its
+	// queue the head. Completing a done item again is a no-op.
+	Complete(ctx context.Context, id int64) error
+	// Retry records a failed attempt: Attempts+1, LastError, and the item
+	// is released until nextAttemptAt. It keeps its place at the head of
+	// its queue. ECONFLICT when the item is no longer pending.
+	Retry(ctx context.Context, id int64, nextAttemptAt time.Time, lastErr string) error
+	// Dead records a last failed attempt and gives up on the item, which
+	// unblocks its queue. ECONFLICT when the item is no longer pending.
+	Dead(ctx context.Context, id int64, lastErr string) error
+	// NextDue returns when the earliest queue head becomes claimable
+	// (possibly in the past); ok is false when nothing is pending. The
+	// worker sleeps until then or until Wake fires.
+	NextDue(ctx context.Context) (at time.Time, ok bool, err error)
+	// Wake returns a channel that receives a value after a commit stored a
+	// new outbox item. Signals coalesce: at most one is buffered, and each
+	// is received once, so one dispatcher should wait on it. Complete,
+	// Retry and Dead do not signal: their caller claims again before it
+	// sleeps.
+	Wake() <-chan struct{}
+
+	// DeadLetters returns up to limit dead items, the most recent first.
+	DeadLetters(ctx context.Context, limit int) ([]*OutboxItem, error)
+	// OutboxStats counts items by state.
+	OutboxStats(ctx context.Context) (OutboxStats, error)
+}
+
+// SessionFilter selects sessions for ListSessions. Empty fields match all.
+type SessionFilter struct {
+	Bot    string
+	UserID string
+	State  SessionState
+
+	// Limit is the page size, see ClampLimit.
+	Limit int
+	// Before is a cursor: the ID of the last session of the previous page.
+	// The page holds the sessions that come after it, newest first.
+	Before string
+}
+
+// Limits of the methods that return lists.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// ClampLimit returns the number of rows a limit asks for: DefaultLimit for 0
+// or less, at most MaxLimit.
+func ClampLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultLimit
+	case limit > MaxLimit:
+		return MaxLimit
+	}
+	return limit
+}
