@@ -12,13 +12,14 @@ import (
 )
 
 func (s *Server) registerAdmin(r *mux.Router) {
-	a := r.PathPrefix("/v1").Subrouter()
-	a.Use(s.requireAdmin)
-	a.HandleFunc("/sessions", s.listSessions).Methods(http.MethodGet)
-	a.HandleFunc("/sessions/{id}", s.getSession).Methods(http.MethodGet)
-	a.HandleFunc("/sessions/{id}/end", s.endSession).Methods(http.MethodPost)
-	a.HandleFunc("/plugins", s.listPlugins).Methods(http.MethodGet)
-	a.HandleFunc("/deadletters", s.listDeadLetters).Methods(http.MethodGet)
+	admin := func(path string, h http.HandlerFunc, method string) {
+		r.Handle(path, s.requireAdmin(h)).Methods(method)
+	}
+	admin("/v1/sessions", s.listSessions, http.MethodGet)
+	admin("/v1/sessions/{id}", s.getSession, http.MethodGet)
+	admin("/v1/sessions/{id}/end", s.endSession, http.MethodPost)
+	admin("/v1/plugins", s.listPlugins, http.MethodGet)
+	admin("/v1/deadletters", s.listDeadLetters, http.MethodGet)
 }
 
 // requireAdmin checks Authorization: Bearer <admin_token>.

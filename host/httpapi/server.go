@@ -66,7 +66,8 @@ func (s *Server) Handler() http.Handler {
 		s.error(w, req, &host.Error{Code: host.ENOTFOUND, Message: "no route " + req.Method + " " + req.URL.Path})
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		s.error(w, req, &host.Error{Code: host.EINVALID, Message: "method " + req.Method + " not allowed on " + req.URL.Path})
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed",
+			Message: "method " + req.Method + " is not allowed on " + req.URL.Path}})
 	})
 	s.registerEvents(r)
 	s.registerWebhooks(r)
