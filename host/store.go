@@ -138,6 +138,11 @@ type Outbox interface {
 	// Retry and Dead do not signal: their caller claims again before it
 	// sleeps.
 	Wake() <-chan struct{}
+	// ReleaseClaims makes every claimed item claimable again at once. A
+	// host calls it when it starts as the store's only worker (SQLite is
+	// one process's): claims left by a crashed process would otherwise hold
+	// their items until the leases ran out.
+	ReleaseClaims(ctx context.Context) error
 
 	// DeadLetters returns up to limit dead items, the most recent first.
 	DeadLetters(ctx context.Context, limit int) ([]*OutboxItem, error)

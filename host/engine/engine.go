@@ -84,6 +84,9 @@ type Options struct {
 	RetryBase   time.Duration
 	RetryMax    time.Duration
 	MaxAttempts int
+	// AttemptTimeout bounds one attempt at an outbox item (1m); it must be
+	// shorter than the store's claim lease.
+	AttemptTimeout time.Duration
 	// ExpiryInterval is how often due expiries are looked up (1s).
 	ExpiryInterval time.Duration
 	// Webchat receives deliveries for bots with channel = "webchat".
@@ -136,6 +139,9 @@ func New(store host.Store, providers Providers, bots []*Bot, opts Options) *Engi
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 25
+	}
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = time.Minute
 	}
 	if opts.ExpiryInterval <= 0 {
 		opts.ExpiryInterval = time.Second

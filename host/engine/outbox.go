@@ -65,7 +65,12 @@ func (e *Engine) enqueue(tx host.Tx, s *host.Session, kind host.OutboxKind, key,
 }
 
 // Run starts the outbox worker and the expiry loop; they stop at Close.
+// The engine must be the store's only worker: it takes over the claims of
+// a process that died mid-work.
 func (e *Engine) Run() {
+	if err := e.store.ReleaseClaims(context.Background()); err != nil {
+		e.log.Error("release outbox claims", "error", err)
+	}
 	e.wg.Add(2)
 	go func() {
 		defer e.wg.Done()
@@ -164,7 +169,9 @@ func (e *Engine) dispatch() {
 // work runs one outbox item and records the outcome.
 func (e *Engine) work(ctx context.Context, it *host.OutboxItem) {
 	start := e.now()
-	err := e.execute(ctx, it)
+	actx, cancel := context.WithTimeout(ctx, e.opts.AttemptTimeout)
+	err := e.execute(actx, it)
+	cancel()
 	e.opts.Metrics.outboxAttempt(string(it.Kind), err, e.now().Sub(start))
 	if e.opts.OnWork != nil {
 		defer e.opts.OnWork(it, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strings"
 	"sort"
 	"sync"
 	"time"
@@ -245,7 +246,7 @@ func (p *Plugin) launch() (*process, error) {
 				err = fmt.Errorf("%w (stderr: %s)", err, tail)
 			}
 		}
-		return fail(fmt.Errorf("start: %w", err))
+		return fail(fmt.Errorf("start: %s", oneLine(err.Error())))
 	}
 	proc.runner = r
 	proc.remote, err = sdk.Dispense(cp)
@@ -282,4 +283,13 @@ func (p *Plugin) launch() (*process, error) {
 	}
 	p.log.Info("plugin ready", "version", info.Version, "pid", r.pid, "sha256", p.cand.SHA256, "bots", len(bots))
 	return proc, nil
+}
+
+// oneLine folds a multi-line message (go-plugin's) into one line.
+func oneLine(s string) string {
+	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, "; ")
 }

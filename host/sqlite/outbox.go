@@ -91,6 +91,14 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.O
 	return items, nil
 }
 
+// ReleaseClaims implements host.Outbox.
+func (db *DB) ReleaseClaims(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, `UPDATE outbox SET claimed_until = 0 WHERE state = 'pending' AND claimed_until <> 0`); err != nil {
+		return dbError("release claims", err)
+	}
+	return nil
+}
+
 // Complete implements host.Outbox.
 func (db *DB) Complete(ctx context.Context, id int64) error {
 	return db.finish(ctx, id, host.OutboxDone, `UPDATE outbox SET state = 'done', claimed_until = 0, updated_at = ?

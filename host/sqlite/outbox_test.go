@@ -284,3 +284,23 @@ func TestWake(t *testing.T) {
 		t.Error("ClaimDue or Complete signalled")
 	}
 }
+
+func TestReleaseClaims(t *testing.T) {
+	db, clk := openDB(t)
+	ctx := context.Background()
+	enqueue(t, db, "q1", "a")
+	enqueue(t, db, "q2", "b")
+	if got := claimKeys(t, db, clk.Now()); len(got) != 2 {
+		t.Fatalf("claimed %v, want a and b", got)
+	}
+	if got := claimKeys(t, db, clk.Now()); len(got) != 0 {
+		t.Fatalf("claimed %v again under lease", got)
+	}
+	// A new process takes over: what the dead one held is claimable now.
+	if err := db.ReleaseClaims(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := claimKeys(t, db, clk.Now()); len(got) != 2 {
+		t.Errorf("after ReleaseClaims claimed %v, want a and b", got)
+	}
+}
