@@ -195,3 +195,27 @@ func TestAdminAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestDeadLetters(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	id := s.startSession("u1", 1)
+	s.bot.FailWith(http.StatusBadRequest) // the bot refuses: no retry can help
+	if r := s.admin(http.MethodPost, "/v1/sessions/"+id+"/end"); r.Status != 200 {
+		t.Fatalf("end: %d %s", r.Status, r.Raw)
+	}
+	s.waitAttempt("notice-end:" + id) // reported once its outcome is stored
+	dead := s.admin(http.MethodGet, "/v1/deadletters").Body["dead_letters"].([]any)
+	if len(dead) != 1 {
+		t.Fatalf("dead letters = %v", dead)
+	}
+	d := dead[0].(map[string]any)
+	if d["key"] != "notice-end:"+id || d["kind"] != "bot_notice" || !strings.Contains(d["last_error"].(string), "400") {
+		t.Errorf("dead letter = %v", d)
+	}
+	m := s.do(http.MethodGet, "/metrics", nil, nil).Raw
+	for _, want := range []string{`livechat_outbox_items{state="dead"} 1`, `livechat_outbox_dead_letters_total{kind="bot_notice"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

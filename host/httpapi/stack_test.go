@@ -79,19 +79,20 @@ type stack struct {
 	records string
 	reg     *prometheus.Registry
 
-	workMu  sync.Mutex
-	done    map[string]int // outbox keys completed, and how often
-	workSig chan struct{}
+	workMu   sync.Mutex
+	done     map[string]int // outbox keys completed, and how often
+	attempts map[string]int // outbox keys attempted, and how often
+	workSig  chan struct{}
 }
 
 // onWork records outbox items done, for waitDone.
 func (s *stack) onWork(it *host.OutboxItem, err error) {
-	if err != nil {
-		return
-	}
 	s.workMu.Lock()
 	defer s.workMu.Unlock()
-	s.done[it.Key]++
+	s.attempts[it.Key]++
+	if err == nil {
+		s.done[it.Key]++
+	}
 	close(s.workSig)
 	s.workSig = make(chan struct{})
 }
@@ -99,11 +100,22 @@ func (s *stack) onWork(it *host.OutboxItem, err error) {
 // waitDone waits until the outbox item with key has been done.
 func (s *stack) waitDone(key string) {
 	s.t.Helper()
+	s.waitWork(key, s.done)
+}
+
+// waitAttempt waits until the outbox item with key has been tried.
+func (s *stack) waitAttempt(key string) {
+	s.t.Helper()
+	s.waitWork(key, s.attempts)
+}
+
+func (s *stack) waitWork(key string, counts map[string]int) {
+	s.t.Helper()
 	deadline := time.NewTimer(30 * time.Second)
 	defer deadline.Stop()
 	for {
 		s.workMu.Lock()
-		n, sig := s.done[key], s.workSig
+		n, sig := counts[key], s.workSig
 		s.workMu.Unlock()
 		if n > 0 {
 			return
@@ -135,7 +147,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	sdktest.Install(t, builds.Binary(t, "github.com/livechatd/livechatd/examples/echo-provider"), pluginDir, "echo")
 	sdktest.Install(t, builds.Binary(t, "github.com/livechatd/livechatd/host/internal/testplugin/recorder"), pluginDir, "recorder")
 
-	s := &stack{t: t, clock: &clock{}, records: filepath.Join(dir, "records.jsonl"), done: map[string]int{}, workSig: make(chan struct{})}
+	s := &stack{t: t, clock: &clock{}, records: filepath.Join(dir, "records.jsonl"), done: map[string]int{}, attempts: map[string]int{}, workSig: make(chan struct{})}
 	s.bot = fakes.NewBot(t)
 	s.channel = fakes.NewChannel(t, channelSecret)
 	log := hclog.New(&hclog.LoggerOptions{Name: "livechatd", Level: hclog.Debug, Output: testLog{t}})

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
-	"strings"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
