@@ -76,6 +76,12 @@ func infoToProto(i Info) (*livechatv1.InfoResponse, error) {
 	for _, c := range i.Capabilities {
 		out.Capabilities = append(out.Capabilities, string(c))
 	}
+	for _, w := range i.Webhooks {
+		out.Webhooks = append(out.Webhooks, &livechatv1.WebhookSetup{
+			Name: w.Name, Method: w.Method, Query: w.Query, Headers: w.Headers, Body: w.Body,
+			Triggers: w.Triggers, Instructions: w.Instructions, Optional: w.Optional,
+		})
+	}
 	for _, a := range i.Schema.Attributes {
 		pa := &livechatv1.Attribute{
 			Name:        a.Name,
@@ -107,6 +113,12 @@ func infoFromProto(p *livechatv1.InfoResponse) (Info, error) {
 	}
 	for _, c := range p.GetCapabilities() {
 		i.Capabilities = append(i.Capabilities, Capability(c))
+	}
+	for _, w := range p.GetWebhooks() {
+		i.Webhooks = append(i.Webhooks, WebhookSetup{
+			Name: w.GetName(), Method: w.GetMethod(), Query: w.GetQuery(), Headers: w.GetHeaders(), Body: w.GetBody(),
+			Triggers: w.GetTriggers(), Instructions: w.GetInstructions(), Optional: w.GetOptional(),
+		})
 	}
 	for _, pa := range p.GetConfigSchema().GetAttributes() {
 		t, ok := attributeTypesFrom[pa.GetType()]

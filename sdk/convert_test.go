@@ -18,6 +18,10 @@ func TestInfoRoundTrip(t *testing.T) {
 			Name: "gorgias", Version: "1.2.3", Description: "Gorgias helpdesk",
 			ProtocolVersions: []int{1, 2},
 			Capabilities:     []Capability{CapWebhook, CapCloseTicket},
+			Webhooks: []WebhookSetup{
+				{Name: "messages", Method: "GET", Query: "ticket_id={{ticket.id}}", Triggers: []string{"ticket-message-created"}, Instructions: "Settings > HTTP"},
+				{Name: "status", Method: "POST", Headers: map[string]string{"X-A": "b"}, Body: `{"id": "{{ticket.id}}"}`, Optional: true},
+			},
 			Schema: Schema{Attributes: []Attribute{
 				{Name: "domain", Type: String, Description: "acme for acme.gorgias.com"},
 				{Name: "api_key", Type: String, Required: true, Sensitive: true},

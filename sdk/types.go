@@ -18,6 +18,33 @@ type Info struct {
 	ProtocolVersions []int        `json:"protocol_versions"`
 	Capabilities     []Capability `json:"capabilities,omitempty"`
 	Schema           Schema       `json:"config_schema"`
+	// Webhooks tell the operator how to point the platform at the host;
+	// `livechatd webhook-url` prints them with the bot's URL and token.
+	Webhooks []WebhookSetup `json:"webhooks,omitempty"`
+}
+
+// WebhookSetup is one webhook (an "HTTP integration") to create on the
+// platform so that its events reach the host.
+type WebhookSetup struct {
+	// Name tells several webhooks apart, e.g. "messages", "status".
+	Name string `json:"name"`
+	// Method is GET or POST.
+	Method string `json:"method"`
+	// Query is appended to the host's webhook URL after ?token=...: query
+	// parameters in the platform's template language, e.g.
+	// "ticket_id={{ticket.id}}&text={{message.body_text}}".
+	Query string `json:"query,omitempty"`
+	// Headers to set on the platform's side.
+	Headers map[string]string `json:"headers,omitempty"`
+	// Body is a request body template to paste, for POST.
+	Body string `json:"body,omitempty"`
+	// Triggers are the platform events to subscribe to.
+	Triggers []string `json:"triggers,omitempty"`
+	// Instructions say where in the platform this is entered.
+	Instructions string `json:"instructions,omitempty"`
+	// Optional integrations add a feature (an agent closing the ticket ends
+	// the session, say); the others are needed.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Capability is something the host may rely on a provider to do.

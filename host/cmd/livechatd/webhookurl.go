@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"sort"
+	"strings"
 
 	"github.com/livechatd/livechatd/config"
+	"github.com/livechatd/livechatd/sdk"
 )
 
 // webhookURL prints what the operator enters in the platform so that its
-// webhooks reach this bot: the URL with the bot's token, and the header
-// form of the token for platforms that take custom headers.
-func webhookURL(_ context.Context, args []string, stdout, stderr io.Writer) error {
+// webhooks reach this bot: for each webhook the provider describes, the URL
+// with the bot's token, the method, the triggers, headers and body.
+func webhookURL(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var bot string
 	path, err := flags("webhook-url", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&bot, "bot", "", "the bot (required)")
@@ -26,20 +29,67 @@ func webhookURL(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return diagnosticsOut(err, stderr)
 	}
 	if bot == "" {
-		return fmt.Errorf("-bot BOT is required; bots in %s: %v", path, botNames(cfg))
+		return fmt.Errorf("-bot BOT is required; bots in %s: %s", path, strings.Join(botNames(cfg), ", "))
 	}
 	b, ok := cfg.Bot(bot)
 	if !ok {
-		return fmt.Errorf("no bot %q in %s; bots: %v", bot, path, botNames(cfg))
+		return fmt.Errorf("no bot %q in %s; bots: %s", bot, path, strings.Join(botNames(cfg), ", "))
 	}
-	base := cfg.PublicURL + "/v1/livechat/" + url.PathEscape(b.Provider) + "/receive"
-	token := b.WebhookToken.Value()
-	fmt.Fprintf(stdout, "URL:     %s?token=%s\n", base, url.QueryEscape(token))
-	fmt.Fprintf(stdout, "Method:  GET or POST\n")
-	fmt.Fprintf(stdout, "Or send the token as a header instead of in the URL:\n")
-	fmt.Fprintf(stdout, "URL:     %s\n", base)
-	fmt.Fprintf(stdout, "Header:  X-Livechat-Token: %s\n", token)
+	m, err := startPlugins(ctx, cfg, newLogger("off", stderr))
+	if err != nil {
+		return err
+	}
+	defer stopPlugins(m)
+	p, err := m.Plugin(b.Provider)
+	if err != nil {
+		return err
+	}
+	base := cfg.PublicURL + "/v1/livechat/" + url.PathEscape(b.Provider) + "/receive?token=" + url.QueryEscape(b.WebhookToken.Value())
+	printWebhooks(stdout, b.Provider, base, p.Info().Webhooks)
 	return nil
+}
+
+// printWebhooks writes the setup of each webhook; a provider that describes
+// none gets the plain URL.
+func printWebhooks(w io.Writer, provider, base string, hooks []sdk.WebhookSetup) {
+	if len(hooks) == 0 {
+		fmt.Fprintf(w, "URL:     %s\n", base)
+		fmt.Fprintf(w, "Method:  GET or POST (the token may also be sent as the header X-Livechat-Token)\n")
+		return
+	}
+	for i, h := range hooks {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		need := "required"
+		if h.Optional {
+			need = "optional"
+		}
+		fmt.Fprintf(w, "# %s %s webhook (%s)\n", provider, h.Name, need)
+		if h.Instructions != "" {
+			fmt.Fprintf(w, "# %s\n", h.Instructions)
+		}
+		u := base
+		if h.Query != "" {
+			u += "&" + h.Query
+		}
+		fmt.Fprintf(w, "URL:      %s\n", u)
+		fmt.Fprintf(w, "Method:   %s\n", h.Method)
+		if len(h.Triggers) > 0 {
+			fmt.Fprintf(w, "Triggers: %s\n", strings.Join(h.Triggers, ", "))
+		}
+		keys := make([]string, 0, len(h.Headers))
+		for k := range h.Headers {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "Header:   %s: %s\n", k, h.Headers[k])
+		}
+		if h.Body != "" {
+			fmt.Fprintf(w, "Body:\n%s\n", h.Body)
+		}
+	}
 }
 
 func botNames(cfg *config.File) []string {

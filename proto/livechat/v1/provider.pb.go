@@ -347,9 +347,12 @@ type InfoResponse struct {
 	Version          string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
 	ProtocolVersions []uint32               `protobuf:"varint,3,rep,packed,name=protocol_versions,json=protocolVersions,proto3" json:"protocol_versions,omitempty"`
 	// Capabilities the host may rely on, e.g. "webhook", "push", "close_ticket".
-	Capabilities  []string      `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
-	ConfigSchema  *ConfigSchema `protobuf:"bytes,5,opt,name=config_schema,json=configSchema,proto3" json:"config_schema,omitempty"`
-	Description   string        `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	Capabilities []string      `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	ConfigSchema *ConfigSchema `protobuf:"bytes,5,opt,name=config_schema,json=configSchema,proto3" json:"config_schema,omitempty"`
+	Description  string        `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	// How an operator points the platform's webhooks at the host; printed by
+	// `livechatd webhook-url`.
+	Webhooks      []*WebhookSetup `protobuf:"bytes,7,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -426,6 +429,123 @@ func (x *InfoResponse) GetDescription() string {
 	return ""
 }
 
+func (x *InfoResponse) GetWebhooks() []*WebhookSetup {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
+}
+
+// WebhookSetup is one webhook (integration) to create on the platform.
+type WebhookSetup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A name for it, e.g. "messages".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// GET or POST.
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	// Query parameters appended after the host's ?token=, in the platform's
+	// template language, e.g. "ticket_id={{ticket.id}}".
+	Query string `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	// Extra headers to set on the platform's side.
+	Headers map[string]string `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// A body template to paste, for POST.
+	Body string `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
+	// The platform events to subscribe to.
+	Triggers []string `protobuf:"bytes,6,rep,name=triggers,proto3" json:"triggers,omitempty"`
+	// One or two sentences: where in the platform this is entered.
+	Instructions string `protobuf:"bytes,7,opt,name=instructions,proto3" json:"instructions,omitempty"`
+	// Whether the integration is optional.
+	Optional      bool `protobuf:"varint,8,opt,name=optional,proto3" json:"optional,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookSetup) Reset() {
+	*x = WebhookSetup{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookSetup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookSetup) ProtoMessage() {}
+
+func (x *WebhookSetup) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookSetup.ProtoReflect.Descriptor instead.
+func (*WebhookSetup) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WebhookSetup) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WebhookSetup) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *WebhookSetup) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *WebhookSetup) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *WebhookSetup) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *WebhookSetup) GetTriggers() []string {
+	if x != nil {
+		return x.Triggers
+	}
+	return nil
+}
+
+func (x *WebhookSetup) GetInstructions() string {
+	if x != nil {
+		return x.Instructions
+	}
+	return ""
+}
+
+func (x *WebhookSetup) GetOptional() bool {
+	if x != nil {
+		return x.Optional
+	}
+	return false
+}
+
 type ConfigSchema struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Attributes    []*Attribute           `protobuf:"bytes,1,rep,name=attributes,proto3" json:"attributes,omitempty"`
@@ -435,7 +555,7 @@ type ConfigSchema struct {
 
 func (x *ConfigSchema) Reset() {
 	*x = ConfigSchema{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[2]
+	mi := &file_livechat_v1_provider_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +567,7 @@ func (x *ConfigSchema) String() string {
 func (*ConfigSchema) ProtoMessage() {}
 
 func (x *ConfigSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[2]
+	mi := &file_livechat_v1_provider_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +580,7 @@ func (x *ConfigSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigSchema.ProtoReflect.Descriptor instead.
 func (*ConfigSchema) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{2}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ConfigSchema) GetAttributes() []*Attribute {
@@ -486,7 +606,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[3]
+	mi := &file_livechat_v1_provider_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +618,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[3]
+	mi := &file_livechat_v1_provider_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +631,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{3}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Attribute) GetName() string {
@@ -569,7 +689,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[4]
+	mi := &file_livechat_v1_provider_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +701,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[4]
+	mi := &file_livechat_v1_provider_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +714,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{4}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Diagnostic) GetSeverity() Severity {
@@ -637,7 +757,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[5]
+	mi := &file_livechat_v1_provider_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +769,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[5]
+	mi := &file_livechat_v1_provider_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +782,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{5}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ValidateConfigRequest) GetBotId() string {
@@ -688,7 +808,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[6]
+	mi := &file_livechat_v1_provider_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +820,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[6]
+	mi := &file_livechat_v1_provider_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +833,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{6}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ValidateConfigResponse) GetDiagnostics() []*Diagnostic {
@@ -735,7 +855,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[7]
+	mi := &file_livechat_v1_provider_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +867,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[7]
+	mi := &file_livechat_v1_provider_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +880,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{7}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfigureRequest) GetBotId() string {
@@ -793,7 +913,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[8]
+	mi := &file_livechat_v1_provider_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +925,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[8]
+	mi := &file_livechat_v1_provider_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +938,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{8}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
@@ -840,7 +960,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[9]
+	mi := &file_livechat_v1_provider_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +972,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[9]
+	mi := &file_livechat_v1_provider_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +985,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{9}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *User) GetId() string {
@@ -901,7 +1021,7 @@ type Author struct {
 
 func (x *Author) Reset() {
 	*x = Author{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[10]
+	mi := &file_livechat_v1_provider_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1033,7 @@ func (x *Author) String() string {
 func (*Author) ProtoMessage() {}
 
 func (x *Author) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[10]
+	mi := &file_livechat_v1_provider_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1046,7 @@ func (x *Author) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Author.ProtoReflect.Descriptor instead.
 func (*Author) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{10}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Author) GetType() AuthorType {
@@ -968,7 +1088,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[11]
+	mi := &file_livechat_v1_provider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1100,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[11]
+	mi := &file_livechat_v1_provider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1113,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{11}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Message) GetId() string {
@@ -1048,7 +1168,7 @@ type StartSessionRequest struct {
 
 func (x *StartSessionRequest) Reset() {
 	*x = StartSessionRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[12]
+	mi := &file_livechat_v1_provider_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +1180,7 @@ func (x *StartSessionRequest) String() string {
 func (*StartSessionRequest) ProtoMessage() {}
 
 func (x *StartSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[12]
+	mi := &file_livechat_v1_provider_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +1193,7 @@ func (x *StartSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionRequest.ProtoReflect.Descriptor instead.
 func (*StartSessionRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{12}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StartSessionRequest) GetBotId() string {
@@ -1128,7 +1248,7 @@ type StartSessionResponse struct {
 
 func (x *StartSessionResponse) Reset() {
 	*x = StartSessionResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[13]
+	mi := &file_livechat_v1_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1260,7 @@ func (x *StartSessionResponse) String() string {
 func (*StartSessionResponse) ProtoMessage() {}
 
 func (x *StartSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[13]
+	mi := &file_livechat_v1_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1273,7 @@ func (x *StartSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionResponse.ProtoReflect.Descriptor instead.
 func (*StartSessionResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{13}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StartSessionResponse) GetRef() string {
@@ -1177,7 +1297,7 @@ type SendMessageRequest struct {
 
 func (x *SendMessageRequest) Reset() {
 	*x = SendMessageRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[14]
+	mi := &file_livechat_v1_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1309,7 @@ func (x *SendMessageRequest) String() string {
 func (*SendMessageRequest) ProtoMessage() {}
 
 func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[14]
+	mi := &file_livechat_v1_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1322,7 @@ func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendMessageRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{14}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SendMessageRequest) GetBotId() string {
@@ -1257,7 +1377,7 @@ type SendMessageResponse struct {
 
 func (x *SendMessageResponse) Reset() {
 	*x = SendMessageResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[15]
+	mi := &file_livechat_v1_provider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1389,7 @@ func (x *SendMessageResponse) String() string {
 func (*SendMessageResponse) ProtoMessage() {}
 
 func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[15]
+	mi := &file_livechat_v1_provider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1402,7 @@ func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendMessageResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{15}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SendMessageResponse) GetPlatformMessageId() string {
@@ -1306,7 +1426,7 @@ type EndSessionRequest struct {
 
 func (x *EndSessionRequest) Reset() {
 	*x = EndSessionRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[16]
+	mi := &file_livechat_v1_provider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1438,7 @@ func (x *EndSessionRequest) String() string {
 func (*EndSessionRequest) ProtoMessage() {}
 
 func (x *EndSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[16]
+	mi := &file_livechat_v1_provider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1451,7 @@ func (x *EndSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionRequest.ProtoReflect.Descriptor instead.
 func (*EndSessionRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{16}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EndSessionRequest) GetBotId() string {
@@ -1384,7 +1504,7 @@ type EndSessionResponse struct {
 
 func (x *EndSessionResponse) Reset() {
 	*x = EndSessionResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[17]
+	mi := &file_livechat_v1_provider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1516,7 @@ func (x *EndSessionResponse) String() string {
 func (*EndSessionResponse) ProtoMessage() {}
 
 func (x *EndSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[17]
+	mi := &file_livechat_v1_provider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1529,7 @@ func (x *EndSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionResponse.ProtoReflect.Descriptor instead.
 func (*EndSessionResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{17}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{18}
 }
 
 type Values struct {
@@ -1421,7 +1541,7 @@ type Values struct {
 
 func (x *Values) Reset() {
 	*x = Values{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[18]
+	mi := &file_livechat_v1_provider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1553,7 @@ func (x *Values) String() string {
 func (*Values) ProtoMessage() {}
 
 func (x *Values) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[18]
+	mi := &file_livechat_v1_provider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1566,7 @@ func (x *Values) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Values.ProtoReflect.Descriptor instead.
 func (*Values) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{18}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Values) GetValues() []string {
@@ -1471,7 +1591,7 @@ type HandleWebhookRequest struct {
 
 func (x *HandleWebhookRequest) Reset() {
 	*x = HandleWebhookRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[19]
+	mi := &file_livechat_v1_provider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1603,7 @@ func (x *HandleWebhookRequest) String() string {
 func (*HandleWebhookRequest) ProtoMessage() {}
 
 func (x *HandleWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[19]
+	mi := &file_livechat_v1_provider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1616,7 @@ func (x *HandleWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookRequest.ProtoReflect.Descriptor instead.
 func (*HandleWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{19}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HandleWebhookRequest) GetBotId() string {
@@ -1553,7 +1673,7 @@ type HTTPResponse struct {
 
 func (x *HTTPResponse) Reset() {
 	*x = HTTPResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[20]
+	mi := &file_livechat_v1_provider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +1685,7 @@ func (x *HTTPResponse) String() string {
 func (*HTTPResponse) ProtoMessage() {}
 
 func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[20]
+	mi := &file_livechat_v1_provider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +1698,7 @@ func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPResponse.ProtoReflect.Descriptor instead.
 func (*HTTPResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{20}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HTTPResponse) GetStatus() int32 {
@@ -1618,7 +1738,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[21]
+	mi := &file_livechat_v1_provider_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1750,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[21]
+	mi := &file_livechat_v1_provider_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +1763,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{21}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Event) GetId() string {
@@ -1691,7 +1811,7 @@ type HandleWebhookResponse struct {
 
 func (x *HandleWebhookResponse) Reset() {
 	*x = HandleWebhookResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[22]
+	mi := &file_livechat_v1_provider_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1823,7 @@ func (x *HandleWebhookResponse) String() string {
 func (*HandleWebhookResponse) ProtoMessage() {}
 
 func (x *HandleWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[22]
+	mi := &file_livechat_v1_provider_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1836,7 @@ func (x *HandleWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookResponse.ProtoReflect.Descriptor instead.
 func (*HandleWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{22}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HandleWebhookResponse) GetEvents() []*Event {
@@ -1741,7 +1861,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[23]
+	mi := &file_livechat_v1_provider_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1873,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[23]
+	mi := &file_livechat_v1_provider_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1886,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{23}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{24}
 }
 
 type ShutdownResponse struct {
@@ -1777,7 +1897,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[24]
+	mi := &file_livechat_v1_provider_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +1909,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[24]
+	mi := &file_livechat_v1_provider_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +1922,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{24}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{25}
 }
 
 type PushEventsRequest struct {
@@ -1815,7 +1935,7 @@ type PushEventsRequest struct {
 
 func (x *PushEventsRequest) Reset() {
 	*x = PushEventsRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[25]
+	mi := &file_livechat_v1_provider_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +1947,7 @@ func (x *PushEventsRequest) String() string {
 func (*PushEventsRequest) ProtoMessage() {}
 
 func (x *PushEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[25]
+	mi := &file_livechat_v1_provider_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +1960,7 @@ func (x *PushEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEventsRequest.ProtoReflect.Descriptor instead.
 func (*PushEventsRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{25}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PushEventsRequest) GetBotId() string {
@@ -1865,7 +1985,7 @@ type PushEventsResponse struct {
 
 func (x *PushEventsResponse) Reset() {
 	*x = PushEventsResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[26]
+	mi := &file_livechat_v1_provider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +1997,7 @@ func (x *PushEventsResponse) String() string {
 func (*PushEventsResponse) ProtoMessage() {}
 
 func (x *PushEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[26]
+	mi := &file_livechat_v1_provider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2010,7 @@ func (x *PushEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEventsResponse.ProtoReflect.Descriptor instead.
 func (*PushEventsResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{26}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{27}
 }
 
 var File_livechat_v1_provider_proto protoreflect.FileDescriptor
@@ -1898,14 +2018,27 @@ var File_livechat_v1_provider_proto protoreflect.FileDescriptor
 const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\n" +
 	"\x1alivechat/v1/provider.proto\x12\vlivechat.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\r\n" +
-	"\vInfoRequest\"\xef\x01\n" +
+	"\vInfoRequest\"\xa6\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12+\n" +
 	"\x11protocol_versions\x18\x03 \x03(\rR\x10protocolVersions\x12\"\n" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12>\n" +
 	"\rconfig_schema\x18\x05 \x01(\v2\x19.livechat.v1.ConfigSchemaR\fconfigSchema\x12 \n" +
-	"\vdescription\x18\x06 \x01(\tR\vdescription\"F\n" +
+	"\vdescription\x18\x06 \x01(\tR\vdescription\x125\n" +
+	"\bwebhooks\x18\a \x03(\v2\x19.livechat.v1.WebhookSetupR\bwebhooks\"\xbe\x02\n" +
+	"\fWebhookSetup\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x14\n" +
+	"\x05query\x18\x03 \x01(\tR\x05query\x12@\n" +
+	"\aheaders\x18\x04 \x03(\v2&.livechat.v1.WebhookSetup.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04body\x18\x05 \x01(\tR\x04body\x12\x1a\n" +
+	"\btriggers\x18\x06 \x03(\tR\btriggers\x12\"\n" +
+	"\finstructions\x18\a \x01(\tR\finstructions\x12\x1a\n" +
+	"\boptional\x18\b \x01(\bR\boptional\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
 	"\fConfigSchema\x126\n" +
 	"\n" +
 	"attributes\x18\x01 \x03(\v2\x16.livechat.v1.AttributeR\n" +
@@ -2077,7 +2210,7 @@ func file_livechat_v1_provider_proto_rawDescGZIP() []byte {
 }
 
 var file_livechat_v1_provider_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_livechat_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_livechat_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_livechat_v1_provider_proto_goTypes = []any{
 	(AttributeType)(0),             // 0: livechat.v1.AttributeType
 	(Severity)(0),                  // 1: livechat.v1.Severity
@@ -2086,90 +2219,94 @@ var file_livechat_v1_provider_proto_goTypes = []any{
 	(EventType)(0),                 // 4: livechat.v1.EventType
 	(*InfoRequest)(nil),            // 5: livechat.v1.InfoRequest
 	(*InfoResponse)(nil),           // 6: livechat.v1.InfoResponse
-	(*ConfigSchema)(nil),           // 7: livechat.v1.ConfigSchema
-	(*Attribute)(nil),              // 8: livechat.v1.Attribute
-	(*Diagnostic)(nil),             // 9: livechat.v1.Diagnostic
-	(*ValidateConfigRequest)(nil),  // 10: livechat.v1.ValidateConfigRequest
-	(*ValidateConfigResponse)(nil), // 11: livechat.v1.ValidateConfigResponse
-	(*ConfigureRequest)(nil),       // 12: livechat.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),      // 13: livechat.v1.ConfigureResponse
-	(*User)(nil),                   // 14: livechat.v1.User
-	(*Author)(nil),                 // 15: livechat.v1.Author
-	(*Message)(nil),                // 16: livechat.v1.Message
-	(*StartSessionRequest)(nil),    // 17: livechat.v1.StartSessionRequest
-	(*StartSessionResponse)(nil),   // 18: livechat.v1.StartSessionResponse
-	(*SendMessageRequest)(nil),     // 19: livechat.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),    // 20: livechat.v1.SendMessageResponse
-	(*EndSessionRequest)(nil),      // 21: livechat.v1.EndSessionRequest
-	(*EndSessionResponse)(nil),     // 22: livechat.v1.EndSessionResponse
-	(*Values)(nil),                 // 23: livechat.v1.Values
-	(*HandleWebhookRequest)(nil),   // 24: livechat.v1.HandleWebhookRequest
-	(*HTTPResponse)(nil),           // 25: livechat.v1.HTTPResponse
-	(*Event)(nil),                  // 26: livechat.v1.Event
-	(*HandleWebhookResponse)(nil),  // 27: livechat.v1.HandleWebhookResponse
-	(*ShutdownRequest)(nil),        // 28: livechat.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 29: livechat.v1.ShutdownResponse
-	(*PushEventsRequest)(nil),      // 30: livechat.v1.PushEventsRequest
-	(*PushEventsResponse)(nil),     // 31: livechat.v1.PushEventsResponse
-	nil,                            // 32: livechat.v1.HandleWebhookRequest.QueryEntry
-	nil,                            // 33: livechat.v1.HandleWebhookRequest.HeadersEntry
-	nil,                            // 34: livechat.v1.HTTPResponse.HeadersEntry
-	(*structpb.Struct)(nil),        // 35: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),  // 36: google.protobuf.Timestamp
+	(*WebhookSetup)(nil),           // 7: livechat.v1.WebhookSetup
+	(*ConfigSchema)(nil),           // 8: livechat.v1.ConfigSchema
+	(*Attribute)(nil),              // 9: livechat.v1.Attribute
+	(*Diagnostic)(nil),             // 10: livechat.v1.Diagnostic
+	(*ValidateConfigRequest)(nil),  // 11: livechat.v1.ValidateConfigRequest
+	(*ValidateConfigResponse)(nil), // 12: livechat.v1.ValidateConfigResponse
+	(*ConfigureRequest)(nil),       // 13: livechat.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),      // 14: livechat.v1.ConfigureResponse
+	(*User)(nil),                   // 15: livechat.v1.User
+	(*Author)(nil),                 // 16: livechat.v1.Author
+	(*Message)(nil),                // 17: livechat.v1.Message
+	(*StartSessionRequest)(nil),    // 18: livechat.v1.StartSessionRequest
+	(*StartSessionResponse)(nil),   // 19: livechat.v1.StartSessionResponse
+	(*SendMessageRequest)(nil),     // 20: livechat.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),    // 21: livechat.v1.SendMessageResponse
+	(*EndSessionRequest)(nil),      // 22: livechat.v1.EndSessionRequest
+	(*EndSessionResponse)(nil),     // 23: livechat.v1.EndSessionResponse
+	(*Values)(nil),                 // 24: livechat.v1.Values
+	(*HandleWebhookRequest)(nil),   // 25: livechat.v1.HandleWebhookRequest
+	(*HTTPResponse)(nil),           // 26: livechat.v1.HTTPResponse
+	(*Event)(nil),                  // 27: livechat.v1.Event
+	(*HandleWebhookResponse)(nil),  // 28: livechat.v1.HandleWebhookResponse
+	(*ShutdownRequest)(nil),        // 29: livechat.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 30: livechat.v1.ShutdownResponse
+	(*PushEventsRequest)(nil),      // 31: livechat.v1.PushEventsRequest
+	(*PushEventsResponse)(nil),     // 32: livechat.v1.PushEventsResponse
+	nil,                            // 33: livechat.v1.WebhookSetup.HeadersEntry
+	nil,                            // 34: livechat.v1.HandleWebhookRequest.QueryEntry
+	nil,                            // 35: livechat.v1.HandleWebhookRequest.HeadersEntry
+	nil,                            // 36: livechat.v1.HTTPResponse.HeadersEntry
+	(*structpb.Struct)(nil),        // 37: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),  // 38: google.protobuf.Timestamp
 }
 var file_livechat_v1_provider_proto_depIdxs = []int32{
-	7,  // 0: livechat.v1.InfoResponse.config_schema:type_name -> livechat.v1.ConfigSchema
-	8,  // 1: livechat.v1.ConfigSchema.attributes:type_name -> livechat.v1.Attribute
-	0,  // 2: livechat.v1.Attribute.type:type_name -> livechat.v1.AttributeType
-	1,  // 3: livechat.v1.Diagnostic.severity:type_name -> livechat.v1.Severity
-	9,  // 4: livechat.v1.ValidateConfigResponse.diagnostics:type_name -> livechat.v1.Diagnostic
-	9,  // 5: livechat.v1.ConfigureResponse.diagnostics:type_name -> livechat.v1.Diagnostic
-	35, // 6: livechat.v1.User.metadata:type_name -> google.protobuf.Struct
-	2,  // 7: livechat.v1.Author.type:type_name -> livechat.v1.AuthorType
-	35, // 8: livechat.v1.Message.content:type_name -> google.protobuf.Struct
-	15, // 9: livechat.v1.Message.author:type_name -> livechat.v1.Author
-	36, // 10: livechat.v1.Message.time:type_name -> google.protobuf.Timestamp
-	14, // 11: livechat.v1.StartSessionRequest.user:type_name -> livechat.v1.User
-	16, // 12: livechat.v1.StartSessionRequest.transcript:type_name -> livechat.v1.Message
-	16, // 13: livechat.v1.StartSessionRequest.messages:type_name -> livechat.v1.Message
-	14, // 14: livechat.v1.SendMessageRequest.user:type_name -> livechat.v1.User
-	16, // 15: livechat.v1.SendMessageRequest.message:type_name -> livechat.v1.Message
-	14, // 16: livechat.v1.EndSessionRequest.user:type_name -> livechat.v1.User
-	3,  // 17: livechat.v1.EndSessionRequest.reason:type_name -> livechat.v1.EndReason
-	32, // 18: livechat.v1.HandleWebhookRequest.query:type_name -> livechat.v1.HandleWebhookRequest.QueryEntry
-	33, // 19: livechat.v1.HandleWebhookRequest.headers:type_name -> livechat.v1.HandleWebhookRequest.HeadersEntry
-	34, // 20: livechat.v1.HTTPResponse.headers:type_name -> livechat.v1.HTTPResponse.HeadersEntry
-	4,  // 21: livechat.v1.Event.type:type_name -> livechat.v1.EventType
-	16, // 22: livechat.v1.Event.message:type_name -> livechat.v1.Message
-	26, // 23: livechat.v1.HandleWebhookResponse.events:type_name -> livechat.v1.Event
-	25, // 24: livechat.v1.HandleWebhookResponse.response:type_name -> livechat.v1.HTTPResponse
-	26, // 25: livechat.v1.PushEventsRequest.events:type_name -> livechat.v1.Event
-	23, // 26: livechat.v1.HandleWebhookRequest.QueryEntry.value:type_name -> livechat.v1.Values
-	23, // 27: livechat.v1.HandleWebhookRequest.HeadersEntry.value:type_name -> livechat.v1.Values
-	23, // 28: livechat.v1.HTTPResponse.HeadersEntry.value:type_name -> livechat.v1.Values
-	5,  // 29: livechat.v1.Provider.Info:input_type -> livechat.v1.InfoRequest
-	10, // 30: livechat.v1.Provider.ValidateConfig:input_type -> livechat.v1.ValidateConfigRequest
-	12, // 31: livechat.v1.Provider.Configure:input_type -> livechat.v1.ConfigureRequest
-	17, // 32: livechat.v1.Provider.StartSession:input_type -> livechat.v1.StartSessionRequest
-	19, // 33: livechat.v1.Provider.SendMessage:input_type -> livechat.v1.SendMessageRequest
-	21, // 34: livechat.v1.Provider.EndSession:input_type -> livechat.v1.EndSessionRequest
-	24, // 35: livechat.v1.Provider.HandleWebhook:input_type -> livechat.v1.HandleWebhookRequest
-	28, // 36: livechat.v1.Provider.Shutdown:input_type -> livechat.v1.ShutdownRequest
-	30, // 37: livechat.v1.Host.PushEvents:input_type -> livechat.v1.PushEventsRequest
-	6,  // 38: livechat.v1.Provider.Info:output_type -> livechat.v1.InfoResponse
-	11, // 39: livechat.v1.Provider.ValidateConfig:output_type -> livechat.v1.ValidateConfigResponse
-	13, // 40: livechat.v1.Provider.Configure:output_type -> livechat.v1.ConfigureResponse
-	18, // 41: livechat.v1.Provider.StartSession:output_type -> livechat.v1.StartSessionResponse
-	20, // 42: livechat.v1.Provider.SendMessage:output_type -> livechat.v1.SendMessageResponse
-	22, // 43: livechat.v1.Provider.EndSession:output_type -> livechat.v1.EndSessionResponse
-	27, // 44: livechat.v1.Provider.HandleWebhook:output_type -> livechat.v1.HandleWebhookResponse
-	29, // 45: livechat.v1.Provider.Shutdown:output_type -> livechat.v1.ShutdownResponse
-	31, // 46: livechat.v1.Host.PushEvents:output_type -> livechat.v1.PushEventsResponse
-	38, // [38:47] is the sub-list for method output_type
-	29, // [29:38] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	8,  // 0: livechat.v1.InfoResponse.config_schema:type_name -> livechat.v1.ConfigSchema
+	7,  // 1: livechat.v1.InfoResponse.webhooks:type_name -> livechat.v1.WebhookSetup
+	33, // 2: livechat.v1.WebhookSetup.headers:type_name -> livechat.v1.WebhookSetup.HeadersEntry
+	9,  // 3: livechat.v1.ConfigSchema.attributes:type_name -> livechat.v1.Attribute
+	0,  // 4: livechat.v1.Attribute.type:type_name -> livechat.v1.AttributeType
+	1,  // 5: livechat.v1.Diagnostic.severity:type_name -> livechat.v1.Severity
+	10, // 6: livechat.v1.ValidateConfigResponse.diagnostics:type_name -> livechat.v1.Diagnostic
+	10, // 7: livechat.v1.ConfigureResponse.diagnostics:type_name -> livechat.v1.Diagnostic
+	37, // 8: livechat.v1.User.metadata:type_name -> google.protobuf.Struct
+	2,  // 9: livechat.v1.Author.type:type_name -> livechat.v1.AuthorType
+	37, // 10: livechat.v1.Message.content:type_name -> google.protobuf.Struct
+	16, // 11: livechat.v1.Message.author:type_name -> livechat.v1.Author
+	38, // 12: livechat.v1.Message.time:type_name -> google.protobuf.Timestamp
+	15, // 13: livechat.v1.StartSessionRequest.user:type_name -> livechat.v1.User
+	17, // 14: livechat.v1.StartSessionRequest.transcript:type_name -> livechat.v1.Message
+	17, // 15: livechat.v1.StartSessionRequest.messages:type_name -> livechat.v1.Message
+	15, // 16: livechat.v1.SendMessageRequest.user:type_name -> livechat.v1.User
+	17, // 17: livechat.v1.SendMessageRequest.message:type_name -> livechat.v1.Message
+	15, // 18: livechat.v1.EndSessionRequest.user:type_name -> livechat.v1.User
+	3,  // 19: livechat.v1.EndSessionRequest.reason:type_name -> livechat.v1.EndReason
+	34, // 20: livechat.v1.HandleWebhookRequest.query:type_name -> livechat.v1.HandleWebhookRequest.QueryEntry
+	35, // 21: livechat.v1.HandleWebhookRequest.headers:type_name -> livechat.v1.HandleWebhookRequest.HeadersEntry
+	36, // 22: livechat.v1.HTTPResponse.headers:type_name -> livechat.v1.HTTPResponse.HeadersEntry
+	4,  // 23: livechat.v1.Event.type:type_name -> livechat.v1.EventType
+	17, // 24: livechat.v1.Event.message:type_name -> livechat.v1.Message
+	27, // 25: livechat.v1.HandleWebhookResponse.events:type_name -> livechat.v1.Event
+	26, // 26: livechat.v1.HandleWebhookResponse.response:type_name -> livechat.v1.HTTPResponse
+	27, // 27: livechat.v1.PushEventsRequest.events:type_name -> livechat.v1.Event
+	24, // 28: livechat.v1.HandleWebhookRequest.QueryEntry.value:type_name -> livechat.v1.Values
+	24, // 29: livechat.v1.HandleWebhookRequest.HeadersEntry.value:type_name -> livechat.v1.Values
+	24, // 30: livechat.v1.HTTPResponse.HeadersEntry.value:type_name -> livechat.v1.Values
+	5,  // 31: livechat.v1.Provider.Info:input_type -> livechat.v1.InfoRequest
+	11, // 32: livechat.v1.Provider.ValidateConfig:input_type -> livechat.v1.ValidateConfigRequest
+	13, // 33: livechat.v1.Provider.Configure:input_type -> livechat.v1.ConfigureRequest
+	18, // 34: livechat.v1.Provider.StartSession:input_type -> livechat.v1.StartSessionRequest
+	20, // 35: livechat.v1.Provider.SendMessage:input_type -> livechat.v1.SendMessageRequest
+	22, // 36: livechat.v1.Provider.EndSession:input_type -> livechat.v1.EndSessionRequest
+	25, // 37: livechat.v1.Provider.HandleWebhook:input_type -> livechat.v1.HandleWebhookRequest
+	29, // 38: livechat.v1.Provider.Shutdown:input_type -> livechat.v1.ShutdownRequest
+	31, // 39: livechat.v1.Host.PushEvents:input_type -> livechat.v1.PushEventsRequest
+	6,  // 40: livechat.v1.Provider.Info:output_type -> livechat.v1.InfoResponse
+	12, // 41: livechat.v1.Provider.ValidateConfig:output_type -> livechat.v1.ValidateConfigResponse
+	14, // 42: livechat.v1.Provider.Configure:output_type -> livechat.v1.ConfigureResponse
+	19, // 43: livechat.v1.Provider.StartSession:output_type -> livechat.v1.StartSessionResponse
+	21, // 44: livechat.v1.Provider.SendMessage:output_type -> livechat.v1.SendMessageResponse
+	23, // 45: livechat.v1.Provider.EndSession:output_type -> livechat.v1.EndSessionResponse
+	28, // 46: livechat.v1.Provider.HandleWebhook:output_type -> livechat.v1.HandleWebhookResponse
+	30, // 47: livechat.v1.Provider.Shutdown:output_type -> livechat.v1.ShutdownResponse
+	32, // 48: livechat.v1.Host.PushEvents:output_type -> livechat.v1.PushEventsResponse
+	40, // [40:49] is the sub-list for method output_type
+	31, // [31:40] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_livechat_v1_provider_proto_init() }
@@ -2183,7 +2320,7 @@ func file_livechat_v1_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livechat_v1_provider_proto_rawDesc), len(file_livechat_v1_provider_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
