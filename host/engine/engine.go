@@ -98,9 +98,10 @@ type Options struct {
 	OnWork func(it *host.OutboxItem, err error)
 }
 
-// Channel takes deliveries to users for bots without a channel_url.
+// Channel takes deliveries to users for bots without a channel_url. key is
+// the same on every retry of a delivery, so the channel can drop a repeat.
 type Channel interface {
-	Deliver(ctx context.Context, bot string, d Delivery) error
+	Deliver(ctx context.Context, bot, key string, d Delivery) error
 }
 
 // Engine runs the session lifecycle for every bot.

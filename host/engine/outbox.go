@@ -429,7 +429,7 @@ func (e *Engine) doDeliver(ctx context.Context, it *host.OutboxItem) error {
 		if e.opts.Webchat == nil {
 			return sdk.Retryable(errors.New("the webchat channel is not running"), 0)
 		}
-		return e.opts.Webchat.Deliver(ctx, b.Name, d)
+		return e.opts.Webchat.Deliver(ctx, b.Name, it.Key, d)
 	}
 	return e.postChannel(ctx, b, it.Key, d)
 }

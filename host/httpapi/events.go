@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+	"github.com/livechatd/livechatd/host"
 	"github.com/livechatd/livechatd/host/engine"
 )
 
@@ -32,10 +33,21 @@ func (s *Server) postEvent(w http.ResponseWriter, req *http.Request) {
 		s.error(w, req, err)
 		return
 	}
+	webchat := s.Webchat != nil && s.Webchat.Serves(bot)
+	if webchat && !s.Webchat.Verify(bot, ev.Client.UserID, req.Header.Get("X-Livechat-User-Token")) {
+		s.error(w, req, &host.Error{Code: host.EUNAUTHORIZED, Field: "X-Livechat-User-Token",
+			Message: "this bot's channel is the webchat: events need the user's token (X-Livechat-User-Token)"})
+		return
+	}
 	reply, err := s.Engine.HandleEvent(req.Context(), bot, ev)
 	if err != nil {
 		s.error(w, req, err)
 		return
+	}
+	if webchat {
+		if err := s.Webchat.RecordExchange(req.Context(), bot, ev, reply); err != nil {
+			s.Logger.Error("webchat: record exchange", "bot", bot, "error", err)
+		}
 	}
 	writeJSON(w, http.StatusOK, reply)
 }

@@ -37,6 +37,16 @@ type Plugins interface {
 	Statuses() []pluginhost.Status
 }
 
+// Webchat is the built-in webchat channel as the API uses it: events of its
+// bots need the user's token, and what they exchange goes to the user's
+// stream.
+type Webchat interface {
+	Serves(bot string) bool
+	Verify(bot, user, token string) bool
+	RecordExchange(ctx context.Context, bot string, ev engine.Event, reply engine.Reply) error
+	Register(r *mux.Router)
+}
+
 // Server is the HTTP API.
 type Server struct {
 	Engine     *engine.Engine
@@ -45,8 +55,9 @@ type Server struct {
 	AdminToken string
 	Gatherer   prometheus.Gatherer
 	Logger     hclog.Logger
-	// Extra registers more routes (the webchat channel) on the router.
-	Extra func(r *mux.Router)
+	// Webchat is the built-in webchat channel, when a bot uses it; its
+	// routes are registered too.
+	Webchat Webchat
 
 	router *mux.Router
 	srv    *http.Server
@@ -73,8 +84,8 @@ func (s *Server) Handler() http.Handler {
 	s.registerWebhooks(r)
 	s.registerAdmin(r)
 	s.registerHealth(r)
-	if s.Extra != nil {
-		s.Extra(r)
+	if s.Webchat != nil {
+		s.Webchat.Register(r)
 	}
 	s.router = r
 	return r

@@ -22,6 +22,7 @@ import (
 	"github.com/livechatd/livechatd/host/internal/fakes"
 	"github.com/livechatd/livechatd/host/pluginhost"
 	"github.com/livechatd/livechatd/host/sqlite"
+	"github.com/livechatd/livechatd/host/webchat"
 	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/sdk/sdktest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -130,6 +131,7 @@ func (s *stack) waitWork(key string, counts map[string]int) {
 
 type stackOptions struct {
 	provider string // echo (default) or recorder
+	webchat  bool   // the bot "shop" uses the built-in webchat
 	bots     func(b *engine.Bot)
 	config   sdk.Config // overrides of the provider config
 }
@@ -176,6 +178,11 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	if o.bots != nil {
 		o.bots(bot)
 	}
+	var chat *webchat.Channel
+	if o.webchat {
+		bot.Webchat, bot.ChannelURL = true, ""
+		chat = webchat.New(db, map[string]string{bot.Name: channelSecret}, log.Named("webchat"))
+	}
 	cfg := sdk.Config{"greeting": "Hello, I am Echo."}
 	if o.provider == "recorder" {
 		cfg = sdk.Config{"record_file": s.records}
@@ -195,11 +202,14 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	s.reg = prometheus.NewRegistry()
 	s.engine = engine.New(db, engine.ProvidersFunc(func(name string) (engine.Provider, error) { return s.plugins.Plugin(name) }),
 		[]*engine.Bot{bot, &other}, engine.Options{Logger: log.Named("engine"), Now: s.clock.Now, RetryBase: 5 * time.Millisecond,
-			RetryMax: 50 * time.Millisecond, ExpiryInterval: time.Hour, Metrics: engine.NewMetrics(s.reg), OnWork: s.onWork})
+			RetryMax: 50 * time.Millisecond, ExpiryInterval: time.Hour, Metrics: engine.NewMetrics(s.reg), OnWork: s.onWork, Webchat: chatChannel(chat)})
 	engine.RegisterOutboxGauges(s.reg, db)
 	s.plugins.SetHost(s.engine)
 	s.engine.Run()
 	srv := &httpapi.Server{Engine: s.engine, Store: db, Plugins: s.plugins, AdminToken: adminToken, Gatherer: s.reg, Logger: log.Named("http")}
+	if chat != nil {
+		srv.Webchat = chat
+	}
 	ts := httptest.NewServer(srv.Handler())
 	s.url = ts.URL
 	t.Cleanup(func() {
@@ -361,4 +371,11 @@ func (s *stack) session(id string) map[string]any {
 		s.t.Fatalf("GET session %s: %d %s", id, r.Status, r.Raw)
 	}
 	return r.Body
+}
+
+func chatChannel(c *webchat.Channel) engine.Channel {
+	if c == nil {
+		return nil
+	}
+	return c
 }

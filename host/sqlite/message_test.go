@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +191,44 @@ func BenchmarkEnqueueClaimComplete(b *testing.B) {
 		if err := db.Complete(ctx, items[0].ID); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestWebchatStream(t *testing.T) {
+	db, _ := openDB(t)
+	ctx := context.Background()
+	e := func(s string) json.RawMessage { return json.RawMessage(`{"text":"` + s + `"}`) }
+	first, err := db.AppendStream(ctx, "shop", "u1", "", e("a"), e("b"))
+	if err != nil || len(first) != 2 || first[1] <= first[0] {
+		t.Fatalf("append = %v, %v", first, err)
+	}
+	if _, err := db.AppendStream(ctx, "shop", "u2", "", e("other user")); err != nil {
+		t.Fatal(err)
+	}
+	keyed, err := db.AppendStream(ctx, "shop", "u1", "delivery-1", e("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := db.AppendStream(ctx, "shop", "u1", "delivery-1", e("c"))
+	if err != nil || again[0] != keyed[0] {
+		t.Errorf("a retried delivery was stored again: %v vs %v (%v)", again, keyed, err)
+	}
+	got, err := db.Stream(ctx, "shop", "u1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, g := range got {
+		texts = append(texts, string(g.Entry))
+	}
+	if want := []string{`{"text":"a"}`, `{"text":"b"}`, `{"text":"c"}`}; strings.Join(texts, ",") != strings.Join(want, ",") {
+		t.Errorf("stream = %v, want %v", texts, want)
+	}
+	rest, err := db.Stream(ctx, "shop", "u1", first[1], 0)
+	if err != nil || len(rest) != 1 || rest[0].Seq != keyed[0] {
+		t.Errorf("after %d: %v %v", first[1], rest, err)
+	}
+	if _, err := db.AppendStream(ctx, "shop", "u1", "", json.RawMessage(`{`)); host.ErrorCode(err) != host.EINVALID {
+		t.Errorf("bad JSON: %v", err)
 	}
 }

@@ -49,11 +49,11 @@ func TestOpenMigratesOnce(t *testing.T) {
 		}
 	}
 	got := rawQuery(t, path, `SELECT group_concat(version || ':' || name, ',') FROM schema_migrations`)
-	if got != "1:0001_init.sql" {
+	if got != "1:0001_init.sql,2:0002_webchat_stream.sql" {
 		t.Errorf("schema_migrations = %q, want each migration recorded once", got)
 	}
 	tables := rawQuery(t, path, `SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)`)
-	if want := "messages,outbox,processed_events,requests,schema_migrations,sessions"; tables != want {
+	if want := "messages,outbox,processed_events,requests,schema_migrations,sessions,webchat_stream"; tables != want {
 		t.Errorf("tables = %q, want %q", tables, want)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/livechatd/livechatd/host/httpapi"
 	"github.com/livechatd/livechatd/host/pluginhost"
 	"github.com/livechatd/livechatd/host/sqlite"
+	"github.com/livechatd/livechatd/host/webchat"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -56,12 +57,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return printDiagnostics(stderr, config.Format(diags))
 	}
 
+	var chat *webchat.Channel
+	if secrets := webchatBots(cfg); len(secrets) > 0 {
+		chat = webchat.New(store, secrets, log.Named("webchat"))
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	engine.RegisterOutboxGauges(reg, store)
 	eng := engine.New(store, engine.ProvidersFunc(func(name string) (engine.Provider, error) {
 		return plugins.Plugin(name)
-	}), engineBots(cfg), engine.Options{Logger: log.Named("engine"), Metrics: engine.NewMetrics(reg)})
+	}), engineBots(cfg), engine.Options{Logger: log.Named("engine"), Metrics: engine.NewMetrics(reg), Webchat: webchatChannel(chat)})
 	plugins.SetHost(eng)
 	eng.Run()
 
@@ -73,11 +79,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Gatherer:   reg,
 		Logger:     log.Named("http"),
 	}
+	if chat != nil {
+		srv.Webchat = chat
+	}
 	if err := srv.Open(cfg.Listen); err != nil {
 		return err
 	}
 	log.Info("livechatd listening", "addr", srv.Addr(), "public_url", cfg.PublicURL, "bots", len(cfg.Bots), "version", version)
 	fmt.Fprintf(stdout, "livechatd listening on http://%s\n", srv.Addr())
+	for _, b := range cfg.Bots {
+		if b.Channel == config.ChannelWebchat {
+			fmt.Fprintf(stdout, "webchat for bot %s: http://%s/chat/%s\n", b.Name, srv.Addr(), b.Name)
+		}
+	}
 
 	<-ctx.Done()
 	log.Info("shutting down", "grace", shutdownGrace)
@@ -93,7 +107,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func openStore(cfg *config.File) (host.Store, error) {
+// openStore opens the configured store. Its type is the concrete one: the
+// webchat streams live in it too.
+func openStore(cfg *config.File) (*sqlite.DB, error) {
 	switch cfg.Storage.Driver {
 	case config.SQLite, "":
 		if err := os.MkdirAll(filepath.Dir(cfg.Storage.Path), 0o755); err != nil {
@@ -130,4 +146,24 @@ func engineBots(cfg *config.File) []*engine.Bot {
 		})
 	}
 	return out
+}
+
+// webchatBots maps the bots on the built-in webchat to their secrets.
+func webchatBots(cfg *config.File) map[string]string {
+	out := map[string]string{}
+	for _, b := range cfg.Bots {
+		if b.Channel == config.ChannelWebchat {
+			out[b.Name] = b.ChannelSecret.Value()
+		}
+	}
+	return out
+}
+
+// webchatChannel keeps a nil *webchat.Channel from becoming a non-nil
+// engine.Channel.
+func webchatChannel(c *webchat.Channel) engine.Channel {
+	if c == nil {
+		return nil
+	}
+	return c
 }

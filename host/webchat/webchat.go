@@ -1,0 +1,190 @@
+// Package webchat is livechatd's built-in chat channel (channel = "webchat"
+// on a bot): a chat page served by the host, events posted to the events
+// API, and everything the user should see — their own messages, the bot's
+// answers, the agent's messages — kept in a per-user stream that the page
+// reads over Server-Sent Events with Last-Event-ID replay, so a reload or a
+// dropped connection loses nothing.
+//
+// Users are anonymous: the page asks for an identity (a user id and a token,
+// an HMAC of the bot and the user id under the bot's channel_secret) and
+// shows the token with every request; a token opens only its own stream.
+package webchat
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/livechatd/livechatd/host"
+	"github.com/livechatd/livechatd/host/engine"
+)
+
+// Log keeps the streams.
+type Log interface {
+	AppendStream(ctx context.Context, bot, user, key string, entries ...json.RawMessage) ([]int64, error)
+	Stream(ctx context.Context, bot, user string, after int64, limit int) ([]host.StreamEntry, error)
+}
+
+// Entry is one thing shown in the chat window.
+type Entry struct {
+	// Type is "message" or "state".
+	Type string `json:"type"`
+	// Author and Payload, for messages.
+	Author  *engine.Author  `json:"author,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// State and SessionID, for a change of the livechat session.
+	State     string `json:"state,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
+}
+
+// Channel is the webchat channel of every bot that uses it.
+type Channel struct {
+	log  Log
+	keys map[string][]byte // per bot: the token key
+	lg   hclog.Logger
+
+	mu   sync.Mutex
+	subs map[string]map[chan struct{}]struct{}
+}
+
+var _ engine.Channel = (*Channel)(nil)
+
+// New returns the channel for bots, each mapped to its channel_secret; a
+// bot without one gets a random key (identities do not survive a restart).
+func New(log Log, secrets map[string]string, lg hclog.Logger) *Channel {
+	if lg == nil {
+		lg = hclog.NewNullLogger()
+	}
+	c := &Channel{log: log, keys: map[string][]byte{}, lg: lg, subs: map[string]map[chan struct{}]struct{}{}}
+	for bot, secret := range secrets {
+		key := []byte(secret)
+		if secret == "" {
+			key = make([]byte, 32)
+			_, _ = rand.Read(key)
+			lg.Warn("webchat bot has no channel_secret: chat identities will not survive a restart", "bot", bot)
+		}
+		c.keys[bot] = key
+	}
+	return c
+}
+
+// Serves reports whether bot uses the webchat.
+func (c *Channel) Serves(bot string) bool {
+	_, ok := c.keys[bot]
+	return ok
+}
+
+// Token is the credential of user with bot.
+func (c *Channel) Token(bot, user string) string {
+	mac := hmac.New(sha256.New, c.keys[bot])
+	mac.Write([]byte(bot))
+	mac.Write([]byte{0})
+	mac.Write([]byte(user))
+	return hex.EncodeToString(mac.Sum(nil))[:40]
+}
+
+// Verify checks a user's token in constant time.
+func (c *Channel) Verify(bot, user, token string) bool {
+	if !c.Serves(bot) || user == "" {
+		return false
+	}
+	return hmac.Equal([]byte(c.Token(bot, user)), []byte(token))
+}
+
+// Deliver appends a delivery to the user's stream (engine.Channel).
+func (c *Channel) Deliver(ctx context.Context, bot, key string, d engine.Delivery) error {
+	var entries []json.RawMessage
+	for _, m := range d.Messages {
+		author := m.Author
+		if author == nil {
+			author = &engine.Author{Type: string(host.AuthorBot)}
+		}
+		entries = append(entries, mustJSON(Entry{Type: "message", Author: author, Payload: m.Payload}))
+	}
+	return c.append(ctx, bot, d.Client.UserID, key, entries...)
+}
+
+// RecordExchange appends what the user sent and what the host answered.
+func (c *Channel) RecordExchange(ctx context.Context, bot string, ev engine.Event, reply engine.Reply) error {
+	payload, err := json.Marshal(ev.Payload)
+	if err != nil {
+		return err
+	}
+	entries := []json.RawMessage{mustJSON(Entry{Type: "message", Author: &engine.Author{Type: string(host.AuthorUser)}, Payload: payload})}
+	// "active" is the state of every message to the agent: only changes
+	// (starting, ended...) are worth a line in the window.
+	if reply.Livechat != nil && reply.Livechat.State != string(host.SessionActive) {
+		entries = append(entries, mustJSON(Entry{Type: "state", State: reply.Livechat.State, SessionID: reply.Livechat.SessionID}))
+	}
+	for _, m := range reply.Messages {
+		author := m.Author
+		if author == nil {
+			author = &engine.Author{Type: string(host.AuthorBot)}
+		}
+		entries = append(entries, mustJSON(Entry{Type: "message", Author: author, Payload: m.Payload}))
+	}
+	key := ""
+	if ev.RequestID != "" {
+		key = "request:" + ev.RequestID
+	}
+	return c.append(ctx, bot, ev.Client.UserID, key, entries...)
+}
+
+func (c *Channel) append(ctx context.Context, bot, user, key string, entries ...json.RawMessage) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := c.log.AppendStream(ctx, bot, user, key, entries...); err != nil {
+		return fmt.Errorf("webchat stream: %w", err)
+	}
+	c.notify(bot, user)
+	return nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own types, all marshalable
+	}
+	return b
+}
+
+func streamKey(bot, user string) string { return bot + "\x00" + user }
+
+// subscribe returns a channel that receives a value when the user's stream
+// grows, and the function that ends the subscription.
+func (c *Channel) subscribe(bot, user string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	k := streamKey(bot, user)
+	c.mu.Lock()
+	if c.subs[k] == nil {
+		c.subs[k] = map[chan struct{}]struct{}{}
+	}
+	c.subs[k][ch] = struct{}{}
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.subs[k], ch)
+		if len(c.subs[k]) == 0 {
+			delete(c.subs, k)
+		}
+	}
+}
+
+func (c *Channel) notify(bot, user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ch := range c.subs[streamKey(bot, user)] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
