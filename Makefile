@@ -27,9 +27,10 @@ build: ## build bin/livechatd and every plugin into bin/plugins
 		fi; \
 	done
 	$(GO) build -o $(PLUGIN_BIN)/livechat-provider-echo ./examples/echo-provider
+	$(GO) build -o $(BIN)/demobot ./examples/demobot
 
-run: build ## build everything and start livechatd with $(CONFIG)
-	$(BIN)/livechatd serve -config $(CONFIG)
+run: build ## build everything and start the demo: livechatd, the demo bot, the chat page
+	CONFIG=$(CONFIG) examples/run-demo.sh
 
 test: ## run every test with the race detector (what CI runs)
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...

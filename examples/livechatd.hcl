@@ -37,10 +37,10 @@ bot "demo" {
   expired_notice  = "immediate" # or "next_message": when the bot hears LIVECHAT_SESSION_EXPIRED
   transcript_size = 20          # exchanges with the bot handed to the agent
 
-  bot_url     = "http://127.0.0.1:9000/events"  # the bot: CSML engine or any HTTP bot
-  channel_url = "http://127.0.0.1:9001/deliver" # where messages for the user are POSTed (or channel = "webchat")
+  bot_url = "http://127.0.0.1:9000/events" # the bot: CSML engine or any HTTP bot (make run starts examples/demobot)
+  channel = "webchat"                      # the built-in chat page at /chat/demo; or channel_url = "https://…/deliver"
 
-  channel_secret = env("DEMO_CHANNEL_SECRET", "dev-channel-secret") # signs deliveries (X-Livechat-Signature)
+  channel_secret = env("DEMO_CHANNEL_SECRET", "dev-channel-secret") # signs deliveries (X-Livechat-Signature), and webchat identities
   webhook_token  = env("DEMO_WEBHOOK_TOKEN", "dev-webhook-token")   # required on the provider's webhooks
 
   # What the host itself says; these are the defaults.
