@@ -343,10 +343,10 @@ type Delivery struct {
 	EventType     string              `json:"event_type"`
 	Attempt       int                 `json:"attempt"`     // 1 for the first try of this dispatch
 	Redelivery    bool                `json:"redelivery"`  // forced by Redeliver
-	Method        string              `json:"method"`      //
-	URL           string              `json:"url"`         //
-	Header        map[string][]string `json:"header"`      //
-	Body          string              `json:"body"`        //
+	Method        string              `json:"method"`
+	URL           string              `json:"url"`
+	Header        map[string][]string `json:"header"`
+	Body          string              `json:"body"`
 	Status        int                 `json:"status"`      // 0 when no answer
 	Error         string              `json:"error"`       // transport error, if any
 	Time          time.Time           `json:"time"`        // from Options.Now

@@ -1,0 +1,206 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds Debian's chromium (.ci/run installs it).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no chromium on this machine: the browser tests need it (apt-get install chromium; .ci/run installs it)")
+	return ""
+}
+
+// browser starts a headless Chromium for the test and returns a context for
+// chromedp actions on its first tab.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1100, 800),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelTab()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// artifacts is where the browser tests write screenshots: $ARTIFACTS_DIR,
+// or artifacts/browser at the top of the repository.
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		_, file, _, _ := runtime.Caller(0)
+		dir = filepath.Join(filepath.Dir(file), "..", "..", "..", "artifacts")
+	}
+	dir = filepath.Join(dir, "browser")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// shot saves a screenshot of the tab as <name>.png.
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(artifacts(t), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// do runs chromedp actions, failing the test with what it was doing.
+func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// message is the XPath of a chat message by its author showing text.
+func message(author, text string) string {
+	return fmt.Sprintf(`//li[@data-testid="message"][@data-author=%q][contains(., %q)]`, author, text)
+}
+
+// chatTexts returns the texts of the chat window's messages, in order.
+func chatTexts(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	texts, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll('li[data-testid="message"]')).map(li => li.dataset.author + ": " + li.innerText.trim())`))
+	if err != nil {
+		t.Fatalf("read the chat: %v", err)
+	}
+	return texts
+}
+
+// demobot starts examples/demobot and returns its events URL.
+func demobot(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(builds.Binary(t, "github.com/livechatd/livechatd/examples/demobot"), "-listen", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if url, ok := strings.CutPrefix(sc.Text(), "demobot listening on "); ok {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return url
+		}
+	}
+	t.Fatal("demobot did not start")
+	return ""
+}
+
+func TestBrowserWebchatWithEcho(t *testing.T) {
+	botURL := demobot(t)
+	e := newEnv(t)
+	e.writeConfig(t, botURL, "http://127.0.0.1:9/unused", "30m", "")
+	cfg := strings.Replace(readFile(t, e.config), `channel_url     = "http://127.0.0.1:9/unused"`, `channel = "webchat"`, 1)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, e)
+	ctx := browser(t)
+
+	do(t, ctx, "open the chat",
+		chromedp.Navigate(p.url+"/chat/shop"),
+		chromedp.WaitVisible(chromedp.CSS(`#chat-input`)),
+		chromedp.Click(chromedp.CSS(`#profile summary`)),
+		chromedp.SendKeys(chromedp.CSS(`#profile-firstname`), "Jane"),
+		chromedp.SendKeys(chromedp.CSS(`#profile-email`), "jane@example.com"),
+		chromedp.Click(chromedp.CSS(`#profile-save`)),
+	)
+	say := func(text string) {
+		t.Helper()
+		do(t, ctx, "say "+text,
+			chromedp.SendKeys(chromedp.CSS(`#chat-input`), text),
+			chromedp.Click(chromedp.CSS(`#chat-send`)),
+			chromedp.WaitVisible(message("user", text)),
+		)
+	}
+	say("hi")
+	do(t, ctx, "the bot offers a human",
+		chromedp.WaitVisible(message("bot", "Hello Jane! I am the demo bot.")),
+		chromedp.WaitVisible(`//button[@data-testid="button"][contains(., "Yes, talk to a human!")]`),
+	)
+	shot(t, ctx, "echo-1-bot")
+	do(t, ctx, "ask for a human",
+		chromedp.Click(`//button[@data-testid="button"][contains(., "Yes, talk to a human!")]`),
+		chromedp.WaitVisible(message("system", "Connecting you to an agent")),
+		chromedp.WaitVisible(message("agent", "Hello from Echo.")),
+		chromedp.WaitVisible(chromedp.CSS(`#agent-banner`)),
+	)
+	say("where is my parcel?")
+	do(t, ctx, "the agent answers", chromedp.WaitVisible(message("agent", "echo: where is my parcel?")))
+	shot(t, ctx, "echo-2-agent")
+
+	before := chatTexts(t, ctx)
+	do(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(message("agent", "echo: where is my parcel?")))
+	if after := chatTexts(t, ctx); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("after a reload the chat shows\n%q\nwant every earlier message once:\n%q", after, before)
+	}
+
+	say("sign off")
+	do(t, ctx, "the sign-off question",
+		chromedp.WaitVisible(message("agent", "Glad I could help!")),
+		chromedp.Click(`//button[@data-testid="button"][contains(., "Quit livechat")]`),
+		chromedp.WaitVisible(message("bot", "Thanks for chatting with us today!")),
+		chromedp.WaitNotVisible(chromedp.CSS(`#agent-banner`)),
+	)
+	shot(t, ctx, "echo-3-ended")
+	if got := p.admin("/v1/sessions?bot=shop")["sessions"].([]any); len(got) != 1 || got[0].(map[string]any)["state"] != "ended" {
+		t.Errorf("sessions = %v", got)
+	}
+}
