@@ -12,16 +12,7 @@ import (
 
 var builds *sdktest.Builder
 
-func TestMain(m *testing.M) {
-	b, err := sdktest.NewBuilder()
-	if err != nil {
-		panic(err)
-	}
-	builds = b
-	code := m.Run()
-	b.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(sdktest.RunMain(m, &builds)) }
 
 func binary(t *testing.T) string {
 	return sdktest.Install(t, builds.Binary(t, "."), t.TempDir(), "echo")

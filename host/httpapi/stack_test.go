@@ -30,16 +30,7 @@ import (
 
 var builds *sdktest.Builder
 
-func TestMain(m *testing.M) {
-	b, err := sdktest.NewBuilder()
-	if err != nil {
-		panic(err)
-	}
-	builds = b
-	code := m.Run()
-	b.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(sdktest.RunMain(m, &builds)) }
 
 // clock is the real time plus an offset tests move forward: expiry is
 // tested without waiting, and retries still come due on their own.

@@ -6,6 +6,7 @@
 package sdktest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,23 @@ func NewBuilder() (*Builder, error) {
 		return nil, err
 	}
 	return &Builder{dir: dir, bins: map[string]string{}}, nil
+}
+
+// RunMain runs a test binary's tests with a Builder in *b, removed
+// afterwards, and returns the exit code. Call it from TestMain:
+//
+//	var builds *sdktest.Builder
+//
+//	func TestMain(m *testing.M) { os.Exit(sdktest.RunMain(m, &builds)) }
+func RunMain(m *testing.M, b **Builder) int {
+	builder, err := NewBuilder()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sdktest:", err)
+		return 1
+	}
+	*b = builder
+	defer builder.Close()
+	return m.Run()
 }
 
 // Close removes the built binaries.
