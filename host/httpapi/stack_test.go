@@ -60,7 +60,7 @@ const (
 // stack is livechatd in process: the HTTP API, the engine, SQLite, and the
 // real plugin binaries; with a fake bot and a fake channel.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	store   *sqlite.DB
 	engine  *engine.Engine
@@ -127,7 +127,7 @@ type stackOptions struct {
 	config   sdk.Config // overrides of the provider config
 }
 
-func newStack(t *testing.T, o stackOptions) *stack {
+func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	if o.provider == "" {
 		o.provider = "echo"
@@ -143,7 +143,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	s := &stack{t: t, clock: &clock{}, records: filepath.Join(dir, "records.jsonl"), done: map[string]int{}, attempts: map[string]int{}, workSig: make(chan struct{})}
 	s.bot = fakes.NewBot(t)
 	s.channel = fakes.NewChannel(t, channelSecret)
-	log := hclog.New(&hclog.LoggerOptions{Name: "livechatd", Level: hclog.Debug, Output: testLog{t}})
+	log := hclog.New(&hclog.LoggerOptions{Name: "livechatd", Level: benchLogLevel, Output: testLog{t}})
 
 	db, err := sqlite.Open(filepath.Join(dir, "livechat.db"), sqlite.Options{})
 	if err != nil {
@@ -214,7 +214,11 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	return s
 }
 
-type testLog struct{ t *testing.T }
+// benchLogLevel is the stack's log level: debug in tests, quieter in
+// benchmarks.
+var benchLogLevel = hclog.Debug
+
+type testLog struct{ t testing.TB }
 
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimRight(string(p), "\n"))

@@ -15,7 +15,7 @@ import (
 
 // sse reads a Server-Sent Events stream.
 type sse struct {
-	t      *testing.T
+	t      testing.TB
 	resp   *http.Response
 	r      *bufio.Reader
 	cancel context.CancelFunc

@@ -27,8 +27,13 @@ func TestMain(m *testing.M) { os.Exit(sdktest.RunMain(m, &builds)) }
 
 func build(t *testing.T, pkg string) string { return builds.Binary(t, pkg) }
 
-func echoBinary(t *testing.T) string {
-	return build(t, "github.com/livechatd/livechatd/examples/echo-provider")
+func echoBinary(t testing.TB) string {
+	return builds.Binary(t, "github.com/livechatd/livechatd/examples/echo-provider")
+}
+
+// sdkInstall puts the echo plugin into dir.
+func sdkInstall(t testing.TB, dir string) {
+	sdktest.Install(t, echoBinary(t), dir, "echo")
 }
 
 func install(t *testing.T, dir, src, name string) string { return sdktest.Install(t, src, dir, name) }
