@@ -1,0 +1,455 @@
+package chatwoot
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livechatd/livechatd/sdk"
+)
+
+// The webhook events the plugin acts on; Chatwoot's others are answered
+// 200 and ignored.
+const (
+	eventMessageCreated = "message_created"
+	eventStatusChanged  = "conversation_status_changed"
+)
+
+// The headers of a Chatwoot webhook delivery.
+const (
+	headerSignature = "X-Chatwoot-Signature"
+	headerTimestamp = "X-Chatwoot-Timestamp"
+	headerDelivery  = "X-Chatwoot-Delivery"
+)
+
+// HandleWebhook checks a delivery's signature (when the bot has a
+// webhook_secret) and turns it into events: an agent's public reply in a
+// livechat conversation, or the conversation resolved. Everything else
+// (the user's own messages echoed back, private notes, activity messages,
+// other conversations and events) is answered 200 with no event.
+func (p *Provider) HandleWebhook(_ context.Context, req sdk.WebhookRequest) (sdk.WebhookResult, error) {
+	b, err := p.bot(req.Bot)
+	if err != nil {
+		return sdk.WebhookResult{}, err
+	}
+	if req.Method != http.MethodPost {
+		return sdk.WebhookResult{}, sdk.Permanent(fmt.Errorf("chatwoot webhooks are POST requests, not %s", req.Method))
+	}
+	if b.cfg.WebhookSecret != "" {
+		if err := verify(req.Header, req.Body, b.cfg.WebhookSecret, p.now(), b.tolerance); err != nil {
+			p.log.Warn("webhook refused", "bot", req.Bot, "reason", err.Error(), "delivery", header(req.Header, headerDelivery))
+			return sdk.WebhookResult{}, sdk.Unauthorized("chatwoot webhook: %v", err)
+		}
+	}
+	events, err := parseWebhook(req.Body, scope{
+		bot:      req.Bot,
+		account:  accountOf(b),
+		inbox:    b.knownInbox(),
+		delivery: header(req.Header, headerDelivery),
+	})
+	if err != nil {
+		return sdk.WebhookResult{}, sdk.Permanent(fmt.Errorf("chatwoot webhook: %w", err))
+	}
+	return sdk.WebhookResult{Events: events}, nil
+}
+
+func accountOf(b *bot) int64 {
+	id, _ := positiveID(b.cfg.AccountID)
+	return id
+}
+
+// header returns the first value of key, matched case-insensitively.
+func header(h map[string][]string, key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	for k, vs := range h {
+		if strings.EqualFold(k, key) && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+// Why a signed delivery is refused.
+var (
+	errUnsigned     = errors.New("unsigned request: no " + headerSignature + " or " + headerTimestamp)
+	errBadTimestamp = errors.New(headerTimestamp + " is not a unix time")
+	errStale        = errors.New(headerTimestamp + " is outside the tolerance")
+	errSignature    = errors.New(headerSignature + " does not match")
+)
+
+// verify checks a delivery signed the way Chatwoot signs:
+// X-Chatwoot-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
+// with X-Chatwoot-Timestamp: <unix seconds>, which must be within
+// tolerance of now. The bare hex digest is accepted too, as is a
+// comma-separated list of candidates (a secret being rotated).
+func verify(h map[string][]string, body []byte, secret string, now time.Time, tolerance time.Duration) error {
+	sig, ts := header(h, headerSignature), strings.TrimSpace(header(h, headerTimestamp))
+	if sig == "" || ts == "" {
+		return errUnsigned
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return errBadTimestamp
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	want := mac.Sum(nil)
+	ok := false
+	for _, cand := range strings.Split(sig, ",") {
+		cand = strings.TrimSpace(cand)
+		if v, found := strings.CutPrefix(cand, "sha256="); found {
+			cand = v
+		}
+		got, err := hex.DecodeString(cand)
+		if err == nil && hmac.Equal(got, want) {
+			ok = true
+		}
+	}
+	if !ok {
+		return errSignature
+	}
+	// Checked once the signature holds, so that a forged request learns
+	// nothing about the clock.
+	tol := int64(tolerance / time.Second)
+	if sec < now.Unix()-tol || sec > now.Unix()+tol {
+		return errStale
+	}
+	return nil
+}
+
+// scope is what a delivery must belong to for the bot.
+type scope struct {
+	bot      string
+	account  int64 // 0: any
+	inbox    int64 // 0: not known yet, any
+	delivery string
+}
+
+// webhookBody is the part of Chatwoot's webhook payloads the plugin reads.
+// message_created carries the message at the top level with its
+// conversation nested; conversation_status_changed carries the
+// conversation at the top level.
+type webhookBody struct {
+	Event             string         `json:"event"`
+	ID                flexInt        `json:"id"`
+	Content           flexString     `json:"content"`
+	ContentType       flexString     `json:"content_type"`
+	ContentAttributes flexObject     `json:"content_attributes"`
+	MessageType       messageType    `json:"message_type"`
+	Private           flexBool       `json:"private"`
+	CreatedAt         flexTime       `json:"created_at"`
+	Sender            *sender        `json:"sender"`
+	Conversation      *conversationW `json:"conversation"`
+	Account           *struct {
+		ID flexInt `json:"id"`
+	} `json:"account"`
+	Attachments []attachment `json:"attachments"`
+
+	// conversation_status_changed
+	Status           flexString `json:"status"`
+	InboxID          flexInt    `json:"inbox_id"`
+	CustomAttributes flexObject `json:"custom_attributes"`
+}
+
+type conversationW struct {
+	ID               flexInt    `json:"id"`
+	InboxID          flexInt    `json:"inbox_id"`
+	CustomAttributes flexObject `json:"custom_attributes"`
+}
+
+type sender struct {
+	ID            flexInt    `json:"id"`
+	Name          flexString `json:"name"`
+	AvailableName flexString `json:"available_name"`
+	Type          flexString `json:"type"`
+}
+
+type attachment struct {
+	FileType flexString `json:"file_type"`
+	DataURL  flexString `json:"data_url"`
+}
+
+// parseWebhook turns one delivery's body into events for the bot.
+func parseWebhook(body []byte, sc scope) ([]sdk.Event, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, errors.New("empty body")
+	}
+	var w webhookBody
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, fmt.Errorf("not a Chatwoot webhook payload: %w", err)
+	}
+	switch w.Event {
+	case eventMessageCreated:
+		return agentMessages(w, sc), nil
+	case eventStatusChanged:
+		return resolved(w, sc), nil
+	}
+	return nil, nil
+}
+
+// livechat returns the session a conversation is for, or "" when it is
+// none of this bot's livechats.
+func livechat(sc scope, account, inbox int64, attrs map[string]any) string {
+	if sc.account != 0 && account != 0 && account != sc.account {
+		return ""
+	}
+	if sc.inbox != 0 && inbox != 0 && inbox != sc.inbox {
+		return ""
+	}
+	if bot := attrString(attrs, attrBot); bot != "" && bot != sc.bot {
+		return ""
+	}
+	return attrString(attrs, attrSession)
+}
+
+// agentMessages are the events of a message_created: none unless it is an
+// agent's public reply (outgoing, not private) in a livechat conversation.
+func agentMessages(w webhookBody, sc scope) []sdk.Event {
+	if w.Conversation == nil || w.MessageType != "outgoing" || bool(w.Private) {
+		return nil
+	}
+	var account int64
+	if w.Account != nil {
+		account = int64(w.Account.ID)
+	}
+	conv := w.Conversation
+	session := livechat(sc, account, int64(conv.InboxID), conv.CustomAttributes)
+	if session == "" || conv.ID <= 0 {
+		return nil
+	}
+	// The message id names the event: one message delivered twice (a
+	// redelivery, or by two webhooks of the account) is one event.
+	id := sc.delivery
+	if w.ID > 0 {
+		id = fmt.Sprintf("message:%d", int64(w.ID))
+	}
+	author := sdk.Author{Type: sdk.AuthorAgent, Name: string(w.Sender.name())}
+	if w.Sender != nil && w.Sender.ID > 0 {
+		author.ID = strconv.FormatInt(int64(w.Sender.ID), 10)
+	}
+	var msgs []sdk.Message
+	if text := strings.TrimSpace(string(w.Content)); text != "" {
+		msgs = append(msgs, content(string(w.Content), string(w.ContentType), w.ContentAttributes))
+	}
+	for _, a := range w.Attachments {
+		if a.DataURL == "" {
+			continue
+		}
+		kind := string(a.FileType)
+		switch kind {
+		case "image", "audio", "video", "file":
+		default:
+			kind = "file"
+		}
+		msgs = append(msgs, sdk.Message{ContentType: kind, Content: map[string]any{"url": string(a.DataURL)}})
+	}
+	ref := strconv.FormatInt(int64(conv.ID), 10)
+	events := make([]sdk.Event, 0, len(msgs))
+	for i, m := range msgs {
+		m.Author = author
+		m.Time = time.Time(w.CreatedAt)
+		evID := id
+		if i > 0 && evID != "" {
+			evID = fmt.Sprintf("%s:%d", id, i)
+		}
+		if w.ID > 0 {
+			m.ID = strconv.FormatInt(int64(w.ID), 10)
+			if i > 0 {
+				m.ID = fmt.Sprintf("%s:%d", m.ID, i)
+			}
+		}
+		events = append(events, sdk.Event{ID: evID, Type: sdk.EventAgentMessage, SessionID: session, Ref: ref, Message: m})
+	}
+	return events
+}
+
+func (s *sender) name() flexString {
+	if s == nil {
+		return ""
+	}
+	if s.AvailableName != "" {
+		return s.AvailableName
+	}
+	return s.Name
+}
+
+// content is an agent's message as a chat message: a question with buttons
+// for Chatwoot's input_select, text otherwise.
+func content(text, contentType string, attrs map[string]any) sdk.Message {
+	if contentType == "input_select" {
+		var buttons []any
+		items, _ := attrs["items"].([]any)
+		for _, it := range items {
+			item, _ := it.(map[string]any)
+			title, _ := item["title"].(string)
+			value, _ := item["value"].(string)
+			if title == "" {
+				continue
+			}
+			if value == "" {
+				value = title
+			}
+			buttons = append(buttons, map[string]any{"content_type": "button", "content": map[string]any{"title": title, "payload": value}})
+		}
+		if len(buttons) > 0 {
+			return sdk.Message{ContentType: "question", Content: map[string]any{"title": text, "buttons": buttons}}
+		}
+	}
+	return sdk.Text(text)
+}
+
+// resolved is the event of a conversation_status_changed: the session
+// closed when a livechat conversation is resolved.
+func resolved(w webhookBody, sc scope) []sdk.Event {
+	if w.Status != "resolved" || w.ID <= 0 {
+		return nil
+	}
+	session := livechat(sc, 0, int64(w.InboxID), w.CustomAttributes)
+	if session == "" {
+		return nil
+	}
+	ref := strconv.FormatInt(int64(w.ID), 10)
+	// A session ends once: every later "resolved" of its conversation is
+	// the same event for the host.
+	return []sdk.Event{{ID: "resolved:" + ref, Type: sdk.EventSessionClosed, SessionID: session, Ref: ref}}
+}
+
+// Lenient JSON types: Chatwoot renders ids as numbers, message types as
+// names in webhooks and numbers in the API, times as ISO strings or unix
+// numbers, and a field of the wrong type must not cost a delivery.
+
+type flexInt int64
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case float64:
+		if x >= -9.2e18 && x <= 9.2e18 {
+			*f = flexInt(x)
+		}
+	case string:
+		if n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
+			*f = flexInt(n)
+		}
+	}
+	return nil
+}
+
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case string:
+		*f = flexString(x)
+	case float64:
+		*f = flexString(strconv.FormatFloat(x, 'f', -1, 64))
+	case bool:
+		*f = flexString(strconv.FormatBool(x))
+	}
+	return nil
+}
+
+type flexBool bool
+
+func (f *flexBool) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case bool:
+		*f = flexBool(x)
+	case string:
+		*f = flexBool(x == "true" || x == "1")
+	case float64:
+		*f = flexBool(x != 0)
+	}
+	return nil
+}
+
+// flexObject is a JSON object, or nothing; Chatwoot sometimes stores
+// attributes as a JSON-encoded string.
+type flexObject map[string]any
+
+func (f *flexObject) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		*f = x
+	case string:
+		var m map[string]any
+		if json.Unmarshal([]byte(x), &m) == nil {
+			*f = m
+		}
+	}
+	return nil
+}
+
+type flexTime time.Time
+
+func (f *flexTime) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case string:
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05 MST", "2006-01-02T15:04:05.000Z07:00"} {
+			if t, err := time.Parse(layout, x); err == nil {
+				*f = flexTime(t.UTC())
+				return nil
+			}
+		}
+	case float64:
+		if x > 0 && x < 1e11 {
+			sec := int64(x)
+			*f = flexTime(time.Unix(sec, int64((x-float64(sec))*1e9)).UTC())
+		}
+	}
+	return nil
+}
+
+// messageType is a message's type by name: incoming, outgoing, activity
+// or template (the API's 0, 1, 2, 3).
+type messageType string
+
+func (m *messageType) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case string:
+		*m = messageType(strings.ToLower(strings.TrimSpace(x)))
+	case float64:
+		names := []string{"incoming", "outgoing", "activity", "template"}
+		if x >= 0 && int(x) < len(names) && x == float64(int(x)) {
+			*m = messageType(names[int(x)])
+		}
+	}
+	return nil
+}
