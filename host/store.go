@@ -41,6 +41,9 @@ type Store interface {
 	// Transcript returns the last limit messages between user and bot,
 	// in or out of sessions, oldest first.
 	Transcript(ctx context.Context, bot, userID string, limit int) ([]*Message, error)
+	// PendingNotice is Tx.PendingNotice outside a transaction: the cheap
+	// check made before every event.
+	PendingNotice(ctx context.Context, bot, userID string) (*Session, error)
 	// DueExpiries returns up to limit open sessions whose ExpiresAt is at
 	// or before now, the earliest first. It is an indexed query: there
 	// are no per-session timers.

@@ -266,15 +266,7 @@ func (e *Engine) handle(ctx context.Context, b *Bot, ev Event) (Reply, error) {
 // pendingNotice tells the bot of an expiry it has not heard of yet and
 // returns its answer, or nil when there is none to tell.
 func (e *Engine) pendingNotice(ctx context.Context, b *Bot, ev Event) (*Reply, error) {
-	var sess *host.Session
-	err := e.store.Tx(ctx, func(tx host.Tx) error {
-		s, err := tx.PendingNotice(b.Name, ev.Client.UserID)
-		if err != nil {
-			return err
-		}
-		sess = s
-		return nil
-	})
+	sess, err := e.store.PendingNotice(ctx, b.Name, ev.Client.UserID)
 	if host.ErrorCode(err) == host.ENOTFOUND {
 		return nil, nil
 	}

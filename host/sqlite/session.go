@@ -121,7 +121,16 @@ func (t *tx) Session(id string) (*host.Session, error) {
 
 // PendingNotice implements host.Tx.
 func (t *tx) PendingNotice(bot, userID string) (*host.Session, error) {
-	s, err := scanSession(t.tx.QueryRowContext(t.ctx, pendingNoticeQuery, bot, userID))
+	return pendingNotice(t.ctx, t.tx, bot, userID)
+}
+
+// PendingNotice implements host.Store.
+func (db *DB) PendingNotice(ctx context.Context, bot, userID string) (*host.Session, error) {
+	return pendingNotice(ctx, db.r, bot, userID)
+}
+
+func pendingNotice(ctx context.Context, q queryer, bot, userID string) (*host.Session, error) {
+	s, err := scanSession(q.QueryRowContext(ctx, pendingNoticeQuery, bot, userID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, host.Errorf(host.ENOTFOUND, "no pending notice for user %s of bot %s", userID, bot)
 	}

@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -117,9 +118,10 @@ func (c *Channel) RecordExchange(ctx context.Context, bot string, ev engine.Even
 		return err
 	}
 	entries := []json.RawMessage{mustJSON(Entry{Type: "message", Author: &engine.Author{Type: string(host.AuthorUser)}, Payload: payload})}
-	// "active" is the state of every message to the agent: only changes
-	// (starting, ended...) are worth a line in the window.
-	if reply.Livechat != nil && reply.Livechat.State != string(host.SessionActive) {
+	// A state line marks a change: the START or END the user just sent.
+	// Every message to the agent also answers with the session's state,
+	// which changes nothing.
+	if reply.Livechat != nil && isReserved(ev.Payload) {
 		entries = append(entries, mustJSON(Entry{Type: "state", State: reply.Livechat.State, SessionID: reply.Livechat.SessionID}))
 	}
 	for _, m := range reply.Messages {
@@ -187,4 +189,9 @@ func (c *Channel) notify(bot, user string) {
 		default:
 		}
 	}
+}
+
+func isReserved(p engine.Payload) bool {
+	v := strings.TrimSpace(p.Value())
+	return v == engine.PayloadStart || v == engine.PayloadEnd
 }
