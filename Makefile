@@ -28,8 +28,9 @@ build: ## build bin/livechatd and every plugin into bin/plugins
 	done
 	$(GO) build -o $(PLUGIN_BIN)/livechat-provider-echo ./examples/echo-provider
 	$(GO) build -o $(BIN)/demobot ./examples/demobot
+	$(GO) build -o $(BIN)/gorgias-sandbox ./plugins/gorgias/cmd/gorgias-sandbox
 
-run: build ## build everything and start the demo: livechatd, the demo bot, the chat page
+run: build ## build everything and start the demo: livechatd, the demo bot, the Gorgias sandbox
 	CONFIG=$(CONFIG) examples/run-demo.sh
 
 test: ## run every test with the race detector (what CI runs)

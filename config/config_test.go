@@ -663,9 +663,12 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, ok := f.Bot("demo")
+	if demo, ok := f.Bot("demo"); !ok || demo.Provider != "gorgias" {
+		t.Errorf(`bot "demo" = %+v, want the Gorgias one`, demo)
+	}
+	b, ok := f.Bot("echo")
 	if !ok {
-		t.Fatal(`no bot "demo"`)
+		t.Fatal(`no bot "echo"`)
 	}
 	if b.Provider != "echo" || b.WebhookToken.Value() == "" || f.AdminToken.Value() == "" {
 		t.Errorf("unexpected bot %+v, admin token set: %v", b, !f.AdminToken.IsZero())

@@ -1,5 +1,8 @@
-# livechatd example configuration: one bot handed off to the echo provider,
-# an "agent" that answers every message itself, so it needs no platform.
+# livechatd example configuration, what `make run` starts: the bot "demo" is
+# handed off to Gorgias — here the Gorgias sandbox of plugins/gorgias/sandbox,
+# with its agent desk at http://127.0.0.1:7000/desk — and the bot "echo" to
+# the echo provider, an "agent" that answers every message itself. Both use
+# the built-in webchat: http://127.0.0.1:8080/chat/demo and /chat/echo.
 #
 #   make run            # builds everything and starts livechatd with this file
 #   livechatd validate -config examples/livechatd.hcl
@@ -31,9 +34,9 @@ storage "sqlite" {
 # storage "postgres" { dsn = env("DATABASE_URL") }   # for several replicas
 
 bot "demo" {
-  provider        = "echo"
+  provider        = "gorgias"
   session_timeout = "30m"       # no message either way for this long ends the session (at most 168h)
-  start_timeout   = "2m"        # opening the conversation on the platform may take this long
+  start_timeout   = "2m"        # opening the ticket on the platform may take this long
   expired_notice  = "immediate" # or "next_message": when the bot hears LIVECHAT_SESSION_EXPIRED
   transcript_size = 20          # exchanges with the bot handed to the agent
 
@@ -52,7 +55,23 @@ bot "demo" {
   }
 
   # The provider's own settings, checked against its schema
-  # (livechat-provider-echo --describe prints it).
+  # (livechat-provider-gorgias --describe prints it; plugins/gorgias/README.md
+  # explains each). For a real account: domain = "acme" instead of base_url.
+  config {
+    base_url = "http://127.0.0.1:7000/api/" # the sandbox
+    email    = "ops@acme.com"
+    api_key  = env("GORGIAS_API_KEY", "sandbox-api-key")
+    tags     = ["livechat", "demo"]
+  }
+}
+
+bot "echo" {
+  provider       = "echo"
+  bot_url        = "http://127.0.0.1:9000/events"
+  channel        = "webchat"
+  channel_secret = env("DEMO_CHANNEL_SECRET", "dev-channel-secret")
+  webhook_token  = env("ECHO_WEBHOOK_TOKEN", "dev-echo-webhook-token")
+
   config {
     greeting   = "Hi, I am Echo. Say \"sign off\" to get the quit button, or \"close\" to be left alone."
     agent_name = "Echo"

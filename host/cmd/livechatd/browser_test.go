@@ -204,3 +204,81 @@ func TestBrowserWebchatWithEcho(t *testing.T) {
 		t.Errorf("sessions = %v", got)
 	}
 }
+
+// TestBrowserDemo drives the demo of `make run` through both pages: the
+// user's chat (livechatd's webchat) and the agent's desk (the Gorgias
+// sandbox), with the demo bot and the real Gorgias plugin between them.
+func TestBrowserDemo(t *testing.T) {
+	w := newGorgiasWorld(t, worldOptions{botURL: demobot(t), webchat: true})
+	chat := browser(t)
+	desk, cancelDesk := chromedp.NewContext(chat) // a second tab
+	t.Cleanup(cancelDesk)
+
+	// The user chats with the bot and asks for a human.
+	do(t, chat, "open the chat",
+		chromedp.Navigate(w.p.url+"/chat/shop"),
+		chromedp.WaitVisible(chromedp.CSS(`#chat-input`)),
+		chromedp.Click(chromedp.CSS(`#profile summary`)),
+		chromedp.SendKeys(chromedp.CSS(`#profile-firstname`), "Jane"),
+		chromedp.SendKeys(chromedp.CSS(`#profile-lastname`), "Doe"),
+		chromedp.SendKeys(chromedp.CSS(`#profile-email`), "jane@example.com"),
+		chromedp.Click(chromedp.CSS(`#profile-save`)),
+	)
+	say := func(text string) {
+		t.Helper()
+		do(t, chat, "say "+text,
+			chromedp.SendKeys(chromedp.CSS(`#chat-input`), text),
+			chromedp.Click(chromedp.CSS(`#chat-send`)),
+			chromedp.WaitVisible(message("user", text)),
+		)
+	}
+	say("hello")
+	do(t, chat, "ask for a human",
+		chromedp.WaitVisible(message("bot", "Hello Jane! I am the demo bot.")),
+		chromedp.Click(`//button[@data-testid="button"][contains(., "Yes, talk to a human!")]`),
+		chromedp.WaitVisible(message("system", "Connecting you to an agent")),
+	)
+	w.wait("a ticket", func() bool { return len(w.sandbox.Tickets()) == 1 })
+	ticket := w.sandbox.Tickets()[0]
+	shot(t, chat, "demo-1-chat-asks-for-a-human")
+
+	// The agent desk shows the ticket with the user's name and email.
+	do(t, desk, "open the ticket in the desk",
+		chromedp.Navigate(w.sandbox.DeskURL()),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-testid="ticket-%d"]`, ticket.ID))),
+		chromedp.WaitVisible(`//*[@data-testid="customer-name"][contains(., "Jane Doe")]`),
+		chromedp.WaitVisible(`//*[@data-testid="customer-email"][contains(., "jane@example.com")]`),
+		chromedp.WaitVisible(`//*[@data-testid="message"][contains(., "hello")]`),
+	)
+	shot(t, desk, "demo-2-desk-ticket")
+
+	// The agent replies; the reply appears in the chat.
+	do(t, desk, "reply",
+		chromedp.SendKeys(chromedp.CSS(`#reply-text`), "Hi Jane, how can I help?"),
+		chromedp.Click(chromedp.CSS(`#reply-send`)),
+	)
+	do(t, chat, "the agent's reply", chromedp.WaitVisible(message("agent", "Hi Jane, how can I help?")),
+		chromedp.WaitVisible(chromedp.CSS(`#agent-banner`)))
+	say("my parcel is late")
+	do(t, desk, "the user's message in the desk", chromedp.WaitVisible(`//*[@data-testid="message"][contains(., "my parcel is late")]`))
+
+	// A reload in the middle of the session shows every earlier message once.
+	before := chatTexts(t, chat)
+	do(t, chat, "reload", chromedp.Reload(), chromedp.WaitVisible(message("user", "my parcel is late")))
+	if after := chatTexts(t, chat); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("after a reload the chat shows\n%q\nwant every earlier message once:\n%q", after, before)
+	}
+	shot(t, chat, "demo-3-chat-with-the-agent")
+
+	// The sign-off macro; the user quits; the bot thanks them.
+	do(t, desk, "sign off", chromedp.Click(chromedp.CSS(`#macro-signoff`)))
+	do(t, chat, "quit",
+		chromedp.WaitVisible(`//button[@data-testid="button"][contains(., "Quit livechat")]`),
+		chromedp.Click(`//button[@data-testid="button"][contains(., "Quit livechat")]`),
+		chromedp.WaitVisible(message("bot", "Thanks for chatting with us today!")),
+	)
+	shot(t, chat, "demo-4-chat-ended")
+	w.wait("the ticket closed", func() bool { tk, _ := w.sandbox.Ticket(ticket.ID); return tk.Status == "closed" })
+	do(t, desk, "the desk shows it closed", chromedp.WaitVisible(`//*[@data-testid="ticket-status"][contains(., "closed")]`))
+	shot(t, desk, "demo-5-desk-closed")
+}

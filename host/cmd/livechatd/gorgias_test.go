@@ -48,7 +48,14 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newGorgiasWorld(t *testing.T, timeout string) *gorgiasWorld {
+// worldOptions change the world's bot.
+type worldOptions struct {
+	timeout string // session_timeout (30m)
+	botURL  string // the fake bot's by default
+	webchat bool   // channel = "webchat" instead of the fake channel
+}
+
+func newGorgiasWorld(t *testing.T, o worldOptions) *gorgiasWorld {
 	t.Helper()
 	w := &gorgiasWorld{t: t, bot: fakes.NewBot(t), channel: fakes.NewChannel(t, "secret"), env: newEnv(t)}
 	w.sandbox = sandbox.Start(t, sandbox.Options{
@@ -56,6 +63,16 @@ func newGorgiasWorld(t *testing.T, timeout string) *gorgiasWorld {
 		Backoff:  func(int) time.Duration { return 10 * time.Millisecond },
 	})
 	sdktest.Install(t, builds.Binary(t, "github.com/livechatd/livechatd/plugins/gorgias/cmd/livechat-provider-gorgias"), w.env.pluginDir, "gorgias")
+	if o.timeout == "" {
+		o.timeout = "30m"
+	}
+	if o.botURL == "" {
+		o.botURL = w.bot.URL()
+	}
+	channel := fmt.Sprintf("channel_url     = %q", w.channel.URL())
+	if o.webchat {
+		channel = `channel         = "webchat"`
+	}
 	addr := freeAddr(t)
 	cfg := fmt.Sprintf(`
 listen      = %q
@@ -69,7 +86,7 @@ bot "shop" {
   provider        = "gorgias"
   session_timeout = %q
   bot_url         = %q
-  channel_url     = %q
+  %s
   channel_secret  = "secret"
   webhook_token   = %q
   config {
@@ -78,7 +95,7 @@ bot "shop" {
     api_key  = %q
   }
 }
-`, addr, addr, adminToken, timeout, w.bot.URL(), w.channel.URL(), gorgiasToken, w.sandbox.BaseURL(), gorgiasEmail, gorgiasAPIKey)
+`, addr, addr, adminToken, o.timeout, o.botURL, channel, gorgiasToken, w.sandbox.BaseURL(), gorgiasEmail, gorgiasAPIKey)
 	if err := os.WriteFile(w.env.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +193,7 @@ func (w *gorgiasWorld) idle() {
 }
 
 func TestGorgiasSeedScenario(t *testing.T) {
-	w := newGorgiasWorld(t, "30m")
+	w := newGorgiasWorld(t, worldOptions{})
 	p := w.p
 
 	// The user talks with the bot.
@@ -261,7 +278,7 @@ func TestGorgiasSeedScenario(t *testing.T) {
 }
 
 func TestGorgiasExpiryClosesWithNote(t *testing.T) {
-	w := newGorgiasWorld(t, "2s")
+	w := newGorgiasWorld(t, worldOptions{timeout: "2s"})
 	r := w.p.post("/v1/bots/shop/events", map[string]any{"client": map[string]any{"user_id": "u2"},
 		"metadata": map[string]any{"email": "sam@example.com"}, "payload": button("LIVECHAT_SESSION_START")})
 	session := r["livechat"].(map[string]any)["session_id"].(string)
@@ -283,7 +300,7 @@ func TestGorgiasExpiryClosesWithNote(t *testing.T) {
 }
 
 func TestGorgiasRateLimitsAndOutages(t *testing.T) {
-	w := newGorgiasWorld(t, "30m")
+	w := newGorgiasWorld(t, worldOptions{})
 	// A storm of 429s, then a spell of 503s, while the user starts and talks.
 	w.sandbox.InjectFault(http.StatusTooManyRequests, 6, time.Second)
 	w.sandbox.InjectFault(http.StatusServiceUnavailable, 6, 0)
@@ -324,7 +341,7 @@ func TestGorgiasRateLimitsAndOutages(t *testing.T) {
 }
 
 func TestGorgiasWebhookRefusals(t *testing.T) {
-	w := newGorgiasWorld(t, "30m")
+	w := newGorgiasWorld(t, worldOptions{})
 	start := func(user string) (string, sandbox.Ticket) {
 		r := w.p.post("/v1/bots/shop/events", map[string]any{"client": map[string]any{"user_id": user},
 			"metadata": map[string]any{"email": user + "@example.com"}, "payload": button("LIVECHAT_SESSION_START")})
