@@ -11,16 +11,7 @@ import (
 
 var builds *sdktest.Builder
 
-func TestMain(m *testing.M) {
-	b, err := sdktest.NewBuilder()
-	if err != nil {
-		panic(err)
-	}
-	builds = b
-	code := m.Run()
-	b.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(sdktest.RunMain(m, &builds)) }
 
 func TestConformance(t *testing.T) {
 	if testing.Short() {

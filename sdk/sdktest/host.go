@@ -2,6 +2,7 @@ package sdktest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 type Host struct {
 	mu      sync.Mutex
 	events  []PushedEvent
-	changed chan struct{}
+	changed Signal
 	err     error
 }
 
@@ -27,7 +28,7 @@ type PushedEvent struct {
 var _ sdk.Host = (*Host)(nil)
 
 // NewHost returns an empty recording Host.
-func NewHost() *Host { return &Host{changed: make(chan struct{})} }
+func NewHost() *Host { return &Host{} }
 
 // PushEvents records the events.
 func (h *Host) PushEvents(_ context.Context, bot string, events ...sdk.Event) error {
@@ -39,8 +40,7 @@ func (h *Host) PushEvents(_ context.Context, bot string, events ...sdk.Event) er
 	for _, e := range events {
 		h.events = append(h.events, PushedEvent{Bot: bot, Event: e})
 	}
-	close(h.changed)
-	h.changed = make(chan struct{})
+	h.changed.Notify()
 	return nil
 }
 
@@ -62,22 +62,12 @@ func (h *Host) Events() []PushedEvent {
 // it fails the test after timeout.
 func (h *Host) WaitFor(t testing.TB, timeout time.Duration, cond func([]PushedEvent) bool) []PushedEvent {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		h.mu.Lock()
-		events, changed := append([]PushedEvent(nil), h.events...), h.changed
-		h.mu.Unlock()
-		if cond(events) {
-			return events
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("condition not met within %s; pushed events: %+v", timeout, events)
-			return nil
-		}
-	}
+	var events []PushedEvent
+	h.changed.Wait(t, timeout, func() bool {
+		events = h.Events()
+		return cond(events)
+	}, func() string { return fmt.Sprintf("pushed events: %+v", events) })
+	return events
 }
 
 // WaitText waits for a pushed agent message whose text is want.

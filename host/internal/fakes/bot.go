@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/livechatd/livechatd/sdk/sdktest"
 	"time"
 )
 
@@ -40,7 +42,7 @@ func (e BotEvent) Value() string {
 // else as "bot: <text>".
 type Bot struct {
 	*httptest.Server
-	w *waiter
+	w sdktest.Signal
 
 	mu     sync.Mutex
 	events []BotEvent
@@ -49,7 +51,7 @@ type Bot struct {
 
 // NewBot starts a Bot; it stops when the test ends.
 func NewBot(t testing.TB) *Bot {
-	b := &Bot{w: newWaiter()}
+	b := &Bot{}
 	b.Server = httptest.NewServer(http.HandlerFunc(b.serve))
 	t.Cleanup(b.Close)
 	return b
@@ -96,7 +98,7 @@ func (b *Bot) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the bot is down", status)
 		return
 	}
-	b.w.changed()
+	b.w.Notify()
 	var payload map[string]any
 	if ev.Value() == "help" {
 		payload = map[string]any{"content_type": "question", "content": map[string]any{
@@ -136,7 +138,7 @@ func (b *Bot) Values() []string {
 func (b *Bot) WaitValue(t testing.TB, value string) BotEvent {
 	t.Helper()
 	var found BotEvent
-	b.w.wait(t, func() bool {
+	b.w.Wait(t, WaitTimeout, func() bool {
 		for _, e := range b.Events() {
 			if e.Value() == value {
 				found = e
@@ -148,43 +150,5 @@ func (b *Bot) WaitValue(t testing.TB, value string) BotEvent {
 	return found
 }
 
-// waiter lets tests wait for a condition without polling on a timer.
-type waiter struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-func newWaiter() *waiter { return &waiter{ch: make(chan struct{})} }
-
-func (w *waiter) changed() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	close(w.ch)
-	w.ch = make(chan struct{})
-}
-
-func (w *waiter) next() <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.ch
-}
-
 // WaitTimeout bounds every wait of the fakes.
 var WaitTimeout = 30 * time.Second
-
-func (w *waiter) wait(t testing.TB, cond func() bool, describe func() string) {
-	t.Helper()
-	deadline := time.NewTimer(WaitTimeout)
-	defer deadline.Stop()
-	for {
-		next := w.next()
-		if cond() {
-			return
-		}
-		select {
-		case <-next:
-		case <-deadline.C:
-			t.Fatalf("condition not met within %s; %s", WaitTimeout, describe())
-		}
-	}
-}

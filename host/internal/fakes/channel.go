@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/livechatd/livechatd/sdk/sdktest"
 )
 
 // Delivery is one delivery the channel accepted.
@@ -57,7 +59,7 @@ type Attempt struct {
 type Channel struct {
 	*httptest.Server
 	secret string
-	w      *waiter
+	w      sdktest.Signal
 
 	mu         sync.Mutex
 	down       bool
@@ -68,7 +70,7 @@ type Channel struct {
 
 // NewChannel starts a Channel checking signatures with secret.
 func NewChannel(t testing.TB, secret string) *Channel {
-	c := &Channel{secret: secret, w: newWaiter(), seen: map[string]bool{}}
+	c := &Channel{secret: secret, seen: map[string]bool{}}
 	c.Server = httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.Close)
 	return c
@@ -108,7 +110,7 @@ func (c *Channel) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.mu.Unlock()
-	c.w.changed()
+	c.w.Notify()
 	w.WriteHeader(status)
 }
 
@@ -160,7 +162,7 @@ func (c *Channel) Texts() []string {
 // WaitTexts waits until the accepted deliveries hold at least n texts.
 func (c *Channel) WaitTexts(t testing.TB, n int) []string {
 	t.Helper()
-	c.w.wait(t, func() bool { return len(c.Texts()) >= n },
+	c.w.Wait(t, WaitTimeout, func() bool { return len(c.Texts()) >= n },
 		func() string { return fmt.Sprintf("channel texts: %q", c.Texts()) })
 	return c.Texts()
 }
@@ -168,6 +170,6 @@ func (c *Channel) WaitTexts(t testing.TB, n int) []string {
 // WaitAttempts waits until the channel has received at least n requests.
 func (c *Channel) WaitAttempts(t testing.TB, n int) {
 	t.Helper()
-	c.w.wait(t, func() bool { return len(c.Attempts()) >= n },
+	c.w.Wait(t, WaitTimeout, func() bool { return len(c.Attempts()) >= n },
 		func() string { return fmt.Sprintf("%d attempts", len(c.Attempts())) })
 }

@@ -15,6 +15,7 @@ package fake
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/livechatd/livechatd/sdk/sdktest"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -60,7 +61,7 @@ type Server struct {
 	*httptest.Server
 	t    testing.TB
 	opts Options
-	w    *waiter
+	w    sdktest.Signal
 
 	mu   sync.Mutex
 	cond *sync.Cond // signals the webhook worker; uses mu
@@ -183,7 +184,6 @@ func New(t testing.TB, opts Options) *Server {
 	s := &Server{
 		t:          t,
 		opts:       opts,
-		w:          newWaiter(),
 		ids:        map[string]int64{},
 		canned:     map[string]string{SignOffShortCode: SignOffContent},
 		secret:     opts.Secret,
@@ -252,7 +252,7 @@ func (s *Server) routes() http.Handler {
 		s.mu.Lock()
 		s.requests = append(s.requests, Request{Method: r.Method, Path: path, Status: rec.status})
 		s.mu.Unlock()
-		s.w.changed()
+		s.w.Notify()
 	})
 }
 

@@ -58,7 +58,7 @@ func (s *Server) agentMessage(conv int64, agent, text string, private bool) Mess
 	s.addMessage(cv, m)
 	out := copyMessage(m)
 	s.mu.Unlock()
-	s.w.changed()
+	s.w.Notify()
 	return out
 }
 
@@ -73,7 +73,7 @@ func (s *Server) Resolve(conv int64, agent string) {
 	}
 	s.setStatus(cv, "resolved", agent)
 	s.mu.Unlock()
-	s.w.changed()
+	s.w.Notify()
 }
 
 // AddInbox adds an inbox, e.g. a website inbox ("Channel::WebWidget").
@@ -188,14 +188,14 @@ func (s *Server) Count(method, suffix string) int {
 // Wait waits until cond holds, re-checking whenever the fake changes.
 func (s *Server) Wait(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	s.w.wait(t, cond, func() string { return "waiting for " + what })
+	s.w.Wait(t, WaitTimeout, cond, func() string { return "waiting for " + what })
 }
 
 // WaitConversation waits for the n-th conversation (1-based) and returns it.
 func (s *Server) WaitConversation(t testing.TB, n int) Conversation {
 	t.Helper()
 	var cv Conversation
-	s.w.wait(t, func() bool {
+	s.w.Wait(t, WaitTimeout, func() bool {
 		all := s.Conversations()
 		if len(all) >= n {
 			cv = all[n-1]
@@ -210,7 +210,7 @@ func (s *Server) WaitConversation(t testing.TB, n int) Conversation {
 func (s *Server) WaitMessage(t testing.TB, conv int64, what string, match func(Message) bool) Message {
 	t.Helper()
 	var found Message
-	s.w.wait(t, func() bool {
+	s.w.Wait(t, WaitTimeout, func() bool {
 		for _, m := range s.Messages(conv) {
 			if match(m) {
 				found = m
@@ -225,7 +225,7 @@ func (s *Server) WaitMessage(t testing.TB, conv int64, what string, match func(M
 // WaitStatus waits until conversation conv has status.
 func (s *Server) WaitStatus(t testing.TB, conv int64, status string) {
 	t.Helper()
-	s.w.wait(t, func() bool {
+	s.w.Wait(t, WaitTimeout, func() bool {
 		cv, ok := s.Conversation(conv)
 		return ok && cv.Status == status
 	}, func() string {

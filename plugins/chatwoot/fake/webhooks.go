@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -94,7 +93,7 @@ func (s *Server) worker() {
 		s.inflight--
 		s.record(d, a)
 		s.mu.Unlock()
-		s.w.changed()
+		s.w.Notify()
 	}
 }
 
@@ -177,7 +176,7 @@ func (s *Server) SetSigningSecret(secret string) {
 // webhook URL set, nothing can be sent: that is idle too).
 func (s *Server) WaitIdle(t testing.TB) {
 	t.Helper()
-	s.w.wait(t, func() bool {
+	s.w.Wait(t, WaitTimeout, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.inflight == 0 && (len(s.queue) == 0 || s.webhookURL == "")
@@ -207,7 +206,7 @@ func (s *Server) Redeliver(t testing.TB, id string) int {
 	s.mu.Lock()
 	s.record(d, a)
 	s.mu.Unlock()
-	s.w.changed()
+	s.w.Notify()
 	return a.Status
 }
 
@@ -227,7 +226,7 @@ func (s *Server) Replay(t testing.TB, id string) int {
 	s.mu.Lock()
 	s.record(d, a)
 	s.mu.Unlock()
-	s.w.changed()
+	s.w.Notify()
 	return a.Status
 }
 
@@ -328,43 +327,5 @@ func newUUID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// waiter lets tests wait for a condition without polling on a timer.
-type waiter struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-func newWaiter() *waiter { return &waiter{ch: make(chan struct{})} }
-
-func (w *waiter) changed() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	close(w.ch)
-	w.ch = make(chan struct{})
-}
-
-func (w *waiter) next() <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.ch
-}
-
 // WaitTimeout bounds every wait of the fake.
 var WaitTimeout = 20 * time.Second
-
-func (w *waiter) wait(t testing.TB, cond func() bool, describe func() string) {
-	t.Helper()
-	deadline := time.NewTimer(WaitTimeout)
-	defer deadline.Stop()
-	for {
-		next := w.next()
-		if cond() {
-			return
-		}
-		select {
-		case <-next:
-		case <-deadline.C:
-			t.Fatalf("fake chatwoot: condition not met within %s; %s", WaitTimeout, describe())
-		}
-	}
-}
