@@ -39,6 +39,11 @@ func (s *Server) postEvent(w http.ResponseWriter, req *http.Request) {
 			Message: "this bot's channel is the webchat: events need the user's token (X-Livechat-User-Token)"})
 		return
 	}
+	if webchat {
+		// Deliveries to the user wait until this exchange is in their stream.
+		done := s.Webchat.BeginExchange(bot, ev.Client.UserID)
+		defer done()
+	}
 	reply, err := s.Engine.HandleEvent(req.Context(), bot, ev)
 	if err != nil {
 		s.error(w, req, err)

@@ -43,6 +43,7 @@ type Plugins interface {
 type Webchat interface {
 	Serves(bot string) bool
 	Verify(bot, user, token string) bool
+	BeginExchange(bot, user string) (done func())
 	RecordExchange(ctx context.Context, bot string, ev engine.Event, reply engine.Reply) error
 	Register(r *mux.Router)
 }

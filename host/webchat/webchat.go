@@ -52,6 +52,11 @@ type Channel struct {
 
 	mu   sync.Mutex
 	subs map[string]map[chan struct{}]struct{}
+	// inflight counts the exchanges of each user still being handled: a
+	// delivery waits for them, so that what the user sent and the host's
+	// answer come before, say, the agent's greeting their START caused.
+	inflight map[string]int
+	settled  map[string]chan struct{}
 }
 
 var _ engine.Channel = (*Channel)(nil)
@@ -62,7 +67,8 @@ func New(log Log, secrets map[string]string, lg hclog.Logger) *Channel {
 	if lg == nil {
 		lg = hclog.NewNullLogger()
 	}
-	c := &Channel{log: log, keys: map[string][]byte{}, lg: lg, subs: map[string]map[chan struct{}]struct{}{}}
+	c := &Channel{log: log, keys: map[string][]byte{}, lg: lg, subs: map[string]map[chan struct{}]struct{}{},
+		inflight: map[string]int{}, settled: map[string]chan struct{}{}}
 	for bot, secret := range secrets {
 		key := []byte(secret)
 		if secret == "" {
@@ -98,8 +104,53 @@ func (c *Channel) Verify(bot, user, token string) bool {
 	return hmac.Equal([]byte(c.Token(bot, user)), []byte(token))
 }
 
-// Deliver appends a delivery to the user's stream (engine.Channel).
+// BeginExchange marks an event of user as being handled until done is
+// called, after RecordExchange: deliveries to the user wait for it.
+func (c *Channel) BeginExchange(bot, user string) (done func()) {
+	k := streamKey(bot, user)
+	c.mu.Lock()
+	c.inflight[k]++
+	if c.settled[k] == nil {
+		c.settled[k] = make(chan struct{})
+	}
+	c.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.inflight[k]--; c.inflight[k] == 0 {
+				delete(c.inflight, k)
+				close(c.settled[k])
+				delete(c.settled, k)
+			}
+		})
+	}
+}
+
+// settle waits until no exchange of the user is being handled.
+func (c *Channel) settle(ctx context.Context, bot, user string) error {
+	for {
+		c.mu.Lock()
+		ch := c.settled[streamKey(bot, user)]
+		c.mu.Unlock()
+		if ch == nil {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Deliver appends a delivery to the user's stream (engine.Channel), after
+// the user's exchanges in flight.
 func (c *Channel) Deliver(ctx context.Context, bot, key string, d engine.Delivery) error {
+	if err := c.settle(ctx, bot, d.Client.UserID); err != nil {
+		return fmt.Errorf("webchat: wait for the user's exchange: %w", err)
+	}
 	var entries []json.RawMessage
 	for _, m := range d.Messages {
 		author := m.Author

@@ -48,9 +48,7 @@ func browser(t *testing.T) context.Context {
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() {
-		cancelTimeout()
 		cancelTab()
 		cancelAlloc()
 	})
@@ -79,7 +77,9 @@ func artifacts(t *testing.T) string {
 // shot saves a screenshot of the tab as <name>.png.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -90,11 +90,25 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	t.Logf("screenshot: %s", path)
 }
 
-// do runs chromedp actions, failing the test with what it was doing.
+// stepTimeout bounds one step of a browser test.
+const stepTimeout = 30 * time.Second
+
+// do runs chromedp actions within stepTimeout; when they fail it saves a
+// screenshot and the page's text, and fails the test with what it was doing.
 func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		text, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body.innerText`))
+		if png, err := chromedp.Run(dctx, chromedp.FullScreenshot(100)); err == nil {
+			name := filepath.Join(artifacts(t), "failed-"+strings.ReplaceAll(t.Name(), "/", "_")+".png")
+			_ = os.WriteFile(name, png, 0o644)
+			t.Logf("screenshot of the failure: %s", name)
+		}
+		t.Fatalf("%s: %v\nthe page shows:\n%s", what, err, text)
 	}
 }
 
@@ -106,7 +120,9 @@ func message(author, text string) string {
 // chatTexts returns the texts of the chat window's messages, in order.
 func chatTexts(t *testing.T, ctx context.Context) []string {
 	t.Helper()
-	texts, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	texts, err := chromedp.Run(sctx, chromedp.Evaluate[[]string](
 		`Array.from(document.querySelectorAll('li[data-testid="message"]')).map(li => li.dataset.author + ": " + li.innerText.trim())`))
 	if err != nil {
 		t.Fatalf("read the chat: %v", err)
