@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -44,6 +46,11 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		// The chat and the desk are two tabs: neither may be throttled or
+		// left without frames (screenshots) for being in the background.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.WindowSize(1100, 800),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -56,6 +63,19 @@ func browser(t *testing.T) context.Context {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
+}
+
+// newTab opens a second tab in the browser of ctx. Its first action runs
+// here, without a timeout: a tab lives as long as the context of its first
+// action.
+func newTab(t *testing.T, ctx context.Context) context.Context {
+	t.Helper()
+	tab, cancel := chromedp.NewContext(ctx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	return tab
 }
 
 // artifacts is where the browser tests write screenshots: $ARTIFACTS_DIR,
@@ -79,6 +99,10 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
+	// A tab in the background draws no frames: bring it to the front first.
+	if _, err := chromedp.Call(sctx, page.BringToFront, cdp.Empty{}); err != nil {
+		t.Fatalf("screenshot %s: bring the tab to the front: %v", name, err)
+	}
 	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
@@ -103,6 +127,7 @@ func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Acti
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		text, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body.innerText`))
+		_, _ = chromedp.Call(dctx, page.BringToFront, cdp.Empty{})
 		if png, err := chromedp.Run(dctx, chromedp.FullScreenshot(100)); err == nil {
 			name := filepath.Join(artifacts(t), "failed-"+strings.ReplaceAll(t.Name(), "/", "_")+".png")
 			_ = os.WriteFile(name, png, 0o644)
@@ -227,8 +252,7 @@ func TestBrowserWebchatWithEcho(t *testing.T) {
 func TestBrowserDemo(t *testing.T) {
 	w := newGorgiasWorld(t, worldOptions{botURL: demobot(t), webchat: true})
 	chat := browser(t)
-	desk, cancelDesk := chromedp.NewContext(chat) // a second tab
-	t.Cleanup(cancelDesk)
+	desk := newTab(t, chat)
 
 	// The user chats with the bot and asks for a human.
 	do(t, chat, "open the chat",
