@@ -654,9 +654,8 @@ func (s *Sandbox) postTicket(w http.ResponseWriter, r *http.Request) {
 func (s *Sandbox) getTicket(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.ticketByID(pathID(r, "id"))
+	t := s.ticketOr404(w, r)
 	if t == nil {
-		writeError(w, ErrNotFound)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.ticketView(t, true))
@@ -665,9 +664,8 @@ func (s *Sandbox) getTicket(w http.ResponseWriter, r *http.Request) {
 func (s *Sandbox) putTicket(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.ticketByID(pathID(r, "id"))
+	t := s.ticketOr404(w, r)
 	if t == nil {
-		writeError(w, ErrNotFound)
 		return
 	}
 	body, err := readObject(r)
@@ -695,9 +693,8 @@ func (s *Sandbox) deleteTicketHandler(w http.ResponseWriter, r *http.Request) {
 func (s *Sandbox) postMessage(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.ticketByID(pathID(r, "id"))
+	t := s.ticketOr404(w, r)
 	if t == nil {
-		writeError(w, ErrNotFound)
 		return
 	}
 	body, err := readObject(r)
@@ -718,9 +715,8 @@ func (s *Sandbox) postMessage(w http.ResponseWriter, r *http.Request) {
 func (s *Sandbox) listTicketMessages(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.ticketByID(pathID(r, "id"))
+	t := s.ticketOr404(w, r)
 	if t == nil {
-		writeError(w, ErrNotFound)
 		return
 	}
 	data := []Message{}
@@ -767,9 +763,8 @@ func (s *Sandbox) listMessages(w http.ResponseWriter, r *http.Request) {
 func (s *Sandbox) ticketTags(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.ticketByID(pathID(r, "id"))
+	t := s.ticketOr404(w, r)
 	if t == nil {
-		writeError(w, ErrNotFound)
 		return
 	}
 	if r.Method == http.MethodGet {
@@ -923,4 +918,14 @@ func (s *Sandbox) deleteIntegration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// ticketOr404 returns the ticket named by the path's {id}, or answers 404
+// and returns nil. Callers hold s.mu.
+func (s *Sandbox) ticketOr404(w http.ResponseWriter, r *http.Request) *ticket {
+	t := s.ticketByID(pathID(r, "id"))
+	if t == nil {
+		writeError(w, ErrNotFound)
+	}
+	return t
 }
