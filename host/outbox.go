@@ -32,7 +32,7 @@ const (
 type OutboxItem struct {
 	ID        int64
 	Key       string // idempotency key: unique, and passed on to the provider or channel
-	Queue     string // ordering key, see SessionQueue and UserQueue
+	Queue     string // ordering key: ProviderQueue, ChannelQueue or BotQueue
 	Kind      OutboxKind
 	SessionID string // empty for deliveries outside a session
 	Payload   json.RawMessage
@@ -62,12 +62,17 @@ func (o *OutboxItem) Validate() error {
 	return nil
 }
 
-// SessionQueue is the queue of the work of one session: the provider calls
-// and the deliveries to the user happen in the order they were caused.
-func SessionQueue(sessionID string) string { return "session:" + sessionID }
+// ProviderQueue is the queue of a session's provider calls: the start, the
+// user's messages and the end, in the order they were caused.
+func ProviderQueue(sessionID string) string { return "provider:" + sessionID }
 
-// UserQueue is the queue for deliveries to a user outside any session.
-func UserQueue(bot, userID string) string { return "user:" + bot + "/" + userID }
+// ChannelQueue is the queue of the deliveries to a user: agent messages and
+// the bot's answers to notices, in order, across sessions.
+func ChannelQueue(bot, userID string) string { return "channel:" + bot + "/" + userID }
+
+// BotQueue is the queue of the notices (LIVECHAT_SESSION_*) a bot hears
+// about a user.
+func BotQueue(bot, userID string) string { return "bot:" + bot + "/" + userID }
 
 // OutboxStats counts outbox items by state, for metrics.
 type OutboxStats struct {

@@ -21,9 +21,11 @@ const (
 	kindDelivery = host.KindChannelDelivery
 )
 
-func providerQueue(sessionID string) string { return "provider:" + sessionID }
-func channelQueue(bot, user string) string  { return "channel:" + bot + "/" + user }
-func botQueue(bot, user string) string      { return "bot:" + bot + "/" + user }
+var (
+	providerQueue = host.ProviderQueue
+	channelQueue  = host.ChannelQueue
+	botQueue      = host.BotQueue
+)
 
 // The payloads of outbox items: what the work needs beyond the session,
 // fixed when the work was caused so that retries do the same thing.

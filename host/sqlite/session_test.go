@@ -274,7 +274,7 @@ func TestTxRollback(t *testing.T) {
 						Direction: host.DirectionIn, Author: host.AuthorUser, Payload: payload("hi")}); err != nil {
 						return err
 					}
-					if err := tx.Enqueue(&host.OutboxItem{Key: "start-" + s.ID, Queue: host.SessionQueue(s.ID), Kind: host.KindProviderStart}); err != nil {
+					if err := tx.Enqueue(&host.OutboxItem{Key: "start-" + s.ID, Queue: host.ProviderQueue(s.ID), Kind: host.KindProviderStart}); err != nil {
 						return err
 					}
 					if _, err := tx.MarkProcessed("events", "e1"); err != nil {
