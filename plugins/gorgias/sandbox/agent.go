@@ -414,23 +414,27 @@ func (s *Sandbox) postWaitIdle(w http.ResponseWriter, r *http.Request) {
 }
 
 // postFault: {"status": 503, "count": 2, "retry_after": 1.5, "method":
-// "POST", "path": "/api/tickets", "after_apply": false}; retry_after in
-// seconds.
+// "POST", "path": "/api/tickets", "after_apply": false, "delay": 3,
+// "reset": false}; retry_after and delay in seconds. The status may be left
+// out of a delay or a reset.
 func (s *Sandbox) postFault(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Fault
 		RetryAfter float64 `json:"retry_after"`
+		Delay      float64 `json:"delay"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
 		writeError(w, errBadJSON)
 		return
 	}
-	if in.Status < 100 || in.Status > 599 {
+	noStatus := in.Status == 0 && (in.Delay > 0 || in.Reset)
+	if !noStatus && (in.Status < 100 || in.Status > 599) {
 		writeError(w, invalid("Invalid fault", "status", "Must be an HTTP status code."))
 		return
 	}
 	f := in.Fault
 	f.RetryAfter = time.Duration(in.RetryAfter * float64(time.Second))
+	f.Delay = time.Duration(in.Delay * float64(time.Second))
 	s.AddFault(f)
 	writeJSON(w, http.StatusCreated, map[string]any{"status": f.Status, "count": max(f.Count, 1)})
 }

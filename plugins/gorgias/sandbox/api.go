@@ -2,12 +2,14 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -71,10 +73,16 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, api http.Hand
 		}
 	}
 	s.mu.Lock()
+	var after Fault
 	if status == 0 && rec.status < 500 {
 		if f, ok := s.takeAfterApplyFault(r.Method, r.URL.Path); ok {
-			rec = &bufferedWriter{header: http.Header{}}
-			s.writeFault(rec, f)
+			after = f
+			if f.Reset {
+				status = statusReset
+			} else if f.Status != 0 {
+				rec = &bufferedWriter{header: http.Header{}}
+				s.writeFault(rec, f)
+			}
 		}
 	}
 	rec.header.Set("X-Gorgias-Account-Api-Call-Limit", s.bucket.header())
@@ -82,10 +90,28 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, api http.Hand
 	if account != nil {
 		email = account.Email
 	}
+	logged := rec.status
+	if status < 0 {
+		logged = 0 // no answer
+	}
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Body: string(body), Status: rec.status, Email: email})
+		Body: string(body), Status: logged, Email: email})
 	s.touch()
 	s.mu.Unlock()
+	if after.Delay > 0 || after.Reset {
+		s.log.Info("injected fault after apply", "method", r.Method, "path", r.URL.Path,
+			"status", after.Status, "delay", after.Delay, "reset", after.Reset)
+	}
+	if after.Delay > 0 {
+		_ = s.pause(r.Context(), after.Delay)
+	}
+	switch status {
+	case statusReset:
+		resetConn(w)
+		return
+	case statusAbandoned:
+		return
+	}
 	for k, v := range rec.header {
 		w.Header()[k] = v
 	}
@@ -93,8 +119,15 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request, api http.Hand
 	_, _ = w.Write(rec.body.Bytes())
 }
 
+// admit's statuses for calls that get no answer: the connection is reset,
+// or the client gave up during an injected delay.
+const (
+	statusReset     = -1
+	statusAbandoned = -2
+)
+
 // admit runs the checks before the handler; a non-zero status means the
-// answer is already written to w.
+// answer is already written to w (or, negative, that there is none).
 func (s *Sandbox) admit(w *bufferedWriter, r *http.Request) (body []byte, account *User, status int) {
 	account = s.authenticate(r)
 	if account == nil {
@@ -104,16 +137,30 @@ func (s *Sandbox) admit(w *bufferedWriter, r *http.Request) (body []byte, accoun
 	}
 	s.mu.Lock()
 	f, faulted := s.takeFault(r.Method, r.URL.Path, false)
-	ok, wait := true, time.Duration(0)
-	if !faulted { // a refused call does not fill the bucket
-		ok, wait = s.bucket.take(s.now())
-	}
 	s.mu.Unlock()
 	if faulted {
-		s.log.Info("injected fault", "method", r.Method, "path", r.URL.Path, "status", f.Status)
-		s.writeFault(w, f)
-		return nil, account, f.Status
+		s.log.Info("injected fault", "method", r.Method, "path", r.URL.Path, "status", f.Status, "delay", f.Delay, "reset", f.Reset)
+		if f.Delay > 0 {
+			// With the body read, the server watches the connection and
+			// cancels the request's context when the client hangs up.
+			pre, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.opts.MaxBodyBytes))
+			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(pre), errReader{err}))
+			if !s.pause(r.Context(), f.Delay) {
+				return nil, account, statusAbandoned
+			}
+		}
+		switch {
+		case f.Reset:
+			return nil, account, statusReset
+		case f.Status != 0:
+			s.writeFault(w, f)
+			return nil, account, f.Status
+		}
+		// Only slow: the call goes on as any other.
 	}
+	s.mu.Lock() // a refused call does not fill the bucket
+	ok, wait := s.bucket.take(s.now())
+	s.mu.Unlock()
 	if !ok {
 		w.header.Set("Retry-After", retryAfterSeconds(wait))
 		writeJSON(w, http.StatusTooManyRequests, errorBody("Too many requests", nil))
@@ -137,6 +184,45 @@ func (s *Sandbox) admit(w *bufferedWriter, r *http.Request) (body []byte, accoun
 		}
 	}
 	return body, account, 0
+}
+
+// errReader returns err (or EOF) at the end of a body read ahead.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	return 0, io.EOF
+}
+
+// pause waits d in real time (an injected delay is about the client's
+// timeouts, not the sandbox's clock); false when ctx ends first or the
+// sandbox closes.
+func (s *Sandbox) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// resetConn drops the client's connection with a TCP RST: the client sees
+// "connection reset by peer" instead of an answer.
+func resetConn(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // the server closes the connection unanswered
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0) // close sends RST, not FIN
+	}
+	_ = conn.Close()
 }
 
 // takeAfterApplyFault uses up a matching AfterApply fault. Callers hold mu.

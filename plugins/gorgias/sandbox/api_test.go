@@ -1,6 +1,9 @@
 package sandbox_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -595,6 +598,85 @@ func TestFaults(t *testing.T) {
 		statuses = append(statuses, rq.Status)
 	}
 	if diff := cmp.Diff([]int{429, 429, 200, 503, 200, 502, 503, 200}, statuses); diff != "" {
+		t.Errorf("request log statuses (-want +got):\n%s", diff)
+	}
+}
+
+func TestSlowAndResetFaults(t *testing.T) {
+	e := newEnv(t, sandbox.Options{})
+	impatient := &http.Client{Timeout: 200 * time.Millisecond}
+	post := func(external string) error {
+		b, _ := json.Marshal(ticketBody("jane@example.com", external, "hi"))
+		req, _ := http.NewRequest("POST", e.URL()+"/api/tickets", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth(sandbox.DefaultEmail, sandbox.DefaultAPIKey)
+		resp, err := impatient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	tickets := func(external string) int { return len(e.TicketsByExternalID(external)) }
+	// The request log is written before the delayed answer: wait for it.
+	logged := func(n int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.WaitUntil(ctx, func() bool { return len(e.Requests()) >= n }); err != nil {
+			t.Fatalf("%d requests logged, want %d", len(e.Requests()), n)
+		}
+	}
+
+	// Slow before the call: the client gives up, nothing happens.
+	e.AddFault(sandbox.Fault{Delay: time.Second})
+	if err := post("slow-before"); err == nil {
+		t.Fatal("a call slower than the client's timeout succeeded")
+	}
+	logged(1)
+	if n := tickets("slow-before"); n != 0 {
+		t.Errorf("%d tickets after a call abandoned during its delay, want 0", n)
+	}
+	// Slow after the call: the client gives up, the ticket exists.
+	e.AddFault(sandbox.Fault{Delay: time.Second, AfterApply: true})
+	if err := post("slow-after"); err == nil {
+		t.Fatal("a call slower than the client's timeout succeeded")
+	}
+	logged(2)
+	if n := tickets("slow-after"); n != 1 {
+		t.Errorf("%d tickets after a slow answer, want 1", n)
+	}
+	// Slow but patient enough: a normal answer, late.
+	e.AddFault(sandbox.Fault{Delay: 50 * time.Millisecond})
+	if err := post("slow-ok"); err != nil || tickets("slow-ok") != 1 {
+		t.Errorf("a call a little slow: %v, %d tickets", err, tickets("slow-ok"))
+	}
+	// Resets, before and after the call.
+	e.AddFault(sandbox.Fault{Reset: true})
+	if err := post("reset-before"); err == nil || !strings.Contains(err.Error(), "reset") {
+		t.Errorf("reset before: %v, want a connection reset", err)
+	}
+	e.AddFault(sandbox.Fault{Reset: true, AfterApply: true})
+	if err := post("reset-after"); err == nil || !strings.Contains(err.Error(), "reset") {
+		t.Errorf("reset after: %v, want a connection reset", err)
+	}
+	if b, a := tickets("reset-before"), tickets("reset-after"); b != 0 || a != 1 {
+		t.Errorf("tickets after resets: before %d (want 0), after %d (want 1)", b, a)
+	}
+	// Over HTTP: no status needed.
+	mustStatus(t, e.do(t, "POST", "/sandbox/faults", map[string]any{"reset": true, "delay": 0.01}, nil), 201)
+	if err := post("reset-http"); err == nil {
+		t.Error("the reset fault posted over HTTP did not apply")
+	}
+
+	var statuses []int
+	for _, rq := range e.Requests() {
+		statuses = append(statuses, rq.Status)
+	}
+	if diff := cmp.Diff([]int{0, 201, 201, 0, 0, 0}, statuses); diff != "" {
 		t.Errorf("request log statuses (-want +got):\n%s", diff)
 	}
 }

@@ -454,6 +454,15 @@ func retryAfterSeconds(d time.Duration) string {
 // call is carried out first and only its answer is replaced: the client sees
 // a failure although the ticket or message was created — the case that makes
 // retries create duplicates.
+//
+// Delay makes the answer slow, and Reset replaces it with a reset
+// connection; with either, Status may be 0 (no status of its own). Without
+// AfterApply a delayed call waits Delay before it is carried out and is
+// dropped, unanswered, when its client has given up by then: a client that
+// timed out knows nothing happened. With AfterApply the call is carried out
+// at once and only its answer waits: a client that timed out cannot know
+// that it happened — the other case that makes retries create duplicates. A
+// Reset before the call means it never happened; after it, that it did.
 type Fault struct {
 	Status     int           `json:"status"`
 	Count      int           `json:"count"`
@@ -461,6 +470,8 @@ type Fault struct {
 	Method     string        `json:"method,omitempty"`
 	Path       string        `json:"path,omitempty"` // a prefix of the path, e.g. /api/tickets
 	AfterApply bool          `json:"after_apply,omitempty"`
+	Delay      time.Duration `json:"-"`
+	Reset      bool          `json:"reset,omitempty"`
 }
 
 // InjectFault makes the next count API calls answer status, e.g.

@@ -368,8 +368,8 @@ type Request struct {
 	Path   string `json:"path"`
 	Query  string `json:"query"`
 	Body   string `json:"body"`
-	Status int    `json:"status"`
-	Email  string `json:"email"` // the authenticated account, if any
+	Status int    `json:"status"` // 0: no answer (a reset, or a client that gave up during a delay)
+	Email  string `json:"email"`  // the authenticated account, if any
 }
 
 // MacroAction is one action of a macro (§1.10): setResponseText
