@@ -302,9 +302,16 @@ func eventToProto(e Event) (*livechatv1.Event, error) {
 	return p, nil
 }
 
+// eventsToProto refuses an event without an ID on the plugin's side of the
+// wire: the host drops replays by (session, ID), so an event without one
+// could be neither deduplicated nor told apart from another.
 func eventsToProto(es []Event) ([]*livechatv1.Event, error) {
 	var out []*livechatv1.Event
-	for _, e := range es {
+	for i, e := range es {
+		if e.ID == "" {
+			return nil, fmt.Errorf("event %d of %d (%s, session %q, ref %q): Event.ID is empty; set it to the platform's id of the message or event, unique within the conversation",
+				i+1, len(es), e.Type, e.SessionID, e.Ref)
+		}
 		p, err := eventToProto(e)
 		if err != nil {
 			return nil, fmt.Errorf("event %q: %w", e.ID, err)

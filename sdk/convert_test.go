@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -134,6 +135,20 @@ func TestEventsRoundTrip(t *testing.T) {
 	}
 	if got := eventsFromProto(nil); got != nil {
 		t.Errorf("nil events = %v", got)
+	}
+}
+
+func TestEventsToProtoRequiresID(t *testing.T) {
+	in := []Event{
+		{ID: "e1", Type: EventAgentMessage, SessionID: "s1", Message: Text("first")},
+		{Type: EventAgentMessage, SessionID: "s1", Ref: "123", Message: Text("second")},
+	}
+	_, err := eventsToProto(in)
+	if err == nil || !strings.Contains(err.Error(), "event 2 of 2") || !strings.Contains(err.Error(), "Event.ID is empty") {
+		t.Errorf("err = %v, want event 2 refused for its empty Event.ID", err)
+	}
+	if p, err := eventsToProto(nil); err != nil || p != nil {
+		t.Errorf("no events = %v, %v", p, err)
 	}
 }
 

@@ -21,6 +21,18 @@
 // NotFound or Unauthorized: retryable work stays in livechatd's outbox and is
 // tried again with backoff, permanent failures are dead-lettered at once.
 //
+// Every Event needs an ID (Event.ID): the platform's id of the message or
+// event, unique within the conversation and the same each time the platform
+// delivers it again. The host drops an event whose ID it has seen in the
+// same session, for the session's lifetime plus its retention period; an
+// agent sending the same text twice must yield two different IDs. The SDK
+// refuses an event without an ID with an error naming Event.ID.
+//
+// A panic in a provider method does not kill the plugin: the SDK recovers
+// it, logs it with its stack, and fails that one call with a retryable error
+// ("provider panicked in SendMessage: ..."). A panic in a goroutine of the
+// provider's own still ends the process, which the host then restarts.
+//
 // Plugins log with Logger (hclog JSON on stderr, re-logged by the host under
 // the plugin's name). Nothing may be printed on stdout, which carries the
 // go-plugin handshake. The sdktest package checks a built plugin against the

@@ -172,6 +172,8 @@ func fromStatus(err error) error {
 			retryAfter = ri.RetryDelay.AsDuration()
 		}
 	}
+	// Unknown and Internal (a provider that panicked, a result that could
+	// not be encoded) stay KindUnknown: retried, a bounded number of times.
 	kind := KindUnknown
 	switch st.Code() {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Canceled:

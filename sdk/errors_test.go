@@ -59,6 +59,14 @@ func TestNilErrors(t *testing.T) {
 	}
 }
 
+func TestInternalIsRetryable(t *testing.T) {
+	// What a recovered provider panic and an encoding bug become.
+	err := fromStatus(status.Error(codes.Internal, "provider panicked in SendMessage: boom"))
+	if ok, _ := IsRetryable(err); !ok || KindOf(err) != KindUnknown {
+		t.Errorf("%v: kind %v, retryable %v; want unknown and retryable", err, KindOf(err), ok)
+	}
+}
+
 func TestTransportErrorIsRetryable(t *testing.T) {
 	err := fromStatus(status.Error(codes.Unavailable, "connection refused"))
 	if ok, _ := IsRetryable(err); !ok {

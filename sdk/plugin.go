@@ -6,10 +6,15 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
+	"strings"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	livechatv1 "github.com/livechatd/livechatd/proto/livechat/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // ProtocolVersion is the version of the provider contract this SDK speaks
@@ -67,6 +72,50 @@ func grpcServer(opts []grpc.ServerOption) *grpc.Server {
 	return grpc.NewServer(opts...)
 }
 
+// pluginGRPCServer is the plugin process's gRPC server: grpcServer, where a
+// panic in a provider method becomes an error for that call, logged with its
+// stack on log, instead of killing the process with every call in flight.
+func pluginGRPCServer(log hclog.Logger) func([]grpc.ServerOption) *grpc.Server {
+	return func(opts []grpc.ServerOption) *grpc.Server {
+		return grpcServer(append(opts,
+			grpc.ChainUnaryInterceptor(recoverUnary(log)),
+			grpc.ChainStreamInterceptor(recoverStream(log)),
+		))
+	}
+}
+
+func recoverUnary(log hclog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = panicked(log, info.FullMethod, r)
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func recoverStream(log hclog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = panicked(log, info.FullMethod, r)
+			}
+		}()
+		return handler(srv, ss)
+	}
+}
+
+// panicked logs a recovered panic with its stack and returns the call's
+// error: codes.Internal, which the host classifies as KindUnknown, retried a
+// bounded number of times.
+func panicked(log hclog.Logger, fullMethod string, r any) error {
+	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
+	msg := fmt.Sprintf("provider panicked in %s: %v", method, r)
+	log.Error(msg, "stack", string(debug.Stack()))
+	return status.Error(codes.Internal, msg)
+}
+
 // grpcPlugin is both sides of go-plugin's GRPCPlugin: the plugin process
 // fills provider and info, the host fills host.
 type grpcPlugin struct {
@@ -117,7 +166,7 @@ type hostClient struct {
 func (c *hostClient) PushEvents(ctx context.Context, bot string, events ...Event) error {
 	pe, err := eventsToProto(events)
 	if err != nil {
-		return Permanent(err)
+		return Permanent(fmt.Errorf("push events: %w", err))
 	}
 	_, err = c.client.PushEvents(ctx, &livechatv1.PushEventsRequest{BotId: bot, Events: pe})
 	return fromStatus(err)

@@ -66,7 +66,7 @@ func serve(info Info, p Provider, args []string, getenv func(string) string, std
 		VersionedPlugins: map[int]plugin.PluginSet{
 			ProtocolVersion: {pluginName: &grpcPlugin{info: info, provider: p}},
 		},
-		GRPCServer: grpcServer,
+		GRPCServer: pluginGRPCServer(Logger()),
 		Logger:     Logger(),
 	})
 	return 0

@@ -151,7 +151,9 @@ func (s *providerServer) HandleWebhook(ctx context.Context, req *livechatv1.Hand
 	}
 	events, err := eventsToProto(res.Events)
 	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+		// The provider's bug, not the platform's: Internal, so the platform
+		// is answered with a server error and may deliver the webhook again.
+		return nil, status.Error(codes.Internal, "webhook result: "+err.Error())
 	}
 	return &livechatv1.HandleWebhookResponse{
 		Events: events,

@@ -378,9 +378,20 @@ const (
 )
 
 // Event is something that happened on the platform. SessionID or Ref (or
-// both) name the session; ID is the platform's event id, used by the host to
-// drop replays.
+// both) name the session.
 type Event struct {
+	// ID is required: the SDK refuses an event without one, in PushEvents
+	// and in a WebhookResult, before it leaves the plugin. The host drops an
+	// event whose ID it has already seen in the same session, and remembers
+	// the IDs for the session's lifetime plus its retention period, so a
+	// platform's redelivered webhook or a retried push is applied once.
+	//
+	// IDs must be unique within a conversation (session) and stable across
+	// deliveries of the same event: use the platform's message or event id.
+	// Never derive one from the content: an agent who sends the same text
+	// twice sends two messages, which need two different IDs. One platform
+	// message that becomes several events (text and attachments) needs one ID
+	// per event, e.g. "<message id>:1".
 	ID        string
 	Type      EventType
 	SessionID string
