@@ -15,6 +15,7 @@ const (
 	EFORBIDDEN    = "forbidden"    // credentials fine, action not allowed
 	ETOOLARGE     = "too_large"    // body or field over its limit
 	EUNAVAILABLE  = "unavailable"  // a dependency is down; retrying may help
+	EBUSY         = "busy"         // livechatd's own store is busy; retry after a moment (503)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 

@@ -46,6 +46,10 @@ type Message struct {
 	Author     Author
 	AuthorName string // the agent's display name, when known
 
+	// Late marks an agent message that arrived after its session closed:
+	// kept for the audit trail, never delivered, left out of transcripts.
+	Late bool
+
 	// Payload is the CSML payload object exactly as received or sent:
 	// {"content_type": ..., "content": {...}}.
 	Payload json.RawMessage

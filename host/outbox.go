@@ -42,6 +42,11 @@ type OutboxItem struct {
 	LastError     string
 	State         OutboxState
 
+	// Claim is the token of the claim that handed the item out; Complete,
+	// Retry, Dead and Release act only while it is the item's current
+	// claim, so a worker whose lease ran out cannot undo a newer claim's work.
+	Claim string
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

@@ -41,6 +41,9 @@ type Store interface {
 	// Transcript returns the last limit messages between user and bot,
 	// in or out of sessions, oldest first.
 	Transcript(ctx context.Context, bot, userID string, limit int) ([]*Message, error)
+	// RecalledRequest is Tx.RecalledRequest outside a transaction: the
+	// cheap check made before an event with a request_id is handled.
+	RecalledRequest(ctx context.Context, bot, userID, id string) (*Request, error)
 	// PendingNotice is Tx.PendingNotice outside a transaction: the cheap
 	// check made before every event.
 	PendingNotice(ctx context.Context, bot, userID string) (*Session, error)
@@ -99,22 +102,35 @@ type Tx interface {
 	// first time a (scope, eventID) pair is recorded.
 	MarkProcessed(scope, eventID string) (first bool, err error)
 
-	// RememberRequest records the response given to the request requestID
-	// of bot, so that a retry of the request gets the same answer. The
-	// first response recorded wins.
-	RememberRequest(bot, requestID string, response json.RawMessage) error
-	// RecalledRequest returns the response recorded for requestID of bot;
-	// ok is false when there is none.
-	RecalledRequest(bot, requestID string) (response json.RawMessage, ok bool, err error)
+	// RememberRequest records the answer given to a request, so that a
+	// retry of the request gets the same answer. The first record of a
+	// (bot, user, request id) wins: a second one stores nothing.
+	RememberRequest(r *Request) error
+	// RecalledRequest returns the record of request id of user with bot, or
+	// ENOTFOUND.
+	RecalledRequest(bot, userID, id string) (*Request, error)
+}
+
+// Request is the record of a channel event that carried a request_id: its
+// id is scoped to (Bot, UserID) and bound to the body that first used it.
+type Request struct {
+	Bot      string
+	UserID   string
+	ID       string
+	BodyHash string          // hex SHA-256 of the event as received
+	Response json.RawMessage // the answer given
 }
 
 // Outbox is what the outbox worker needs from the store.
 //
 // Claiming is per queue: only the head of a queue (its lowest-ID pending
 // item) can be claimed, and only once its NextAttemptAt has come. A claimed
-// item carries a lease; until the worker calls Complete, Retry or Dead, or
-// the lease runs out, it is not handed out again — so a crash mid-work only
-// delays the item, and a slow worker may see its item done twice (hence the
+// item carries a lease and a claim token (OutboxItem.Claim); until the
+// worker calls Complete, Retry, Dead or Release, or the lease runs out, it is
+// not handed out again — so a crash mid-work only delays the item. Those
+// four calls act only with the item's current token: a worker whose lease
+// ran out and whose item was claimed again gets ECONFLICT and changes
+// nothing. A slow worker may still see its item done twice (hence the
 // idempotency keys).
 type Outbox interface {
 	// ClaimDue claims up to limit due queue heads, the earliest due first,
@@ -122,15 +138,21 @@ type Outbox interface {
 	// parallel.
 	ClaimDue(ctx context.Context, now time.Time, limit int) ([]*OutboxItem, error)
 	// Complete marks a claimed item done, which makes the next item of its
-	// queue the head. Completing a done item again is a no-op.
-	Complete(ctx context.Context, id int64) error
+	// queue the head. Completing a done item again with the same claim is
+	// a no-op.
+	Complete(ctx context.Context, it *OutboxItem) error
 	// Retry records a failed attempt: Attempts+1, LastError, and the item
 	// is released until nextAttemptAt. It keeps its place at the head of
-	// its queue. ECONFLICT when the item is no longer pending.
-	Retry(ctx context.Context, id int64, nextAttemptAt time.Time, lastErr string) error
+	// its queue. ECONFLICT when the item is no longer pending or claimed by
+	// it.Claim.
+	Retry(ctx context.Context, it *OutboxItem, nextAttemptAt time.Time, lastErr string) error
 	// Dead records a last failed attempt and gives up on the item, which
-	// unblocks its queue. ECONFLICT when the item is no longer pending.
-	Dead(ctx context.Context, id int64, lastErr string) error
+	// unblocks its queue. ECONFLICT as for Retry.
+	Dead(ctx context.Context, it *OutboxItem, lastErr string) error
+	// Release hands a claimed item back without counting an attempt: it
+	// becomes claimable at at. For work that did not run (shutdown, a
+	// plugin that is down). ECONFLICT as for Retry.
+	Release(ctx context.Context, it *OutboxItem, at time.Time) error
 	// NextDue returns when the earliest queue head becomes claimable
 	// (possibly in the past); ok is false when nothing is pending. The
 	// worker sleeps until then or until Wake fires.
@@ -142,9 +164,9 @@ type Outbox interface {
 	// sleeps.
 	Wake() <-chan struct{}
 	// ReleaseClaims makes every claimed item claimable again at once. A
-	// host calls it when it starts as the store's only worker (SQLite is
-	// one process's): claims left by a crashed process would otherwise hold
-	// their items until the leases ran out.
+	// host calls it when it starts as the store's only worker (an SQLite
+	// file is locked by one process): claims left by a crashed process
+	// would otherwise hold their items until the leases ran out.
 	ReleaseClaims(ctx context.Context) error
 
 	// DeadLetters returns up to limit dead items, the most recent first.

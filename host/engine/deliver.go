@@ -20,6 +20,30 @@ import (
 // maxReplyBytes bounds what the host reads of a bot's or channel's answer.
 const maxReplyBytes = 1 << 20
 
+// BotCaller calls bots: it hands a bot one event and returns its answer.
+// Errors say whether a retry can help (sdk.IsRetryable).
+type BotCaller interface {
+	CallBot(ctx context.Context, b *Bot, ev Event) (Reply, error)
+}
+
+// httpBots calls bots over HTTP at their bot_url.
+type httpBots struct{ e *Engine }
+
+func (h httpBots) CallBot(ctx context.Context, b *Bot, ev Event) (Reply, error) {
+	return h.e.callBot(ctx, b, ev)
+}
+
+// httpChannels delivers to channel_url.
+type httpChannels struct{ e *Engine }
+
+func (h httpChannels) Deliver(ctx context.Context, bot, key string, d Delivery) error {
+	b, err := h.e.Bot(bot)
+	if err != nil {
+		return err
+	}
+	return h.e.postChannel(ctx, b, key, d)
+}
+
 // callBot posts an event to the bot and reads its reply. Errors are
 // EUNAVAILABLE (the HTTP API answers 502) and say whether a retry can help.
 func (e *Engine) callBot(ctx context.Context, b *Bot, ev Event) (Reply, error) {

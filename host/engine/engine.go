@@ -77,7 +77,9 @@ type Options struct {
 	Now func() time.Time
 	// HTTPClient calls bots and channels (a client with a 15s timeout).
 	HTTPClient *http.Client
-	// Workers is how many outbox items run at once (8).
+	// Workers is how many outbox items run at once (32). Items wait on
+	// networks, not CPUs: enough workers that a few slow queues never hold
+	// up the others.
 	Workers int
 	// RetryBase and RetryMax bound the exponential backoff of outbox
 	// retries (1s, 5m); MaxAttempts failed attempts make a dead letter (25).
@@ -91,6 +93,15 @@ type Options struct {
 	ExpiryInterval time.Duration
 	// Webchat receives deliveries for bots with channel = "webchat".
 	Webchat Channel
+	// Bots calls bots (HTTP to each bot's bot_url).
+	Bots BotCaller
+	// Channels receives deliveries for bots with a channel_url (signed
+	// HTTP POSTs).
+	Channels Channel
+	// PluginDown reports whether a provider call failed because the plugin
+	// is not running (failed, restarting): such work waits for it without
+	// counting an attempt. nil: never.
+	PluginDown func(error) bool
 	// Metrics counts what happens; nil counts nothing.
 	Metrics *Metrics
 	// OnWork, when set, is called after every attempt at an outbox item,
@@ -106,16 +117,26 @@ type Channel interface {
 
 // Engine runs the session lifecycle for every bot.
 type Engine struct {
-	store     host.Store
-	providers Providers
-	bots      map[string]*Bot
-	opts      Options
-	log       hclog.Logger
-	now       func() time.Time
+	store      host.Store
+	providers  Providers
+	botsByName map[string]*Bot
+	opts       Options
+	log        hclog.Logger
+	now        func() time.Time
 
-	poke chan struct{} // wakes the outbox dispatcher when a queue frees up
-	stop chan struct{}
-	wg   sync.WaitGroup
+	bots      BotCaller
+	channels  Channel
+	requests  flights   // requests in flight, for concurrent duplicates
+	userLocks userLocks // per-user steps that run one at a time
+
+	poke     chan struct{} // wakes the outbox dispatcher when a queue frees up
+	stop     chan struct{}
+	stopOnce sync.Once
+	// workCtx is the context of outbox work; Close cancels it when its
+	// deadline passes, and work cut short hands its claim back.
+	workCtx    context.Context
+	cancelWork context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // New returns an engine; Run starts its background work.
@@ -130,7 +151,7 @@ func New(store host.Store, providers Providers, bots []*Bot, opts Options) *Engi
 		opts.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 8
+		opts.Workers = 32
 	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = time.Second
@@ -148,24 +169,32 @@ func New(store host.Store, providers Providers, bots []*Bot, opts Options) *Engi
 		opts.ExpiryInterval = time.Second
 	}
 	e := &Engine{
-		store:     store,
-		providers: providers,
-		bots:      map[string]*Bot{},
-		opts:      opts,
-		log:       opts.Logger,
-		now:       opts.Now,
-		poke:      make(chan struct{}, 1),
-		stop:      make(chan struct{}),
+		store:      store,
+		providers:  providers,
+		botsByName: map[string]*Bot{},
+		opts:       opts,
+		log:        opts.Logger,
+		now:        opts.Now,
+		poke:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
 	}
 	for _, b := range bots {
-		e.bots[b.Name] = b
+		e.botsByName[b.Name] = b
 	}
+	e.bots, e.channels = opts.Bots, opts.Channels
+	if e.bots == nil {
+		e.bots = httpBots{e}
+	}
+	if e.channels == nil {
+		e.channels = httpChannels{e}
+	}
+	e.workCtx, e.cancelWork = context.WithCancel(context.Background())
 	return e
 }
 
 // Bot returns the settings of the bot called name, or ENOTFOUND.
 func (e *Engine) Bot(name string) (*Bot, error) {
-	if b, ok := e.bots[name]; ok {
+	if b, ok := e.botsByName[name]; ok {
 		return b, nil
 	}
 	return nil, &host.Error{Code: host.ENOTFOUND, Field: "bot", Message: fmt.Sprintf("unknown bot %q", name)}
@@ -174,7 +203,7 @@ func (e *Engine) Bot(name string) (*Bot, error) {
 // Bots lists the bots of a provider.
 func (e *Engine) botsOf(provider string) []*Bot {
 	var out []*Bot
-	for _, b := range e.bots {
+	for _, b := range e.botsByName {
 		if b.Provider == provider {
 			out = append(out, b)
 		}
@@ -184,6 +213,10 @@ func (e *Engine) botsOf(provider string) []*Bot {
 
 // HandleEvent handles one channel event for bot: forwarded to the bot when
 // the user has no session, intercepted when they have one or ask for one.
+//
+// With a request_id the event is handled exactly once: a retry gets the
+// first answer, a concurrent duplicate waits for it, and the same id with
+// another body is ECONFLICT. Without one, a retried event is a new event.
 func (e *Engine) HandleEvent(ctx context.Context, botName string, ev Event) (Reply, error) {
 	b, err := e.Bot(botName)
 	if err != nil {
@@ -193,44 +226,39 @@ func (e *Engine) HandleEvent(ctx context.Context, botName string, ev Event) (Rep
 		return Reply{}, err
 	}
 	ev.Client.BotID = b.Name
-	if ev.RequestID != "" {
-		var recalled json.RawMessage
-		var ok bool
-		err := e.store.Tx(ctx, func(tx host.Tx) error {
-			recalled, ok, err = tx.RecalledRequest(b.Name, ev.RequestID)
-			return err
+	in := newIntake(b, ev)
+	if ev.RequestID == "" {
+		return e.handle(ctx, in)
+	}
+	reply, err, shared := e.requests.do(in.flightKey(), func() (Reply, error) {
+		replay, err := in.recall(func(bot, user, id string) (*host.Request, error) {
+			return e.store.RecalledRequest(ctx, bot, user, id)
 		})
 		if err != nil {
 			return Reply{}, err
 		}
-		if ok {
-			var r Reply
-			if err := json.Unmarshal(recalled, &r); err == nil {
-				e.opts.Metrics.event(b.Name, "replayed")
-				return r, nil
-			}
+		if replay != nil {
+			e.opts.Metrics.event(b.Name, "replayed")
+			return *replay, nil
 		}
+		return e.handle(ctx, in)
+	})
+	if shared && err == nil {
+		e.opts.Metrics.event(b.Name, "replayed")
 	}
-	reply, err := e.handle(ctx, b, ev)
-	if err != nil {
-		return Reply{}, err
-	}
-	if ev.RequestID != "" {
-		if raw, err := json.Marshal(reply); err == nil {
-			if err := e.store.Tx(ctx, func(tx host.Tx) error { return tx.RememberRequest(b.Name, ev.RequestID, raw) }); err != nil {
-				e.log.Warn("remember request", "bot", b.Name, "error", err)
-			}
-		}
-	}
-	return reply, nil
+	return reply, err
 }
 
-func (e *Engine) handle(ctx context.Context, b *Bot, ev Event) (Reply, error) {
+func (e *Engine) handle(ctx context.Context, in *intake) (Reply, error) {
+	b, ev := in.bot, in.ev
 	// In next_message mode the bot hears of an expiry just before the
 	// user's next event, and both answers go back together.
 	notice, err := e.pendingNotice(ctx, b, ev)
 	if err != nil {
 		return Reply{}, err
+	}
+	if notice != nil {
+		in.prefix = notice.Messages
 	}
 	sess, err := e.store.OpenSession(ctx, b.Name, ev.Client.UserID)
 	switch {
@@ -242,78 +270,125 @@ func (e *Engine) handle(ctx context.Context, b *Bot, ev Event) (Reply, error) {
 	var reply Reply
 	switch {
 	case sess == nil && ev.Payload.is(PayloadStart):
-		reply, err = e.start(ctx, b, ev)
+		reply, err = e.start(ctx, in)
 	case sess == nil:
-		reply, err = e.forward(ctx, b, ev, "forwarded")
+		reply, err = e.forward(ctx, in, "forwarded", nil)
 	case ev.Payload.is(PayloadStart):
 		// A second START opens nothing new.
 		e.opts.Metrics.event(b.Name, "start_again")
 		reply = Reply{Livechat: &Livechat{SessionID: sess.ID, State: string(sess.State)}}
 	case ev.Payload.is(PayloadEnd):
-		reply, err = e.endByUser(ctx, b, sess, ev)
+		reply, err = e.endByUser(ctx, in, sess)
 	default:
-		reply, err = e.toAgent(ctx, b, sess, ev)
+		reply, err = e.toAgent(ctx, in, sess)
+	}
+	if errors.Is(err, errReplayed) {
+		e.opts.Metrics.event(b.Name, "replayed")
+		return reply, nil // already whole: it is the answer remembered
 	}
 	if err != nil {
 		return Reply{}, err
 	}
-	if notice != nil {
-		reply.Messages = append(notice.Messages, reply.Messages...)
-	}
-	return reply, nil
+	return in.full(reply), nil
 }
 
 // pendingNotice tells the bot of an expiry it has not heard of yet and
-// returns its answer, or nil when there is none to tell.
+// returns its answer, or nil when there is none to tell. It runs once per
+// expiry however many events of the user arrive together, and it never
+// blocks the user: a notice the bot refuses is dropped (logged, counted),
+// one the bot cannot take now goes to the outbox, to be retried there and
+// its answer delivered through the channel.
 func (e *Engine) pendingNotice(ctx context.Context, b *Bot, ev Event) (*Reply, error) {
+	if _, err := e.store.PendingNotice(ctx, b.Name, ev.Client.UserID); host.ErrorCode(err) == host.ENOTFOUND {
+		return nil, nil // the cheap check, without the lock
+	} else if err != nil {
+		return nil, err
+	}
+	unlock := e.userLocks.lock(b.Name, ev.Client.UserID)
+	defer unlock()
 	sess, err := e.store.PendingNotice(ctx, b.Name, ev.Client.UserID)
 	if host.ErrorCode(err) == host.ENOTFOUND {
-		return nil, nil
+		return nil, nil // told by a concurrent event of the user
 	}
 	if err != nil {
 		return nil, err
 	}
-	notice := Event{RequestID: "notice-expired-" + sess.ID, Client: ev.Client, Metadata: sess.Metadata, Payload: payloadEvent(PayloadExpired)}
-	reply, err := e.callBot(ctx, b, notice)
-	if err != nil {
-		return nil, err
-	}
+	key := "notice-expired:" + sess.ID
+	notice := Event{RequestID: key, Client: ev.Client, Metadata: sess.Metadata, Payload: payloadEvent(PayloadExpired)}
+	reply, callErr := e.bots.CallBot(ctx, b, notice)
+	retryable, _ := sdk.IsRetryable(callErr)
 	err = e.store.Tx(ctx, func(tx host.Tx) error {
 		s, err := tx.Session(sess.ID)
 		if err != nil {
 			return err
 		}
+		if !s.NoticePending {
+			return nil
+		}
 		s.NoticePending = false
-		return tx.UpdateSession(s)
-	})
-	return &reply, err
-}
-
-// forward sends the event to the bot and returns its reply, keeping both in
-// the transcript.
-func (e *Engine) forward(ctx context.Context, b *Bot, ev Event, outcome string) (Reply, error) {
-	reply, err := e.callBot(ctx, b, ev)
-	if err != nil {
-		return Reply{}, err
-	}
-	e.opts.Metrics.event(b.Name, outcome)
-	err = e.store.Tx(ctx, func(tx host.Tx) error {
-		if err := tx.AppendMessage(&host.Message{Bot: b.Name, UserID: ev.Client.UserID, Direction: host.DirectionIn,
-			Author: host.AuthorUser, Payload: ev.Payload.raw()}); err != nil {
+		if err := tx.UpdateSession(s); err != nil {
 			return err
 		}
-		for _, m := range reply.Messages {
-			if !json.Valid(m.Payload) || len(m.Payload) == 0 || m.Payload[0] != '{' {
-				continue
-			}
-			if err := tx.AppendMessage(&host.Message{Bot: b.Name, UserID: ev.Client.UserID, Direction: host.DirectionOut,
-				Author: host.AuthorBot, Payload: m.Payload}); err != nil {
-				return err
-			}
+		if callErr != nil && retryable {
+			return e.enqueue(tx, s, kindNotice, key, botQueue(s.Bot, s.UserID), noticeWork{Payload: PayloadExpired})
 		}
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	switch {
+	case callErr == nil:
+		return &reply, nil
+	case retryable:
+		e.opts.Metrics.event(b.Name, "notice_deferred")
+		e.log.Warn("the bot could not take the expiry notice now; it goes through the outbox", "bot", b.Name, "session", sess.ID, "error", callErr)
+	default:
+		e.opts.Metrics.event(b.Name, "notice_refused")
+		e.log.Error("the bot refused the expiry notice; dropped", "bot", b.Name, "session", sess.ID, "error", callErr)
+	}
+	return nil, nil
+}
+
+// forward sends the event to the bot and returns its reply, keeping both in
+// the transcript.
+func (e *Engine) forward(ctx context.Context, in *intake, outcome string, lc *Livechat) (Reply, error) {
+	b, ev := in.bot, in.ev
+	reply, err := e.bots.CallBot(ctx, b, ev)
+	if err != nil {
+		return Reply{}, err
+	}
+	reply.Livechat = lc
+	e.opts.Metrics.event(b.Name, outcome)
+	var replay *Reply
+	err = e.store.Tx(ctx, func(tx host.Tx) error {
+		if err := in.claim(tx, &replay); err != nil {
+			return err
+		}
+		if err := tx.AppendMessage(&host.Message{ID: in.id("in"), Bot: b.Name, UserID: ev.Client.UserID, Direction: host.DirectionIn,
+			Author: host.AuthorUser, Payload: ev.Payload.raw()}); err != nil {
+			return err
+		}
+		for i, m := range reply.Messages {
+			if !json.Valid(m.Payload) || len(m.Payload) == 0 || m.Payload[0] != '{' {
+				continue
+			}
+			if err := tx.AppendMessage(&host.Message{ID: in.id(fmt.Sprintf("out%d", i)), Bot: b.Name, UserID: ev.Client.UserID,
+				Direction: host.DirectionOut, Author: host.AuthorBot, Payload: m.Payload}); err != nil {
+				return err
+			}
+		}
+		return in.remember(tx, reply)
+	})
+	if errors.Is(err, errReplayed) {
+		return *replay, err
+	}
+	if err != nil {
+		if ev.RequestID != "" {
+			// The bot answered, but the answer is not recorded: a retry
+			// would ask the bot again. Say so; the channel retries.
+			return Reply{}, err
+		}
 		e.log.Warn("keep transcript", "bot", b.Name, "error", err)
 	}
 	return reply, nil
@@ -321,14 +396,18 @@ func (e *Engine) forward(ctx context.Context, b *Bot, ev Event, outcome string) 
 
 // start opens a session: stored as starting, with the plugin's start queued
 // in the same transaction.
-func (e *Engine) start(ctx context.Context, b *Bot, ev Event) (Reply, error) {
-	transcript, err := e.store.Transcript(ctx, b.Name, ev.Client.UserID, b.TranscriptSize)
-	if err != nil {
-		return Reply{}, err
+func (e *Engine) start(ctx context.Context, in *intake) (Reply, error) {
+	b, ev := in.bot, in.ev
+	var transcript []*host.Message
+	if b.TranscriptSize > 0 {
+		var err error
+		if transcript, err = e.store.Transcript(ctx, b.Name, ev.Client.UserID, b.TranscriptSize); err != nil {
+			return Reply{}, err
+		}
 	}
 	now := e.now()
 	sess := &host.Session{
-		ID:            host.NewID(),
+		ID:            in.id("session"),
 		Bot:           b.Name,
 		UserID:        ev.Client.UserID,
 		ChannelID:     ev.Client.ChannelID,
@@ -339,7 +418,12 @@ func (e *Engine) start(ctx context.Context, b *Bot, ev Event) (Reply, error) {
 		ExpiresAt:     now.Add(b.SessionTimeout),
 	}
 	start := startWork{User: userOf(ev), Transcript: transcriptMessages(transcript)}
-	err = e.store.Tx(ctx, func(tx host.Tx) error {
+	var replay *Reply
+	var reply Reply
+	err := e.store.Tx(ctx, func(tx host.Tx) error {
+		if err := in.claim(tx, &replay); err != nil {
+			return err
+		}
 		if err := tx.CreateSession(sess); err != nil {
 			if host.ErrorCode(err) != host.ECONFLICT {
 				return err
@@ -350,38 +434,53 @@ func (e *Engine) start(ctx context.Context, b *Bot, ev Event) (Reply, error) {
 				return oerr
 			}
 			sess = open
+			reply = Reply{Livechat: &Livechat{SessionID: sess.ID, State: string(sess.State)}}
+			if err := in.remember(tx, reply); err != nil {
+				return err
+			}
 			return errJoined
 		}
-		if err := tx.AppendMessage(&host.Message{Bot: b.Name, UserID: sess.UserID, SessionID: sess.ID,
+		if err := tx.AppendMessage(&host.Message{ID: in.id("in"), Bot: b.Name, UserID: sess.UserID, SessionID: sess.ID,
 			Direction: host.DirectionIn, Author: host.AuthorUser, Payload: ev.Payload.raw()}); err != nil {
 			return err
 		}
-		return e.enqueue(tx, sess, kindStart, "start:"+sess.ID, providerQueue(sess.ID), start)
+		if err := e.enqueue(tx, sess, kindStart, "start:"+sess.ID, providerQueue(sess.ID), start); err != nil {
+			return err
+		}
+		reply = Reply{Livechat: &Livechat{SessionID: sess.ID, State: string(host.SessionStarting)}}
+		if b.Messages.Start != "" {
+			reply.Messages = []OutMessage{hostMessage(textPayload(b.Messages.Start))}
+		}
+		return in.remember(tx, reply)
 	})
-	if errors.Is(err, errJoined) {
+	switch {
+	case errors.Is(err, errReplayed):
+		return *replay, err
+	case errors.Is(err, errJoined):
 		e.opts.Metrics.event(b.Name, "start_again")
-		return Reply{Livechat: &Livechat{SessionID: sess.ID, State: string(sess.State)}}, nil
-	}
-	if err != nil {
+		return reply, nil
+	case err != nil:
 		return Reply{}, err
 	}
 	e.opts.Metrics.event(b.Name, "start")
 	e.opts.Metrics.sessionOpened(b.Name)
 	e.log.Info("session starting", "bot", b.Name, "session", sess.ID, "provider", b.Provider)
-	reply := Reply{Livechat: &Livechat{SessionID: sess.ID, State: string(host.SessionStarting)}}
-	if b.Messages.Start != "" {
-		reply.Messages = []OutMessage{hostMessage(textPayload(b.Messages.Start))}
-	}
 	return reply, nil
 }
 
 var errJoined = errors.New("joined the open session")
 
 // toAgent queues a user message for the provider and keeps the session alive.
-func (e *Engine) toAgent(ctx context.Context, b *Bot, sess *host.Session, ev Event) (Reply, error) {
-	msg := &host.Message{ID: host.NewID(), Bot: b.Name, UserID: sess.UserID, SessionID: sess.ID,
+func (e *Engine) toAgent(ctx context.Context, in *intake, sess *host.Session) (Reply, error) {
+	b, ev := in.bot, in.ev
+	msg := &host.Message{ID: in.id("in"), Bot: b.Name, UserID: sess.UserID, SessionID: sess.ID,
 		Direction: host.DirectionIn, Author: host.AuthorUser, Payload: ev.Payload.raw()}
+	var replay *Reply
+	var reply Reply
 	err := e.store.Tx(ctx, func(tx host.Tx) error {
+		if err := in.claim(tx, &replay); err != nil {
+			return err
+		}
 		s, err := tx.Session(sess.ID)
 		if err != nil {
 			return err
@@ -396,28 +495,30 @@ func (e *Engine) toAgent(ctx context.Context, b *Bot, sess *host.Session, ev Eve
 		if err := tx.AppendMessage(msg); err != nil {
 			return err
 		}
-		return e.enqueue(tx, s, kindSend, "send:"+msg.ID, providerQueue(s.ID), sendWork{MessageID: msg.ID, User: userOf(ev), Payload: ev.Payload})
+		if err := e.enqueue(tx, s, kindSend, "send:"+msg.ID, providerQueue(s.ID), sendWork{MessageID: msg.ID, User: userOf(ev), Payload: ev.Payload}); err != nil {
+			return err
+		}
+		reply = Reply{Livechat: &Livechat{SessionID: s.ID, State: string(s.State)}}
+		return in.remember(tx, reply)
 	})
+	if errors.Is(err, errReplayed) {
+		return *replay, err
+	}
 	if err != nil {
 		return Reply{}, err
 	}
 	e.opts.Metrics.event(b.Name, "to_agent")
-	return Reply{Livechat: &Livechat{SessionID: sess.ID, State: string(sess.State)}}, nil
+	return reply, nil
 }
 
 // endByUser closes the session, queues the ticket's closing, and forwards
 // the END to the bot, whose reply goes back to the channel.
-func (e *Engine) endByUser(ctx context.Context, b *Bot, sess *host.Session, ev Event) (Reply, error) {
+func (e *Engine) endByUser(ctx context.Context, in *intake, sess *host.Session) (Reply, error) {
 	ended, err := e.end(ctx, sess.ID, host.EndUser, false)
 	if err != nil {
 		return Reply{}, err
 	}
-	reply, err := e.forward(ctx, b, ev, "end")
-	if err != nil {
-		return Reply{}, err
-	}
-	reply.Livechat = &Livechat{SessionID: ended.ID, State: string(ended.State)}
-	return reply, nil
+	return e.forward(ctx, in, "end", &Livechat{SessionID: ended.ID, State: string(ended.State)})
 }
 
 // end closes an open session for reason and queues the ticket's closing;

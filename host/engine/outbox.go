@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -67,8 +68,8 @@ func (e *Engine) enqueue(tx host.Tx, s *host.Session, kind host.OutboxKind, key,
 }
 
 // Run starts the outbox worker and the expiry loop; they stop at Close.
-// The engine must be the store's only worker: it takes over the claims of
-// a process that died mid-work.
+// The engine must be the store's only worker (an SQLite file is locked by
+// one process): it takes over the claims of a process that died mid-work.
 func (e *Engine) Run() {
 	if err := e.store.ReleaseClaims(context.Background()); err != nil {
 		e.log.Error("release outbox claims", "error", err)
@@ -76,18 +77,45 @@ func (e *Engine) Run() {
 	e.wg.Add(2)
 	go func() {
 		defer e.wg.Done()
-		e.dispatch()
+		e.supervise("outbox dispatcher", e.dispatch)
 	}()
 	go func() {
 		defer e.wg.Done()
-		e.expireLoop()
+		e.supervise("expiry loop", e.expireLoop)
 	}()
 }
 
-// Close stops the background work, letting running items finish until ctx
-// is done.
+// supervise runs loop until it returns normally; a panic is logged and the
+// loop starts again, so one bad item never takes the process down.
+func (e *Engine) supervise(name string, loop func()) {
+	for {
+		panicked := false
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					panicked = true
+					e.log.Error("panic; restarting "+name, "panic", r, "stack", string(debug.Stack()))
+				}
+			}()
+			loop()
+		}()
+		if !panicked {
+			return
+		}
+		select {
+		case <-e.stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops the background work. Running outbox items may finish until
+// ctx is done; then their contexts are cancelled and each hands its claim
+// back to the store, so the next start runs them at once, without counting
+// an attempt. Close returns when every worker has stopped.
 func (e *Engine) Close(ctx context.Context) error {
-	close(e.stop)
+	e.stopOnce.Do(func() { close(e.stop) })
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()
@@ -95,10 +123,19 @@ func (e *Engine) Close(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		e.cancelWork()
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("engine: in-flight work did not finish: %w", ctx.Err())
 	}
+	e.cancelWork()
+	// Cancelled work returns promptly: a plugin or HTTP call ends with its
+	// context, and the hand-back runs on its own short deadline.
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		return errors.New("engine: outbox workers did not stop after cancellation")
+	}
+	return fmt.Errorf("engine: in-flight work was cut short and handed back: %w", ctx.Err())
 }
 
 func (e *Engine) wake() {
@@ -110,13 +147,13 @@ func (e *Engine) wake() {
 
 // dispatch claims due queue heads and runs them on a pool of workers. It
 // sleeps until the next item is due, a commit enqueues work, or a worker
-// frees a queue: never a slow poll.
+// frees a queue: never a slow poll. Claimed items are leased, so the next
+// due time it sleeps until is that of an item no worker holds.
 func (e *Engine) dispatch() {
 	sem := make(chan struct{}, e.opts.Workers)
 	var running sync.WaitGroup
 	defer running.Wait()
-	// Items in flight finish with their own timeouts; Close bounds the wait.
-	ctx := context.Background()
+	ctx := e.workCtx
 	for {
 		select {
 		case <-e.stop:
@@ -145,15 +182,12 @@ func (e *Engine) dispatch() {
 			continue // there may be more due right now
 		}
 		wait := time.Hour
-		if at, ok, err := e.store.NextDue(ctx); err == nil && ok {
-			wait = at.Sub(e.now())
-			if wait < time.Millisecond {
-				wait = time.Millisecond
-			}
-		}
-		if len(items) > 0 && wait < 10*time.Millisecond {
-			// The heads just claimed are still due: wait for a worker.
-			wait = time.Hour
+		if free == 0 {
+			// Every worker is busy: a freed one pokes.
+		} else if at, ok, err := e.store.NextDue(ctx); err == nil && ok {
+			wait = max(at.Sub(e.now()), time.Millisecond)
+		} else if err != nil {
+			wait = time.Second // the store is busy or down: try again soon
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -168,44 +202,102 @@ func (e *Engine) dispatch() {
 	}
 }
 
-// work runs one outbox item and records the outcome.
+// work runs one outbox item and records the outcome. A panic in the work is
+// a failed attempt, not a dead process.
 func (e *Engine) work(ctx context.Context, it *host.OutboxItem) {
 	start := e.now()
 	actx, cancel := context.WithTimeout(ctx, e.opts.AttemptTimeout)
-	err := e.execute(actx, it)
+	err := e.safeExecute(actx, it)
 	cancel()
 	e.opts.Metrics.outboxAttempt(string(it.Kind), err, e.now().Sub(start))
 	if e.opts.OnWork != nil {
 		defer e.opts.OnWork(it, err)
 	}
+	// The outcome is recorded even when ctx was cancelled by Close.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer scancel()
 	if err == nil {
-		if err := e.store.Complete(ctx, it.ID); err != nil {
+		if err := e.store.Complete(sctx, it); err != nil {
 			e.log.Error("complete outbox item", "key", it.Key, "error", err)
 		}
 		return
 	}
+	if ctx.Err() != nil {
+		// Shutting down: the attempt was cut short, not failed.
+		if err := e.store.Release(sctx, it, e.now()); err != nil {
+			e.log.Error("hand back outbox item", "key", it.Key, "error", err)
+		}
+		return
+	}
+	if e.opts.PluginDown != nil && e.opts.PluginDown(err) && !e.startTimedOut(it) {
+		// The plugin is not running: the work waits for it, attempts
+		// untouched. The supervisor brings the plugin back.
+		if err := e.store.Release(sctx, it, e.now().Add(e.opts.RetryBase*5)); err != nil {
+			e.log.Error("hand back outbox item", "key", it.Key, "error", err)
+		}
+		return
+	}
 	retryable, after := sdk.IsRetryable(err)
-	var herr *host.Error
-	if errors.As(err, &herr) && (herr.Code == host.EINVALID || herr.Code == host.ENOTFOUND) {
+	switch host.ErrorCode(err) {
+	case host.EINVALID, host.ENOTFOUND:
 		retryable = false
+	case host.EBUSY:
+		retryable = true
 	}
 	attempts := it.Attempts + 1
 	if !retryable || attempts >= e.opts.MaxAttempts {
 		e.log.Error("outbox item failed for good; it is a dead letter now", "kind", it.Kind, "key", it.Key, "attempts", attempts, "error", err)
-		if err := e.store.Dead(ctx, it.ID, err.Error()); err != nil {
+		if err := e.store.Dead(sctx, it, err.Error()); err != nil {
 			e.log.Error("dead-letter outbox item", "key", it.Key, "error", err)
+			return
 		}
 		e.opts.Metrics.deadLetter(string(it.Kind))
+		if isProviderWork(it.Kind) && it.SessionID != "" {
+			// The session cannot go on without this work: fail it, so
+			// that the user and the bot hear of it instead of silence.
+			if err := e.failSession(sctx, it.SessionID, err); err != nil {
+				e.log.Error("fail session of a dead letter", "session", it.SessionID, "error", err)
+			}
+		}
 		return
 	}
 	delay := e.backoff(attempts)
 	if after > delay {
-		delay = after
+		delay = min(after, e.opts.RetryMax) // a platform's Retry-After, within reason
 	}
 	e.log.Warn("outbox item failed; will retry", "kind", it.Kind, "key", it.Key, "attempt", attempts, "in", delay, "error", err)
-	if err := e.store.Retry(ctx, it.ID, e.now().Add(delay), err.Error()); err != nil {
+	if err := e.store.Retry(sctx, it, e.now().Add(delay), err.Error()); err != nil {
 		e.log.Error("retry outbox item", "key", it.Key, "error", err)
 	}
+}
+
+func isProviderWork(k host.OutboxKind) bool {
+	return k == kindStart || k == kindSend || k == kindEnd
+}
+
+// startTimedOut reports whether it is a session's start that has waited
+// past its bot's start_timeout: a plugin down that long fails the session.
+func (e *Engine) startTimedOut(it *host.OutboxItem) bool {
+	if it.Kind != kindStart {
+		return false
+	}
+	s, err := e.store.Session(context.Background(), it.SessionID)
+	if err != nil {
+		return false
+	}
+	b, err := e.Bot(s.Bot)
+	return err == nil && e.now().Sub(it.CreatedAt) >= b.StartTimeout
+}
+
+// safeExecute is execute with a panic turned into a retryable error.
+func (e *Engine) safeExecute(ctx context.Context, it *host.OutboxItem) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("panic in outbox work", "kind", it.Kind, "key", it.Key, "panic", r, "stack", string(debug.Stack()))
+			err = sdk.Retryable(fmt.Errorf("panic: %v", r), 0)
+		}
+	}()
+	return e.execute(ctx, it)
 }
 
 // backoff is RetryBase·2^(n-1) with ±20% jitter, at most RetryMax.
@@ -245,7 +337,9 @@ func decode[T any](it *host.OutboxItem) (T, error) {
 	return w, nil
 }
 
-// sessionProvider loads an item's session and its bot and provider.
+// sessionProvider loads an item's session and its bot and provider. A
+// store error is returned as is (the item is retried); an unknown bot is
+// ENOTFOUND (its config is gone); a missing plugin is retryable.
 func (e *Engine) sessionProvider(ctx context.Context, it *host.OutboxItem) (*host.Session, *Bot, Provider, error) {
 	s, err := e.store.Session(ctx, it.SessionID)
 	if err != nil {
@@ -257,9 +351,17 @@ func (e *Engine) sessionProvider(ctx context.Context, it *host.OutboxItem) (*hos
 	}
 	p, err := e.providers.Provider(s.Provider)
 	if err != nil {
-		return nil, nil, nil, sdk.Retryable(err, 0)
+		return s, b, nil, sdk.Retryable(err, 0)
 	}
 	return s, b, p, nil
+}
+
+// platformGone reports whether a provider's error says the session's
+// platform side cannot be used any more: the ticket was deleted or merged
+// (NotFound), or the platform refuses the call for good.
+func platformGone(err error) bool {
+	retryable, _ := sdk.IsRetryable(err)
+	return err != nil && !retryable
 }
 
 // doStart opens the ticket. Failing past start_timeout fails the session:
@@ -270,11 +372,11 @@ func (e *Engine) doStart(ctx context.Context, it *host.OutboxItem) error {
 		return err
 	}
 	s, b, p, err := e.sessionProvider(ctx, it)
-	if err != nil {
-		if host.ErrorCode(err) == host.ENOTFOUND {
-			return err
-		}
-		return e.startFailed(ctx, it, b, err)
+	switch {
+	case err != nil && sdk.KindOf(err) == sdk.KindUnavailable && b != nil:
+		return e.startFailed(ctx, it, b, err) // no plugin: retried until start_timeout
+	case err != nil:
+		return err // the store: retried; the session itself never fails for it
 	}
 	if s.State != host.SessionStarting {
 		return nil // ended before the ticket was opened; the end item knows
@@ -284,7 +386,13 @@ func (e *Engine) doStart(ctx context.Context, it *host.OutboxItem) error {
 	res, err := p.StartSession(callCtx, sdk.StartRequest{
 		Bot: s.Bot, SessionID: s.ID, User: w.User, Transcript: w.Transcript, IdempotencyKey: it.Key,
 	})
+	if err == nil && res.Ref == "" {
+		err = sdk.Permanent(fmt.Errorf("provider %s opened no ticket: StartSession returned an empty Ref", s.Provider))
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return err // shutting down: handed back, not failed
+		}
 		return e.startFailed(ctx, it, b, err)
 	}
 	err = e.store.Tx(ctx, func(tx host.Tx) error {
@@ -308,38 +416,49 @@ func (e *Engine) doStart(ctx context.Context, it *host.OutboxItem) error {
 // startFailed decides whether a failed start is retried or fails the session.
 func (e *Engine) startFailed(ctx context.Context, it *host.OutboxItem, b *Bot, cause error) error {
 	retryable, _ := sdk.IsRetryable(cause)
-	if retryable && b != nil && e.now().Sub(it.CreatedAt) < b.StartTimeout {
+	if retryable && e.now().Sub(it.CreatedAt) < b.StartTimeout {
 		return cause
 	}
 	e.log.Error("session start failed", "session", it.SessionID, "error", cause)
+	return e.failSession(ctx, it.SessionID, cause)
+}
+
+// failSession ends an open session with reason failed because its platform
+// side is gone or cannot be reached: the user hears messages.unavailable,
+// the bot LIVECHAT_SESSION_FAILED, and the user's next event goes to the
+// bot. A closed session is left alone.
+func (e *Engine) failSession(ctx context.Context, sessionID string, cause error) error {
+	var failed *host.Session
 	err := e.store.Tx(ctx, func(tx host.Tx) error {
-		s, err := tx.Session(it.SessionID)
+		s, err := tx.Session(sessionID)
 		if err != nil {
 			return err
 		}
-		if s.State != host.SessionStarting {
+		if !s.State.IsOpen() {
 			return nil
+		}
+		b, err := e.Bot(s.Bot)
+		if err != nil {
+			return err
 		}
 		s.State, s.EndReason = host.SessionFailed, host.EndFailed
 		if err := tx.UpdateSession(s); err != nil {
 			return err
 		}
-		bot, err := e.Bot(s.Bot)
-		if err != nil {
-			return err
-		}
-		if bot.Messages.Unavailable != "" {
-			d := Delivery{Client: clientOf(s), SessionID: s.ID, Messages: []OutMessage{hostMessage(textPayload(bot.Messages.Unavailable))}}
+		failed = s
+		if b.Messages.Unavailable != "" {
+			d := Delivery{Client: clientOf(s), SessionID: s.ID, Messages: []OutMessage{hostMessage(textPayload(b.Messages.Unavailable))}}
 			if err := e.enqueue(tx, s, kindDelivery, "unavailable:"+s.ID, channelQueue(s.Bot, s.UserID), d); err != nil {
 				return err
 			}
 		}
 		return e.enqueue(tx, s, kindNotice, "notice-failed:"+s.ID, botQueue(s.Bot, s.UserID), noticeWork{Payload: PayloadFailed})
 	})
-	if err != nil {
+	if err != nil || failed == nil {
 		return err
 	}
-	e.opts.Metrics.sessionClosed(b.Name, string(host.EndFailed))
+	e.opts.Metrics.sessionClosed(failed.Bot, string(host.EndFailed))
+	e.log.Warn("session failed", "bot", failed.Bot, "session", failed.ID, "cause", cause)
 	return nil
 }
 
@@ -347,7 +466,8 @@ func clientOf(s *host.Session) Client {
 	return Client{BotID: s.Bot, ChannelID: s.ChannelID, UserID: s.UserID}
 }
 
-// doSend hands one user message to the provider.
+// doSend hands one user message to the provider. When the platform says
+// the ticket is gone, the session fails instead of the message dying.
 func (e *Engine) doSend(ctx context.Context, it *host.OutboxItem) error {
 	w, err := decode[sendWork](it)
 	if err != nil {
@@ -365,10 +485,15 @@ func (e *Engine) doSend(ctx context.Context, it *host.OutboxItem) error {
 		Message:        sdk.Message{ID: w.MessageID, ContentType: w.Payload.ContentType, Content: w.Payload.Content, Author: sdk.Author{Type: sdk.AuthorUser}},
 		IdempotencyKey: it.Key,
 	})
+	if platformGone(err) && ctx.Err() == nil {
+		e.log.Warn("the platform refused a message for good; failing the session", "session", s.ID, "ref", s.ProviderRef, "error", err)
+		return e.failSession(ctx, s.ID, err)
+	}
 	return err
 }
 
-// doEnd closes the ticket.
+// doEnd closes the ticket. A ticket the platform no longer knows is closed
+// enough.
 func (e *Engine) doEnd(ctx context.Context, it *host.OutboxItem) error {
 	w, err := decode[endWork](it)
 	if err != nil {
@@ -381,7 +506,12 @@ func (e *Engine) doEnd(ctx context.Context, it *host.OutboxItem) error {
 	if s.ProviderRef == "" {
 		return nil
 	}
-	return p.EndSession(ctx, sdk.EndRequest{Bot: s.Bot, SessionID: s.ID, Ref: s.ProviderRef, User: userOfSession(s), Reason: w.Reason, IdempotencyKey: it.Key})
+	err = p.EndSession(ctx, sdk.EndRequest{Bot: s.Bot, SessionID: s.ID, Ref: s.ProviderRef, User: userOfSession(s), Reason: w.Reason, IdempotencyKey: it.Key})
+	if sdk.KindOf(err) == sdk.KindNotFound {
+		e.log.Info("the ticket to close is gone already", "session", s.ID, "ref", s.ProviderRef)
+		return nil
+	}
+	return err
 }
 
 // doNotice tells the bot LIVECHAT_SESSION_* and queues its reply for the user.
@@ -399,7 +529,7 @@ func (e *Engine) doNotice(ctx context.Context, it *host.OutboxItem) error {
 		return err
 	}
 	ev := Event{RequestID: it.Key, Client: clientOf(s), Metadata: s.Metadata, Payload: payloadEvent(w.Payload)}
-	reply, err := e.callBot(ctx, b, ev)
+	reply, err := e.bots.CallBot(ctx, b, ev)
 	if err != nil {
 		return err
 	}
@@ -433,7 +563,7 @@ func (e *Engine) doDeliver(ctx context.Context, it *host.OutboxItem) error {
 		}
 		return e.opts.Webchat.Deliver(ctx, b.Name, it.Key, d)
 	}
-	return e.postChannel(ctx, b, it.Key, d)
+	return e.channels.Deliver(ctx, b.Name, it.Key, d)
 }
 
 // isUnavailable reports whether a bot or channel answer is worth a retry.

@@ -167,6 +167,9 @@ func (e *Engine) resolve(ctx context.Context, b *Bot, ev sdk.Event) (*host.Sessi
 	if ev.Type != sdk.EventAgentMessage && ev.Type != sdk.EventSessionClosed {
 		return nil, &host.Error{Code: host.EINVALID, Field: "type", Message: fmt.Sprintf("unknown event type %q", ev.Type)}
 	}
+	if ev.ID == "" {
+		return nil, &host.Error{Code: host.EINVALID, Field: "id", Message: fmt.Sprintf("%s event without an id: the provider must give every event an id unique within its conversation", ev.Type)}
+	}
 	var s *host.Session
 	var err error
 	switch {
@@ -195,23 +198,30 @@ func (e *Engine) resolve(ctx context.Context, b *Bot, ev sdk.Event) (*host.Sessi
 	return s, nil
 }
 
-// apply applies one checked event exactly once.
+// apply applies one checked event exactly once. Event ids are remembered
+// per session: a platform's ids only have to be unique within a
+// conversation, and a platform that starts its ids again (a sandbox reset)
+// never has a new session's events dropped as replays.
 func (e *Engine) apply(ctx context.Context, b *Bot, t target) (bool, error) {
-	applied := false
+	applied, late := false, false
 	var ended *host.Session
 	err := e.store.Tx(ctx, func(tx host.Tx) error {
-		if t.ev.ID != "" {
-			first, err := tx.MarkProcessed("provider:"+b.Name, t.ev.ID)
-			if err != nil || !first {
-				return err
-			}
+		first, err := tx.MarkProcessed("session:"+t.sess.ID, t.ev.ID)
+		if err != nil || !first {
+			return err
 		}
 		s, err := tx.Session(t.sess.ID)
 		if err != nil {
 			return err
 		}
 		if !s.State.IsOpen() {
-			return nil // too late: the session is closed
+			if t.ev.Type != sdk.EventAgentMessage {
+				return nil // closed already
+			}
+			// Too late to deliver: kept for the record, and counted.
+			late = true
+			return tx.AppendMessage(&host.Message{Bot: b.Name, UserID: s.UserID, SessionID: s.ID, Direction: host.DirectionOut,
+				Author: host.AuthorAgent, AuthorName: t.ev.Message.Author.Name, Payload: agentPayload(t.ev).raw(), Late: true})
 		}
 		switch t.ev.Type {
 		case sdk.EventSessionClosed:
@@ -229,16 +239,26 @@ func (e *Engine) apply(ctx context.Context, b *Bot, t target) (bool, error) {
 	if err == nil && applied && t.ev.Type == sdk.EventAgentMessage {
 		e.opts.Metrics.event(b.Name, "from_agent")
 	}
+	if err == nil && late {
+		e.opts.Metrics.event(b.Name, "late_agent_message")
+		e.log.Info("agent message after the session closed; kept, not delivered", "bot", b.Name, "session", t.sess.ID, "event", t.ev.ID)
+	}
 	return applied, err
+}
+
+// agentPayload is an agent's message as a CSML payload.
+func agentPayload(ev sdk.Event) Payload {
+	p := Payload{ContentType: ev.Message.ContentType, Content: ev.Message.Content}
+	if p.ContentType == "" {
+		p.ContentType = "text"
+	}
+	return p
 }
 
 // agentMessageTx keeps an agent's message and queues it for the user; the
 // sign-off token turns it into a question with the quit button.
 func (e *Engine) agentMessageTx(tx host.Tx, b *Bot, s *host.Session, ev sdk.Event) error {
-	p := Payload{ContentType: ev.Message.ContentType, Content: ev.Message.Content}
-	if p.ContentType == "" {
-		p.ContentType = "text"
-	}
+	p := agentPayload(ev)
 	if text, ok := p.Content["text"].(string); ok && p.ContentType == "text" && strings.Contains(text, PayloadEnd) {
 		title := strings.TrimSpace(strings.ReplaceAll(text, PayloadEnd, ""))
 		if title == "" {

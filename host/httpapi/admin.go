@@ -66,7 +66,10 @@ type messageJSON struct {
 	Author     string          `json:"author"`
 	AuthorName string          `json:"author_name,omitempty"`
 	Payload    json.RawMessage `json:"payload"`
-	CreatedAt  time.Time       `json:"created_at"`
+	// Late marks an agent message that arrived after the session closed:
+	// kept, never delivered.
+	Late      bool      `json:"late,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 func toSessionJSON(s *host.Session) sessionJSON {
@@ -126,7 +129,7 @@ func (s *Server) getSession(w http.ResponseWriter, req *http.Request) {
 	out.Messages = []messageJSON{}
 	for _, m := range msgs {
 		out.Messages = append(out.Messages, messageJSON{ID: m.ID, Direction: string(m.Direction), Author: string(m.Author),
-			AuthorName: m.AuthorName, Payload: m.Payload, CreatedAt: m.CreatedAt})
+			AuthorName: m.AuthorName, Payload: m.Payload, Late: m.Late, CreatedAt: m.CreatedAt})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -26,15 +27,15 @@ func (t *tx) MarkProcessed(scope, eventID string) (bool, error) {
 }
 
 // RememberRequest implements host.Tx.
-func (t *tx) RememberRequest(bot, requestID string, response json.RawMessage) error {
-	if bot == "" || requestID == "" {
-		return &host.Error{Code: host.EINVALID, Field: "request_id", Message: "bot and request id required"}
+func (t *tx) RememberRequest(r *host.Request) error {
+	if r.Bot == "" || r.UserID == "" || r.ID == "" {
+		return &host.Error{Code: host.EINVALID, Field: "request_id", Message: "bot, user and request id required"}
 	}
-	if !json.Valid(response) {
+	if !json.Valid(r.Response) {
 		return &host.Error{Code: host.EINVALID, Field: "response", Message: "response is not valid JSON"}
 	}
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO requests (bot, request_id, response, created_at)
-		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, bot, requestID, string(response), t.now.UnixMilli())
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO requests (bot, user_id, request_id, body_hash, response, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, r.Bot, r.UserID, r.ID, r.BodyHash, string(r.Response), t.now.UnixMilli())
 	if err != nil {
 		return dbError("remember request", err)
 	}
@@ -42,15 +43,26 @@ func (t *tx) RememberRequest(bot, requestID string, response json.RawMessage) er
 }
 
 // RecalledRequest implements host.Tx.
-func (t *tx) RecalledRequest(bot, requestID string) (json.RawMessage, bool, error) {
+func (t *tx) RecalledRequest(bot, userID, id string) (*host.Request, error) {
+	return recalledRequest(t.ctx, t.tx, bot, userID, id)
+}
+
+// RecalledRequest implements host.Store.
+func (db *DB) RecalledRequest(ctx context.Context, bot, userID, id string) (*host.Request, error) {
+	return recalledRequest(ctx, db.r, bot, userID, id)
+}
+
+func recalledRequest(ctx context.Context, q queryer, bot, userID, id string) (*host.Request, error) {
+	r := &host.Request{Bot: bot, UserID: userID, ID: id}
 	var response string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT response FROM requests WHERE bot = ? AND request_id = ?`,
-		bot, requestID).Scan(&response)
+	err := q.QueryRowContext(ctx, `SELECT body_hash, response FROM requests
+		WHERE bot = ? AND user_id = ? AND request_id = ?`, bot, userID, id).Scan(&r.BodyHash, &response)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, false, nil
+		return nil, host.Errorf(host.ENOTFOUND, "no request %q of user %q", id, userID)
 	case err != nil:
-		return nil, false, dbError("recall request", err)
+		return nil, dbError("recall request", err)
 	}
-	return json.RawMessage(response), true, nil
+	r.Response = json.RawMessage(response)
+	return r, nil
 }

@@ -95,15 +95,31 @@ func enqueue(t testing.TB, db *sqlite.DB, queue, key string) int64 {
 // claimKeys claims at now and returns the keys claimed, in order.
 func claimKeys(t testing.TB, db *sqlite.DB, now time.Time) []string {
 	t.Helper()
+	keys := []string{}
+	for _, it := range claimAll(t, db, now) {
+		keys = append(keys, it.Key)
+	}
+	return keys
+}
+
+// claimAll claims at now and returns the items claimed, in order.
+func claimAll(t testing.TB, db *sqlite.DB, now time.Time) []*host.OutboxItem {
+	t.Helper()
 	items, err := db.ClaimDue(context.Background(), now, 0)
 	if err != nil {
 		t.Fatalf("ClaimDue: %v", err)
 	}
-	keys := []string{}
-	for _, it := range items {
-		keys = append(keys, it.Key)
+	return items
+}
+
+// claimOne claims at now and returns the one item claimed, with key.
+func claimOne(t testing.TB, db *sqlite.DB, now time.Time, key string) *host.OutboxItem {
+	t.Helper()
+	items := claimAll(t, db, now)
+	if len(items) != 1 || items[0].Key != key {
+		t.Fatalf("claimed %v, want only %s", items, key)
 	}
-	return keys
+	return items[0]
 }
 
 func wantCode(t testing.TB, err error, code string) {

@@ -10,7 +10,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-const messageColumns = `id, bot, user_id, session_id, direction, author, author_name, payload, created_at`
+const messageColumns = `id, bot, user_id, session_id, direction, author, author_name, payload, created_at, late`
 
 // AppendMessage implements host.Tx.
 func (t *tx) AppendMessage(m *host.Message) error {
@@ -24,9 +24,9 @@ func (t *tx) AppendMessage(m *host.Message) error {
 		return err
 	}
 	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO messages (`+messageColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.Bot, m.UserID, nullString(m.SessionID), m.Direction, m.Author, m.AuthorName,
-		string(m.Payload), m.CreatedAt.UnixMilli())
+		string(m.Payload), m.CreatedAt.UnixMilli(), m.Late)
 	switch constraint(err) {
 	case 0:
 		if err != nil {
@@ -57,7 +57,7 @@ const (
 	// The newest limit messages, turned back into reading order.
 	transcriptQuery = `SELECT ` + messageColumns + ` FROM (
 			SELECT seq, ` + messageColumns + ` FROM messages
-			WHERE bot = ? AND user_id = ? ORDER BY seq DESC LIMIT ?
+			WHERE bot = ? AND user_id = ? AND late = 0 ORDER BY seq DESC LIMIT ?
 		) ORDER BY seq`
 )
 
@@ -76,7 +76,7 @@ func queryMessages(ctx context.Context, q queryer, query string, args ...any) ([
 			created int64
 		)
 		if err := rows.Scan(&m.ID, &m.Bot, &m.UserID, &session, &m.Direction, &m.Author, &m.AuthorName,
-			&payload, &created); err != nil {
+			&payload, &created, &m.Late); err != nil {
 			return nil, dbError("read message", err)
 		}
 		m.SessionID = session.String

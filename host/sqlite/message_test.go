@@ -129,33 +129,35 @@ func TestMarkProcessed(t *testing.T) {
 
 func TestRememberRequest(t *testing.T) {
 	db, _ := openDB(t)
-	recall := func(bot, id string) (string, bool) {
+	recall := func(bot, user, id string) (*host.Request, error) {
 		t.Helper()
-		var resp json.RawMessage
-		var ok bool
-		mustTx(t, db, func(tx host.Tx) (err error) {
-			resp, ok, err = tx.RecalledRequest(bot, id)
+		var r *host.Request
+		err := db.Tx(context.Background(), func(tx host.Tx) (err error) {
+			r, err = tx.RecalledRequest(bot, user, id)
 			return err
 		})
-		return string(resp), ok
+		return r, err
 	}
-	if _, ok := recall("shop", "r1"); ok {
-		t.Fatal("a request never seen was recalled")
+	if _, err := recall("shop", "u1", "r1"); host.ErrorCode(err) != host.ENOTFOUND {
+		t.Fatalf("a request never seen: %v, want ENOTFOUND", err)
 	}
 	first := `{"messages":[{"payload":{"content_type":"text","content":{"text":"hi"}}}]}`
 	for i, resp := range []string{first, `{"messages":[]}`} {
 		mustTx(t, db, func(tx host.Tx) error {
-			return tx.RememberRequest("shop", "r1", json.RawMessage(resp))
+			return tx.RememberRequest(&host.Request{Bot: "shop", UserID: "u1", ID: "r1", BodyHash: fmt.Sprint(i), Response: json.RawMessage(resp)})
 		})
-		if got, ok := recall("shop", "r1"); !ok || got != first {
-			t.Errorf("after remember #%d: %s %v, want the first response", i+1, got, ok)
+		r, err := recall("shop", "u1", "r1")
+		if err != nil || string(r.Response) != first || r.BodyHash != "0" {
+			t.Errorf("after remember #%d: %+v %v, want the first record", i+1, r, err)
 		}
 	}
-	if _, ok := recall("support", "r1"); ok {
-		t.Error("request ids leak between bots")
+	for _, other := range [][2]string{{"support", "u1"}, {"shop", "u2"}} {
+		if _, err := recall(other[0], other[1], "r1"); host.ErrorCode(err) != host.ENOTFOUND {
+			t.Errorf("request ids leak to bot %s user %s: %v", other[0], other[1], err)
+		}
 	}
 	err := db.Tx(context.Background(), func(tx host.Tx) error {
-		return tx.RememberRequest("shop", "r2", json.RawMessage(`{`))
+		return tx.RememberRequest(&host.Request{Bot: "shop", UserID: "u1", ID: "r2", Response: json.RawMessage(`{`)})
 	})
 	wantCode(t, err, host.EINVALID)
 }
@@ -188,7 +190,7 @@ func BenchmarkEnqueueClaimComplete(b *testing.B) {
 		if err != nil || len(items) != 1 {
 			b.Fatalf("ClaimDue = %d items, %v", len(items), err)
 		}
-		if err := db.Complete(ctx, items[0].ID); err != nil {
+		if err := db.Complete(ctx, items[0]); err != nil {
 			b.Fatal(err)
 		}
 	}

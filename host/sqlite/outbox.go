@@ -11,7 +11,7 @@ import (
 )
 
 const outboxColumns = `id, idem_key, queue, kind, session_id, payload, attempts, next_attempt_at,
-	last_error, state, created_at, updated_at`
+	last_error, state, created_at, updated_at, claim_token`
 
 // queueHeads selects the head of every queue: its lowest-ID pending item.
 // The index outbox_queue (state, queue, id) answers it without touching the
@@ -79,8 +79,9 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.O
 	}
 	until := now.Add(db.lease).UnixMilli()
 	for _, it := range items {
-		if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox SET claimed_until = ?, updated_at = ? WHERE id = ?`,
-			until, ms, it.ID); err != nil {
+		it.Claim = host.NewID()
+		if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox SET claimed_until = ?, claim_token = ?, updated_at = ? WHERE id = ?`,
+			until, it.Claim, ms, it.ID); err != nil {
 			return nil, dbError("claim", err)
 		}
 		it.UpdatedAt = time.UnixMilli(ms).UTC()
@@ -93,37 +94,47 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.O
 
 // ReleaseClaims implements host.Outbox.
 func (db *DB) ReleaseClaims(ctx context.Context) error {
-	if _, err := db.w.ExecContext(ctx, `UPDATE outbox SET claimed_until = 0 WHERE state = 'pending' AND claimed_until <> 0`); err != nil {
+	if _, err := db.w.ExecContext(ctx, `UPDATE outbox SET claimed_until = 0, claim_token = '' WHERE state = 'pending' AND claimed_until <> 0`); err != nil {
 		return dbError("release claims", err)
 	}
 	return nil
 }
 
 // Complete implements host.Outbox.
-func (db *DB) Complete(ctx context.Context, id int64) error {
-	return db.finish(ctx, id, host.OutboxDone, `UPDATE outbox SET state = 'done', claimed_until = 0, updated_at = ?
-		WHERE id = ? AND state = 'pending'`, db.now().UnixMilli(), id)
+func (db *DB) Complete(ctx context.Context, it *host.OutboxItem) error {
+	return db.finish(ctx, it, host.OutboxDone, `UPDATE outbox SET state = 'done', claimed_until = 0, updated_at = ?
+		WHERE id = ? AND state = 'pending' AND claim_token = ?`, db.now().UnixMilli(), it.ID, it.Claim)
 }
 
 // Retry implements host.Outbox.
-func (db *DB) Retry(ctx context.Context, id int64, nextAttemptAt time.Time, lastErr string) error {
-	return db.finish(ctx, id, "", `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+func (db *DB) Retry(ctx context.Context, it *host.OutboxItem, nextAttemptAt time.Time, lastErr string) error {
+	return db.finish(ctx, it, "", `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
 			claimed_until = 0, updated_at = ?
-		WHERE id = ? AND state = 'pending'`, nextAttemptAt.UnixMilli(), lastErr, db.now().UnixMilli(), id)
+		WHERE id = ? AND state = 'pending' AND claim_token = ?`, nextAttemptAt.UnixMilli(), lastErr, db.now().UnixMilli(), it.ID, it.Claim)
 }
 
 // Dead implements host.Outbox.
-func (db *DB) Dead(ctx context.Context, id int64, lastErr string) error {
-	return db.finish(ctx, id, "", `UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,
+func (db *DB) Dead(ctx context.Context, it *host.OutboxItem, lastErr string) error {
+	return db.finish(ctx, it, "", `UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,
 			claimed_until = 0, updated_at = ?
-		WHERE id = ? AND state = 'pending'`, lastErr, db.now().UnixMilli(), id)
+		WHERE id = ? AND state = 'pending' AND claim_token = ?`, lastErr, db.now().UnixMilli(), it.ID, it.Claim)
 }
 
-// finish runs an update of a pending item. When it matches nothing, the
-// item is unknown (ENOTFOUND), already in state idempotent (nil), or
-// finished otherwise (ECONFLICT): a worker whose lease ran out must not
-// undo what another worker did since.
-func (db *DB) finish(ctx context.Context, id int64, idempotent host.OutboxState, query string, args ...any) error {
+// Release implements host.Outbox.
+func (db *DB) Release(ctx context.Context, it *host.OutboxItem, at time.Time) error {
+	return db.finish(ctx, it, "", `UPDATE outbox SET next_attempt_at = ?, claimed_until = 0, claim_token = '', updated_at = ?
+		WHERE id = ? AND state = 'pending' AND claim_token = ?`, at.UnixMilli(), db.now().UnixMilli(), it.ID, it.Claim)
+}
+
+// finish runs an update of a pending item under its claim. When it matches
+// nothing, the item is unknown (ENOTFOUND), already in state idempotent
+// under the same claim (nil), or finished or claimed again otherwise
+// (ECONFLICT): a worker whose lease ran out must not undo what another
+// worker did since.
+func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.OutboxState, query string, args ...any) error {
+	if it.Claim == "" {
+		return &host.Error{Code: host.EINVALID, Field: "claim", Message: fmt.Sprintf("outbox item %d was not claimed", it.ID)}
+	}
 	res, err := db.w.ExecContext(ctx, query, args...)
 	if err != nil {
 		return dbError("update outbox", err)
@@ -136,16 +147,19 @@ func (db *DB) finish(ctx context.Context, id int64, idempotent host.OutboxState,
 		return nil
 	}
 	var state host.OutboxState
-	err = db.w.QueryRowContext(ctx, `SELECT state FROM outbox WHERE id = ?`, id).Scan(&state)
+	var token string
+	err = db.w.QueryRowContext(ctx, `SELECT state, claim_token FROM outbox WHERE id = ?`, it.ID).Scan(&state, &token)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return host.Errorf(host.ENOTFOUND, "outbox item %d not found", id)
+		return host.Errorf(host.ENOTFOUND, "outbox item %d not found", it.ID)
 	case err != nil:
 		return dbError("update outbox", err)
-	case state == idempotent:
+	case state == idempotent && token == it.Claim:
 		return nil
+	case state == host.OutboxPending:
+		return &host.Error{Code: host.ECONFLICT, Field: "claim", Message: fmt.Sprintf("outbox item %d is claimed by another worker now", it.ID)}
 	}
-	return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", id, state)}
+	return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", it.ID, state)}
 }
 
 // NextDue implements host.Outbox.
@@ -220,7 +234,7 @@ func scanOutbox(row scanner) (*host.OutboxItem, error) {
 		next, created, updated int64
 	)
 	if err := row.Scan(&o.ID, &o.Key, &o.Queue, &o.Kind, &session, &payload, &o.Attempts, &next,
-		&o.LastError, &o.State, &created, &updated); err != nil {
+		&o.LastError, &o.State, &created, &updated, &o.Claim); err != nil {
 		return nil, err
 	}
 	o.SessionID = session.String

@@ -3,6 +3,9 @@ package sqlite_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,11 +20,11 @@ import (
 func TestOutboxQueueOrder(t *testing.T) {
 	ctx := context.Background()
 	db, clk := openDB(t)
-	ids := map[string]int64{}
 	for _, k := range []string{"a1", "b1", "a2", "a3", "b2"} {
-		ids[k] = enqueue(t, db, "q:"+k[:1], k)
+		enqueue(t, db, "q:"+k[:1], k)
 	}
-	ids["c1"] = enqueue(t, db, "q:c", "c1")
+	enqueue(t, db, "q:c", "c1")
+	claimed := map[string]*host.OutboxItem{} // the latest claim of each key
 
 	type step struct {
 		name string
@@ -31,7 +34,7 @@ func TestOutboxQueueOrder(t *testing.T) {
 	complete := func(keys ...string) func(time.Time) {
 		return func(time.Time) {
 			for _, k := range keys {
-				if err := db.Complete(ctx, ids[k]); err != nil {
+				if err := db.Complete(ctx, claimed[k]); err != nil {
 					t.Fatalf("Complete %s: %v", k, err)
 				}
 			}
@@ -41,7 +44,7 @@ func TestOutboxQueueOrder(t *testing.T) {
 		{"heads only", nil, []string{"a1", "b1", "c1"}},
 		{"claimed heads block their queues", nil, []string{}},
 		{"a1 fails: retry in 10s; b1 and c1 done", func(now time.Time) {
-			if err := db.Retry(ctx, ids["a1"], now.Add(10*time.Second), "platform down"); err != nil {
+			if err := db.Retry(ctx, claimed["a1"], now.Add(10*time.Second), "platform down"); err != nil {
 				t.Fatal(err)
 			}
 			complete("b1", "c1")(now)
@@ -49,7 +52,7 @@ func TestOutboxQueueOrder(t *testing.T) {
 		{"a2 waits behind the retried a1", complete("b2"), []string{}},
 		{"a1 due again", func(time.Time) { clk.Add(10 * time.Second) }, []string{"a1"}},
 		{"a1 fails for good: a2 goes", func(time.Time) {
-			if err := db.Dead(ctx, ids["a1"], "rejected"); err != nil {
+			if err := db.Dead(ctx, claimed["a1"], "rejected"); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{"a2"}},
@@ -60,7 +63,12 @@ func TestOutboxQueueOrder(t *testing.T) {
 		if s.do != nil {
 			s.do(clk.Now())
 		}
-		if got := claimKeys(t, db, clk.Now()); !cmp.Equal(s.want, got) {
+		got := []string{}
+		for _, it := range claimAll(t, db, clk.Now()) {
+			claimed[it.Key] = it
+			got = append(got, it.Key)
+		}
+		if !cmp.Equal(s.want, got) {
 			t.Fatalf("%s: claimed %v, want %v", s.name, got, s.want)
 		}
 	}
@@ -100,6 +108,7 @@ func TestOutboxLease(t *testing.T) {
 	}
 	// The worker crashed: nobody calls Complete. Until the lease runs out
 	// the item is not handed out again; then it is.
+	latest := claimed
 	for _, c := range []struct {
 		after time.Duration
 		want  []string
@@ -110,13 +119,21 @@ func TestOutboxLease(t *testing.T) {
 		{time.Minute + time.Second, []string{}}, // leased again by the claim above
 		{2*time.Minute + time.Second, []string{"k1"}},
 	} {
-		if got := claimKeys(t, db, t0.Add(c.after)); !cmp.Equal(c.want, got) {
+		got := []string{}
+		for _, it := range claimAll(t, db, t0.Add(c.after)) {
+			latest = it
+			got = append(got, it.Key)
+		}
+		if !cmp.Equal(c.want, got) {
 			t.Errorf("claim at t0+%v: %v, want %v", c.after, got, c.want)
 		}
 	}
-	// A retry releases the lease at once; the item is due at its new time.
+	// The first worker wakes up late: its claim is stale and changes nothing.
 	clk.Add(3 * time.Minute)
-	if err := db.Retry(ctx, claimed.ID, clk.Now().Add(5*time.Second), "timeout"); err != nil {
+	wantCode(t, db.Retry(ctx, claimed, clk.Now(), "stale"), host.ECONFLICT)
+	wantCode(t, db.Complete(ctx, claimed), host.ECONFLICT)
+	// A retry releases the lease at once; the item is due at its new time.
+	if err := db.Retry(ctx, latest, clk.Now().Add(5*time.Second), "timeout"); err != nil {
 		t.Fatal(err)
 	}
 	next, ok, err = db.NextDue(ctx)
@@ -175,7 +192,7 @@ func TestEnqueueDedup(t *testing.T) {
 		t.Error("wake after an enqueue that stored nothing")
 	}
 	// The key stays taken once the item is done.
-	if err := db.Complete(ctx, first.ID); err != nil {
+	if err := db.Complete(ctx, claimOne(t, db, clk.Now(), "deliver-e1")); err != nil {
 		t.Fatal(err)
 	}
 	done := &host.OutboxItem{Key: "deliver-e1", Queue: "user:shop/u1", Kind: host.KindChannelDelivery}
@@ -201,8 +218,14 @@ func TestEnqueueDedup(t *testing.T) {
 func TestOutboxFinish(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openDB(t)
-	done := enqueue(t, db, "q1", "done")
-	dead := enqueue(t, db, "q2", "dead")
+	enqueue(t, db, "q1", "done")
+	enqueue(t, db, "q2", "dead")
+	items := claimAll(t, db, t0)
+	if len(items) != 2 {
+		t.Fatalf("claimed %v", items)
+	}
+	done, dead := items[0], items[1]
+	unknown := &host.OutboxItem{ID: 999, Claim: "x"}
 	if err := db.Complete(ctx, done); err != nil {
 		t.Fatal(err)
 	}
@@ -218,8 +241,9 @@ func TestOutboxFinish(t *testing.T) {
 		{"retry a done item", db.Retry(ctx, done, t0, "late"), host.ECONFLICT},
 		{"dead a done item", db.Dead(ctx, done, "late"), host.ECONFLICT},
 		{"complete a dead item", db.Complete(ctx, dead), host.ECONFLICT},
-		{"complete unknown", db.Complete(ctx, 999), host.ENOTFOUND},
-		{"retry unknown", db.Retry(ctx, 999, t0, ""), host.ENOTFOUND},
+		{"complete unknown", db.Complete(ctx, unknown), host.ENOTFOUND},
+		{"retry unknown", db.Retry(ctx, unknown, t0, ""), host.ENOTFOUND},
+		{"complete unclaimed", db.Complete(ctx, &host.OutboxItem{ID: done.ID}), host.EINVALID},
 	}
 	for _, tt := range tests {
 		if got := host.ErrorCode(tt.err); got != tt.code {
@@ -277,7 +301,7 @@ func TestWake(t *testing.T) {
 	if err != nil || len(items) != 1 {
 		t.Fatalf("ClaimDue = %v, %v", items, err)
 	}
-	if err := db.Complete(ctx, items[0].ID); err != nil {
+	if err := db.Complete(ctx, items[0]); err != nil {
 		t.Fatal(err)
 	}
 	if woke(db) {
@@ -303,4 +327,49 @@ func TestReleaseClaims(t *testing.T) {
 	if got := claimKeys(t, db, clk.Now()); len(got) != 2 {
 		t.Errorf("after ReleaseClaims claimed %v, want a and b", got)
 	}
+}
+
+// TestReleaseHandsBack: an item handed back without running keeps its
+// attempts and place, is claimable at the given time, and the old claim is
+// void.
+func TestReleaseHandsBack(t *testing.T) {
+	ctx := context.Background()
+	db, clk := openDB(t)
+	enqueue(t, db, "q", "k1")
+	enqueue(t, db, "q", "k2")
+	it := claimOne(t, db, clk.Now(), "k1")
+	if err := db.Release(ctx, it, clk.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, db.Complete(ctx, it), host.ECONFLICT)
+	if got := claimKeys(t, db, clk.Now()); len(got) != 0 {
+		t.Fatalf("claimed %v before the release time", got)
+	}
+	again := claimOne(t, db, clk.Add(time.Second), "k1")
+	if again.Attempts != 0 {
+		t.Errorf("attempts after release = %d, want 0", again.Attempts)
+	}
+}
+
+// TestOneProcessPerFile: a second Open of the same file fails, naming the
+// file and the holder; once the first closes, it opens.
+func TestOneProcessPerFile(t *testing.T) {
+	path := t.TempDir() + "/livechat.db"
+	first, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sqlite.Open(path, sqlite.Options{})
+	wantCode(t, err, host.ECONFLICT)
+	if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("error %q names neither the file nor the holder", msg)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open after the first closed: %v", err)
+	}
+	second.Close()
 }

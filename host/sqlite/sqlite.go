@@ -49,6 +49,7 @@ type DB struct {
 	path  string
 	lease time.Duration
 	w     *sql.DB // one connection: SQLite has one writer at a time anyway
+	lock  *fileLock
 	r     *sql.DB // read-only connections; WAL lets them run beside the writer
 	wake  chan struct{}
 }
@@ -88,13 +89,17 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 	}
 
-	db := &DB{Now: time.Now, path: path, lease: lease, wake: make(chan struct{}, 1)}
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{Now: time.Now, path: path, lease: lease, lock: lock, wake: make(chan struct{}, 1)}
 	busyPragma := fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds())
 
-	var err error
 	db.w, err = sql.Open("sqlite", dsn(path, "_txlock=immediate",
 		busyPragma, "journal_mode(wal)", "foreign_keys(1)", "synchronous("+sync+")"))
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	db.w.SetMaxOpenConns(1)
@@ -104,11 +109,11 @@ func Open(path string, opts Options) (*DB, error) {
 
 	ctx := context.Background()
 	if err := db.checkWAL(ctx); err != nil {
-		db.w.Close()
+		db.Close()
 		return nil, err
 	}
 	if err := db.migrate(ctx); err != nil {
-		db.w.Close()
+		db.Close()
 		return nil, err
 	}
 
@@ -117,7 +122,7 @@ func Open(path string, opts Options) (*DB, error) {
 	// with the writer.
 	db.r, err = sql.Open("sqlite", dsn(path, "", busyPragma, "foreign_keys(1)", "query_only(1)"))
 	if err != nil {
-		db.w.Close()
+		db.Close()
 		return nil, fmt.Errorf("sqlite: open readers: %w", err)
 	}
 	db.r.SetMaxOpenConns(readers)
@@ -254,6 +259,8 @@ func (db *DB) Close() error {
 	if db.w != nil {
 		errs = append(errs, db.w.Close())
 	}
+	errs = append(errs, db.lock.release())
+	db.lock = nil
 	return errors.Join(errs...)
 }
 
@@ -324,7 +331,7 @@ func dbError(what string, err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return &host.Error{Code: host.EUNAVAILABLE, Message: "database busy", Err: fmt.Errorf("%s: %w", what, err)}
+			return &host.Error{Code: host.EBUSY, Message: "database busy", Err: fmt.Errorf("%s: %w", what, err)}
 		}
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,9 +50,19 @@ func TestOpenMigratesOnce(t *testing.T) {
 			t.Fatalf("Close #%d: %v", i+1, err)
 		}
 	}
-	got := rawQuery(t, path, `SELECT group_concat(version || ':' || name, ',') FROM schema_migrations`)
-	if got != "1:0001_init.sql,2:0002_webchat_stream.sql" {
-		t.Errorf("schema_migrations = %q, want each migration recorded once", got)
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("migrations: %v %v", files, err)
+	}
+	var want []string
+	for _, f := range files {
+		v, _, _ := strings.Cut(filepath.Base(f), "_")
+		n, _ := strconv.Atoi(v)
+		want = append(want, fmt.Sprintf("%d:%s", n, filepath.Base(f)))
+	}
+	got := rawQuery(t, path, `SELECT group_concat(version || ':' || name, ',') FROM (SELECT * FROM schema_migrations ORDER BY version)`)
+	if got != strings.Join(want, ",") {
+		t.Errorf("schema_migrations = %q, want each migration recorded once: %q", got, strings.Join(want, ","))
 	}
 	tables := rawQuery(t, path, `SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)`)
 	if want := "messages,outbox,processed_events,requests,schema_migrations,sessions,webchat_stream"; tables != want {
