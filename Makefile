@@ -36,6 +36,10 @@ run: build ## build everything and start the demo: livechatd, the demo bot, the 
 test: ## run every test with the race detector (what CI runs)
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 
+.PHONY: faults
+faults: ## fault-injection acceptance run: real livechatd + Gorgias plugin under faults; table in artifacts/faults/
+	$(GO) test -tags faults -count=1 -v -timeout 6m $(TESTFLAGS) ./host/faults/
+
 bench: ## run the benchmarks and print their numbers
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

@@ -589,7 +589,13 @@ func TestFaults(t *testing.T) {
 		t.Errorf("%d tickets after an applied call answered 503", len(got))
 	}
 	e.InjectFault(500, 5, 0)
+	if got := e.Faults(); len(got) != 1 || got[0].Status != 500 || got[0].Count != 5 {
+		t.Errorf("faults left = %+v, want the 500 ×5", got)
+	}
 	e.ClearFaults()
+	if got := e.Faults(); len(got) != 0 {
+		t.Errorf("faults left after ClearFaults = %+v", got)
+	}
 	mustStatus(t, e.call(t, "GET", "/api/tickets", nil), 200)
 	mustStatus(t, e.do(t, "DELETE", "/sandbox/faults", nil, nil), 204)
 

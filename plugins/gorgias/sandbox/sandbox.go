@@ -491,6 +491,13 @@ func (s *Sandbox) AddFault(f Fault) {
 	s.faults = append(s.faults, f)
 }
 
+// Faults lists the faults not yet used up, each with the count it has left.
+func (s *Sandbox) Faults() []Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Fault{}, s.faults...)
+}
+
 // ClearFaults drops the faults not yet used.
 func (s *Sandbox) ClearFaults() {
 	s.mu.Lock()
