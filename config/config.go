@@ -6,6 +6,11 @@
 // the plugin has been launched, so it is kept undecoded until the host calls
 // Bot.DecodeConfig with that schema.
 //
+// The `retention {}` block bounds what the store keeps (see Retention):
+// every key is optional and defaults to DefaultRetention's value. Durations,
+// there and in bots, are Go durations ("90s", "30m", "36h") or whole days
+// ("7d", "1d12h").
+//
 // Every problem is an hcl.Diagnostic with a position; Format prints them as
 // `file:line:col: message`, one a line, and Load reports all of them at once.
 // Expressions may call env("NAME") or env("NAME", "default"). Secrets are
@@ -38,6 +43,17 @@ const (
 	MaxSessionTimeout = 168 * time.Hour
 	// MaxTranscriptSize bounds transcript_size, which the host keeps per user.
 	MaxTranscriptSize = 1000
+
+	// MaxRetention bounds the ages of the retention block: ten years.
+	MaxRetention = 3650 * 24 * time.Hour
+	// MinRetentionInterval and MaxRetentionInterval bound retention's
+	// interval: a pass costs at least a few queries, and a day between
+	// passes lets a busy day's rows pile up.
+	MinRetentionInterval = time.Second
+	MaxRetentionInterval = 24 * time.Hour
+	// MaxRetentionBatch bounds retention's batch: one batch is one write
+	// transaction, which every other write waits behind.
+	MaxRetentionBatch = 10000
 )
 
 // Storage drivers, the label of a storage block.
@@ -79,6 +95,61 @@ type File struct {
 	Plugins []Plugin
 	// Bots in file order; names are unique.
 	Bots []Bot
+	// Retention is the retention block, or DefaultRetention.
+	Retention Retention
+}
+
+// Retention is the `retention {}` block: how long the host keeps what it no
+// longer needs, and how it deletes it. Each age is counted from when a row
+// was last needed: an outbox item's from when it was done or given up, a
+// session's messages from when it closed, anything else from when it was
+// written. Pending work and the messages of open sessions are never deleted.
+type Retention struct {
+	// DoneWork (done_work) is how long completed outbox items are kept.
+	// Their payloads hold whole transcripts; their keys make a repeated
+	// enqueue of the same work a no-op while they are kept.
+	DoneWork time.Duration
+	// DeadLetters (dead_letters) is how long outbox items given up on stay
+	// visible in GET /v1/deadletters.
+	DeadLetters time.Duration
+	// ProcessedEvents (processed_events) is how long the ids of provider
+	// webhook events are remembered: a replay older than this is handled
+	// again.
+	ProcessedEvents time.Duration
+	// Requests (requests) is how long the answer to a channel request_id is
+	// kept: a retry older than this is handled as a new request.
+	Requests time.Duration
+	// Transcripts (transcripts) is how long messages are kept: those of a
+	// session once it has been closed for this long, and those outside
+	// sessions once they are this old. Handoffs carry fewer old messages
+	// once they are gone.
+	Transcripts time.Duration
+	// WebchatStreams (webchat_streams) is how long webchat stream entries
+	// are kept: a reload replays at most this much of a user's chat.
+	WebchatStreams time.Duration
+	// Interval (interval) is the time between two passes of the job.
+	Interval time.Duration
+	// Batch (batch) is the most rows one DELETE removes: each batch is its
+	// own short write transaction, so the hot path never waits long.
+	Batch int
+	// DeclRange is the block's header; zero when the file has none.
+	DeclRange hcl.Range
+}
+
+// DefaultRetention is the Retention of a file without a retention block,
+// and the value of each key the block leaves out.
+var DefaultRetention = Retention{
+	DoneWork:        7 * 24 * time.Hour,
+	DeadLetters:     30 * 24 * time.Hour,
+	ProcessedEvents: 30 * 24 * time.Hour,
+	Requests:        7 * 24 * time.Hour,
+	Transcripts:     90 * 24 * time.Hour,
+	WebchatStreams:  30 * 24 * time.Hour,
+	Interval:        time.Minute,
+	// 100 rows hold the writer about 7 ms on an outbox of 200k items, 500
+	// about 45 ms (BenchmarkRetentionBatch in host/sqlite): the batch is
+	// small so that a request never waits long behind it.
+	Batch: 100,
 }
 
 // Bot returns the bot called name.

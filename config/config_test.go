@@ -100,6 +100,16 @@ func TestLoadFull(t *testing.T) {
 				Messages:       config.DefaultMessages,
 			},
 		},
+		Retention: config.Retention{
+			DoneWork:        36 * time.Hour,
+			DeadLetters:     14 * 24 * time.Hour,
+			ProcessedEvents: 10 * 24 * time.Hour,
+			Requests:        24 * time.Hour,
+			Transcripts:     365 * 24 * time.Hour,
+			WebchatStreams:  45 * 24 * time.Hour,
+			Interval:        30 * time.Second,
+			Batch:           200,
+		},
 	}
 	if diff := cmp.Diff(want, f, fileOpts); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -112,6 +122,7 @@ func TestLoadFull(t *testing.T) {
 		"bot shop":               f.Bots[0].DeclRange,
 		"bot shop provider":      f.Bots[0].AttrRange("provider"),
 		"bot demo-2 absent attr": f.Bots[1].AttrRange("channel_url"),
+		"retention":              f.Retention.DeclRange,
 	}
 	wantPos := map[string]string{
 		"storage":                "testdata/full.hcl:9:1",
@@ -119,6 +130,7 @@ func TestLoadFull(t *testing.T) {
 		"bot shop":               "testdata/full.hcl:22:1",
 		"bot shop provider":      "testdata/full.hcl:23:3",
 		"bot demo-2 absent attr": "testdata/full.hcl:47:1",
+		"retention":              "testdata/full.hcl:54:1",
 	}
 	for name, r := range ranges {
 		if got := fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column); got != wantPos[name] {
@@ -165,6 +177,7 @@ func TestLoadDefaults(t *testing.T) {
 				Unavailable: "No agent is available right now.",
 			},
 		}},
+		Retention: config.DefaultRetention,
 	}
 	if diff := cmp.Diff(want, f, fileOpts); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -473,7 +486,7 @@ func TestParseErrors(t *testing.T) {
   webhook_token   = "t"
   session_timeout = "30 minutes"
 }`,
-			want: `livechatd.hcl:6:21: session_timeout in bot "shop" must be a duration such as 30s, 5m or 2h, got "30 minutes"`,
+			want: `livechatd.hcl:6:21: session_timeout in bot "shop" must be a duration such as 30s, 5m, 2h or 7d, got "30 minutes"`,
 		},
 		{
 			name: "session_timeout over 168h",

@@ -2,12 +2,14 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"net"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +39,11 @@ var logLevels = []string{"trace", "debug", "info", "warn", "error"}
 var (
 	topSection = section{
 		attrs:  []string{"listen", "public_url", "plugin_dir", "log_level", "admin_token", "require_checksums"},
-		blocks: []string{"storage", "plugin", "bot"},
+		blocks: []string{"storage", "plugin", "bot", "retention"},
+	}
+	retentionAttrs = []string{
+		"done_work", "dead_letters", "processed_events", "requests", "transcripts", "webchat_streams",
+		"interval", "batch",
 	}
 	botAttrs = []string{
 		"provider", "session_timeout", "start_timeout", "expired_notice", "transcript_size",
@@ -130,7 +136,8 @@ func (d *decoder) file(filename string, body *hclsyntax.Body) *File {
 	}
 
 	f.Storage = Storage{Driver: SQLite, Path: d.path(DefaultSQLitePath), Synchronous: SyncNormal}
-	var storageBlock *hclsyntax.Block
+	f.Retention = DefaultRetention
+	var storageBlock, retentionBlock *hclsyntax.Block
 	pins := map[string]hcl.Range{}
 	bots := map[string]hcl.Range{}
 	for _, b := range body.Blocks {
@@ -167,8 +174,19 @@ func (d *decoder) file(filename string, body *hclsyntax.Body) *File {
 			}
 			bots[b.Labels[0]] = b.DefRange()
 			f.Bots = append(f.Bots, d.bot(b))
+		case "retention":
+			if !d.labels(b, "retention", "") {
+				continue
+			}
+			if retentionBlock != nil {
+				d.errorf(b.DefRange(), "duplicate retention block; first defined at %s", position(retentionBlock.DefRange()))
+				continue
+			}
+			retentionBlock = b
+			f.Retention = d.retention(b)
 		}
 	}
+	d.uniqueWebhookTokens(f.Bots)
 	if f.RequireChecksums {
 		for _, b := range f.Bots {
 			if _, ok := pins[b.Provider]; !ok && b.Provider != "" {
@@ -214,6 +232,64 @@ func (d *decoder) storage(b *hclsyntax.Block) (Storage, bool) {
 		return Storage{}, false
 	}
 	return s, true
+}
+
+// retention decodes the retention block; what it leaves out keeps its
+// default.
+func (d *decoder) retention(b *hclsyntax.Block) Retention {
+	r := DefaultRetention
+	r.DeclRange = b.DefRange()
+	const in = " in retention"
+	d.check(b.Body, section{in: in, attrs: retentionAttrs})
+	for name, field := range map[string]*time.Duration{
+		"done_work":        &r.DoneWork,
+		"dead_letters":     &r.DeadLetters,
+		"processed_events": &r.ProcessedEvents,
+		"requests":         &r.Requests,
+		"transcripts":      &r.Transcripts,
+		"webchat_streams":  &r.WebchatStreams,
+	} {
+		if v, ok := d.duration(b.Body, name, in, MaxRetention); ok {
+			*field = v
+		}
+	}
+	if v, ok := d.duration(b.Body, "interval", in, MaxRetentionInterval); ok {
+		if v < MinRetentionInterval {
+			d.errorf(b.Body.Attributes["interval"].Expr.Range(), "interval%s must be at least %s, got %q", in, formatDuration(MinRetentionInterval), formatDuration(v))
+		} else {
+			r.Interval = v
+		}
+	}
+	if v, a, ok := d.attr(b.Body, "batch", in, cty.Number); ok {
+		n, acc := v.AsBigFloat().Int64()
+		if !v.AsBigFloat().IsInt() || acc != big.Exact || n < 1 || n > MaxRetentionBatch {
+			d.errorf(a.Expr.Range(), "batch%s must be a whole number from 1 to %d", in, MaxRetentionBatch)
+		} else {
+			r.Batch = int(n)
+		}
+	}
+	return r
+}
+
+// uniqueWebhookTokens reports a webhook_token shared by two bots of one
+// provider: the provider's webhooks are routed to a bot by their token, so
+// one of the two would get the other's webhooks. The message names both
+// bots, never the token.
+func (d *decoder) uniqueWebhookTokens(bots []Bot) {
+	type key struct{ provider, token string }
+	first := map[key]*Bot{}
+	for i := range bots {
+		b := &bots[i]
+		if b.Provider == "" || b.WebhookToken.IsZero() {
+			continue // already reported
+		}
+		k := key{b.Provider, b.WebhookToken.Value()}
+		if prev, dup := first[k]; dup {
+			d.errorf(b.AttrRange("webhook_token"), "bot %q has the same webhook_token as bot %q (defined at %s), and both use provider %q: webhooks are routed to a bot by its token, so each bot of a provider needs its own", b.Name, prev.Name, position(prev.AttrRange("webhook_token")), b.Provider)
+			continue
+		}
+		first[k] = b
+	}
 }
 
 func (d *decoder) plugin(b *hclsyntax.Block) Plugin {
@@ -485,10 +561,10 @@ func (d *decoder) duration(body *hclsyntax.Body, name, in string, max time.Durat
 	if !ok {
 		return 0, false
 	}
-	v, err := time.ParseDuration(s)
+	v, err := parseDuration(s)
 	switch {
 	case err != nil:
-		d.errorf(a.Expr.Range(), "%s%s must be a duration such as 30s, 5m or 2h, got %q", name, in, s)
+		d.errorf(a.Expr.Range(), "%s%s must be a duration such as 30s, 5m, 2h or 7d, got %q", name, in, s)
 		return 0, false
 	case v <= 0:
 		d.errorf(a.Expr.Range(), "%s%s must be positive, got %q", name, in, s)
@@ -500,9 +576,35 @@ func (d *decoder) duration(body *hclsyntax.Body, name, in string, max time.Durat
 	return v, true
 }
 
+// parseDuration is time.ParseDuration that also takes whole days, alone or
+// before the rest: "7d", "1d12h". A day is 24 hours.
+func parseDuration(s string) (time.Duration, error) {
+	days, rest, ok := strings.Cut(s, "d")
+	if !ok {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.ParseInt(days, 10, 64)
+	if err != nil || n < 0 || days[0] == '+' || n > math.MaxInt64/int64(24*time.Hour) {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	v := time.Duration(n) * 24 * time.Hour
+	if rest == "" {
+		return v, nil
+	}
+	r, err := time.ParseDuration(rest)
+	if err != nil || r < 0 || r > math.MaxInt64-v || rest[0] == '+' || rest[0] == '-' {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return v + r, nil
+}
+
 // formatDuration is d without the zero units time.Duration.String adds:
-// 168h rather than 168h0m0s.
+// 168h rather than 168h0m0s. Whole days beyond a week are days: 3650d.
 func formatDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d > 7*day && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = s[:len(s)-2]

@@ -19,3 +19,8 @@ bot "shop" {
 bot "shop" {
   provider = "echo"
 }
+
+retention {
+  done_work = "0d"
+  transcipts = "90d"
+}

@@ -50,3 +50,14 @@ bot "demo-2" {
   channel       = "webchat"
   webhook_token = env("DEMO_WEBHOOK_TOKEN", "dev-token")
 }
+
+retention {
+  done_work        = "1d12h"
+  dead_letters     = "14d"
+  processed_events = "240h"
+  requests         = "1d"
+  transcripts      = "365d"
+  webchat_streams  = "45d"
+  interval         = "30s"
+  batch            = 200
+}
