@@ -44,9 +44,10 @@ type Bot struct {
 	*httptest.Server
 	w sdktest.Signal
 
-	mu     sync.Mutex
-	events []BotEvent
-	status int
+	mu      sync.Mutex
+	events  []BotEvent
+	status  int
+	refused map[string]int // value → status answered to it
 }
 
 // NewBot starts a Bot; it stops when the test ends.
@@ -65,6 +66,17 @@ func (b *Bot) FailWith(status int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.status = status
+}
+
+// Refuse makes the bot answer status to events with value, and only to
+// those (0: answer them again). Refused events are not recorded.
+func (b *Bot) Refuse(value string, status int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.refused == nil {
+		b.refused = map[string]int{}
+	}
+	b.refused[value] = status
 }
 
 // Reply is what the bot answers to value.
@@ -90,6 +102,9 @@ func (b *Bot) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Lock()
 	status := b.status
+	if r := b.refused[ev.Value()]; r != 0 && status == 0 {
+		status = r
+	}
 	if status == 0 {
 		b.events = append(b.events, ev)
 	}

@@ -1,8 +1,8 @@
 // Command livechat-provider-recorder is a provider plugin for livechatd's
 // own tests. It writes every call it gets as a JSON line to record_file,
 // acknowledges each with an agent message "ack <call>" pushed to the host
-// (so tests wait on the channel, not on a clock), fails starts when told
-// to, and turns webhook query parameters into events, like a platform's
+// (so tests wait on the channel, not on a clock), fails starts and sends
+// when told to, and turns webhook query parameters into events, like a platform's
 // HTTP integration would.
 package main
 
@@ -26,6 +26,7 @@ var info = sdk.Info{
 		{Name: "api_key", Type: sdk.String, Sensitive: true},
 		{Name: "ack", Type: sdk.Bool, Default: true},
 		{Name: "fail_start", Type: sdk.String, Default: "", Description: `"", "retryable" or "permanent"`},
+		{Name: "fail_send", Type: sdk.String, Default: "", Description: `"", "retryable", "permanent" or "not_found" (the ticket is gone)`},
 	}},
 }
 
@@ -33,6 +34,7 @@ type config struct {
 	RecordFile string `json:"record_file"`
 	Ack        bool   `json:"ack"`
 	FailStart  string `json:"fail_start"`
+	FailSend   string `json:"fail_send"`
 }
 
 // Record is one call, as written to record_file.
@@ -117,6 +119,17 @@ func (r *recorder) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 }
 
 func (r *recorder) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.SendResult, error) {
+	r.mu.Lock()
+	b := r.bots[req.Bot]
+	r.mu.Unlock()
+	switch b.FailSend {
+	case "retryable":
+		return sdk.SendResult{}, sdk.Retryable(errors.New("the platform is down"), 0)
+	case "permanent":
+		return sdk.SendResult{}, sdk.Permanent(errors.New("the platform refused the message"))
+	case "not_found":
+		return sdk.SendResult{}, sdk.NotFound("ticket %s not found", req.Ref)
+	}
 	_, err := r.record(ctx, Record{Call: "send", Bot: req.Bot, SessionID: req.SessionID, Ref: req.Ref, Key: req.IdempotencyKey, Messages: []sdk.Message{req.Message}})
 	return sdk.SendResult{}, err
 }
