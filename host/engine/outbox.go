@@ -175,6 +175,11 @@ func (e *Engine) dispatch() {
 			go func() {
 				defer running.Done()
 				defer func() { <-sem; e.wake() }()
+				defer func() {
+					if r := recover(); r != nil { // the lease brings the item back
+						e.log.Error("panic in outbox worker", "key", it.Key, "panic", r, "stack", string(debug.Stack()))
+					}
+				}()
 				e.work(ctx, it)
 			}()
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"strings"
 
 	"github.com/livechatd/livechatd/host"
@@ -83,8 +84,16 @@ func (e *Engine) HandleWebhook(ctx context.Context, r WebhookRequest) (WebhookRe
 	return out, nil
 }
 
-// PushEvents takes events a plugin pushes for bot (sdk.Host).
-func (e *Engine) PushEvents(ctx context.Context, bot string, events ...sdk.Event) error {
+// PushEvents takes events a plugin pushes for bot (sdk.Host). It runs on
+// the gRPC server the plugin calls back, which does not recover panics: a
+// panic here is turned into a retryable error for the plugin.
+func (e *Engine) PushEvents(ctx context.Context, bot string, events ...sdk.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("panic while applying pushed events", "bot", bot, "panic", r, "stack", string(debug.Stack()))
+			err = sdk.Retryable(fmt.Errorf("livechatd failed on these events: %v", r), 0)
+		}
+	}()
 	b, err := e.Bot(bot)
 	if err != nil {
 		return sdk.NotFound("%v", err)
