@@ -56,7 +56,8 @@ func (c *Channel) identity(w http.ResponseWriter, r *http.Request) {
 }
 
 // stream serves a user's stream as Server-Sent Events: every entry after
-// Last-Event-ID (or ?last_event_id=), then new ones as they come.
+// Last-Event-ID (or ?last_event_id=), then new ones as they come, until the
+// client leaves or the channel shuts down.
 func (c *Channel) stream(w http.ResponseWriter, r *http.Request) {
 	bot, user := mux.Vars(r)["bot"], mux.Vars(r)["user"]
 	token := r.URL.Query().Get("token")
@@ -122,6 +123,8 @@ func (c *Channel) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-ctx.Done():
+			return
+		case <-c.shutdown:
 			return
 		case <-changed:
 		case <-keepAlive.C:

@@ -57,6 +57,10 @@ type Channel struct {
 	// answer come before, say, the agent's greeting their START caused.
 	inflight map[string]int
 	settled  map[string]chan struct{}
+
+	// shutdown is closed by Shutdown: every stream ends.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 }
 
 var _ engine.Channel = (*Channel)(nil)
@@ -68,7 +72,7 @@ func New(log Log, secrets map[string]string, lg hclog.Logger) *Channel {
 		lg = hclog.NewNullLogger()
 	}
 	c := &Channel{log: log, keys: map[string][]byte{}, lg: lg, subs: map[string]map[chan struct{}]struct{}{},
-		inflight: map[string]int{}, settled: map[string]chan struct{}{}}
+		inflight: map[string]int{}, settled: map[string]chan struct{}{}, shutdown: make(chan struct{})}
 	for bot, secret := range secrets {
 		key := []byte(secret)
 		if secret == "" {
@@ -79,6 +83,15 @@ func New(log Log, secrets map[string]string, lg hclog.Logger) *Channel {
 		c.keys[bot] = key
 	}
 	return c
+}
+
+// Shutdown ends every open stream, and any opened later as soon as it has
+// sent what is already stored, so that an open chat tab does not hold the
+// HTTP server's graceful shutdown. The page reconnects by itself (the
+// stream's retry line) and replays from its Last-Event-ID. Deliveries still
+// go to the store. Calling it again does nothing.
+func (c *Channel) Shutdown() {
+	c.shutdownOnce.Do(func() { close(c.shutdown) })
 }
 
 // Serves reports whether bot uses the webchat.

@@ -1,13 +1,18 @@
 package webchat_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/livechatd/livechatd/host/engine"
 	"github.com/livechatd/livechatd/host/sqlite"
 	"github.com/livechatd/livechatd/host/webchat"
@@ -101,4 +106,57 @@ func TestTokens(t *testing.T) {
 	if !c.Verify("shop", "u1", tok) || c.Verify("shop", "u2", tok) || c.Verify("other", "u1", tok) || c.Verify("shop", "", "") {
 		t.Error("a token must open its own user's stream only")
 	}
+}
+
+// Shutdown ends open streams at once, cleanly, and a stream opened after it
+// ends as soon as it has sent what is stored.
+func TestShutdownEndsStreams(t *testing.T) {
+	c, _ := open(t)
+	r := mux.NewRouter()
+	c.Register(r)
+	ts := httptest.NewServer(r)
+	t.Cleanup(ts.Close)
+	openStream := func() *bufio.Reader {
+		t.Helper()
+		resp, err := http.Get(ts.URL + "/v1/bots/shop/users/u1/stream?token=" + c.Token("shop", "u1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream: %d", resp.StatusCode)
+		}
+		br := bufio.NewReader(resp.Body)
+		if line, err := br.ReadString('\n'); err != nil || line != "retry: 1000\n" {
+			t.Fatalf("first line = %q, %v", line, err)
+		}
+		return br
+	}
+	ended := func(br *bufio.Reader) <-chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(io.Discard, br) // nil at a clean end
+			ch <- err
+		}()
+		return ch
+	}
+	waitEnd := func(ch <-chan error) {
+		t.Helper()
+		timeout := time.NewTimer(5 * time.Second)
+		defer timeout.Stop()
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Errorf("stream ended with %v, want a clean end", err)
+			}
+		case <-timeout.C:
+			t.Fatal("the stream is still open 5s after Shutdown")
+		}
+	}
+
+	before := ended(openStream())
+	c.Shutdown()
+	waitEnd(before)
+	c.Shutdown() // a second call is harmless
+	waitEnd(ended(openStream()))
 }
