@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type Webchat interface {
 	BeginExchange(bot, user string) (done func())
 	RecordExchange(ctx context.Context, bot string, ev engine.Event, reply engine.Reply) error
 	Register(r *mux.Router)
+	// Shutdown ends the open streams: Close calls it, so that they do not
+	// hold the graceful shutdown.
+	Shutdown()
 }
 
 // Server is the HTTP API.
@@ -60,15 +64,15 @@ type Server struct {
 	// routes are registered too.
 	Webchat Webchat
 
-	router *mux.Router
-	srv    *http.Server
-	ln     net.Listener
+	handler http.Handler
+	srv     *http.Server
+	ln      net.Listener
 }
 
-// Handler builds the router.
+// Handler builds the router, behind the recovery of panics.
 func (s *Server) Handler() http.Handler {
-	if s.router != nil {
-		return s.router
+	if s.handler != nil {
+		return s.handler
 	}
 	if s.Logger == nil {
 		s.Logger = hclog.NewNullLogger()
@@ -88,9 +92,62 @@ func (s *Server) Handler() http.Handler {
 	if s.Webchat != nil {
 		s.Webchat.Register(r)
 	}
-	s.router = r
-	return r
+	s.handler = s.recoverPanics(r)
+	return s.handler
 }
+
+// recoverPanics turns a panic in a handler into a logged failure and, when
+// nothing was written yet, a 500 with the usual error body, instead of the
+// dropped connection net/http gives. http.ErrAbortHandler keeps its meaning.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rw := &recorder{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.Logger.Error("handler panicked", "method", req.Method, "path", req.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			if rw.wrote {
+				return // the status is gone; the response ends where it stopped
+			}
+			writeJSON(w, http.StatusInternalServerError, errorBody{Error: errorDetail{Code: host.EINTERNAL, Message: "internal error"}})
+		}()
+		next.ServeHTTP(rw, req)
+	})
+}
+
+// recorder notes whether the response has started. It passes Flush on (the
+// webchat streams need it) and unwraps for http.ResponseController.
+type recorder struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (r *recorder) WriteHeader(status int) {
+	// 1xx headers are informational: the real status is still to come.
+	if status >= 200 {
+		r.wrote = true
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Flush() {
+	r.wrote = true
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Open listens on addr (":0" picks a port) and serves in the background.
 func (s *Server) Open(addr string) error {
@@ -105,6 +162,11 @@ func (s *Server) Open(addr string) error {
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	if s.Webchat != nil {
+		// Shutdown closes the listeners, then runs this: the streams end
+		// and their connections drain like any other.
+		s.srv.RegisterOnShutdown(s.Webchat.Shutdown)
+	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server", "error", err)
@@ -116,13 +178,20 @@ func (s *Server) Open(addr string) error {
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Close stops accepting requests and waits for those in flight until ctx is
-// done.
+// Close stops accepting requests, ends the webchat streams and waits for
+// the requests in flight until ctx is done; then it closes the connections
+// still open, so that no request outlives it by more than its handler's
+// reaction to a cancelled context.
 func (s *Server) Close(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+		return fmt.Errorf("http: requests still running when the grace ended: %w", err)
+	}
+	return nil
 }
 
 func (s *Server) registerHealth(r *mux.Router) {
@@ -170,6 +239,7 @@ var statusOf = map[string]int{
 	host.ECONFLICT:     http.StatusConflict,
 	host.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	host.EUNAVAILABLE:  http.StatusBadGateway,
+	host.EBUSY:         http.StatusServiceUnavailable,
 	host.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -184,7 +254,8 @@ type errorDetail struct {
 }
 
 // error writes err as JSON with its status; internal errors are logged and
-// shown as "internal error".
+// shown as "internal error". A busy store asks the caller to retry in a
+// second: the condition is livechatd's own and passes quickly.
 func (s *Server) error(w http.ResponseWriter, req *http.Request, err error) {
 	code := host.ErrorCode(err)
 	status, ok := statusOf[code]
@@ -195,6 +266,9 @@ func (s *Server) error(w http.ResponseWriter, req *http.Request, err error) {
 		s.Logger.Error("request failed", "method", req.Method, "path", req.URL.Path, "status", status, "error", err)
 	} else {
 		s.Logger.Debug("request refused", "method", req.Method, "path", req.URL.Path, "status", status, "error", err)
+	}
+	if code == host.EBUSY {
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: host.ErrorMessage(err), Field: host.ErrorField(err)}})
 }
