@@ -23,7 +23,12 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	go func() {
+		<-ctx.Done()
+		// The first signal starts a graceful shutdown; a second one, from an
+		// operator who will not wait, gets the default action and kills.
+		stop()
+	}()
 	os.Exit(Main(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/livechatd/livechatd/config"
 	"github.com/livechatd/livechatd/host"
 	"github.com/livechatd/livechatd/host/engine"
@@ -19,9 +20,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// shutdownGrace bounds a graceful shutdown: in-flight requests and outbox
-// work get this long to finish.
-const shutdownGrace = 20 * time.Second
+// The phases of a shutdown, in order, each with its own deadline started
+// when the phase starts: requests in flight (the webchat streams end at
+// once), then the engine's in-flight outbox work (what does not finish is
+// handed back, to run after the restart), then the plugin processes, then
+// the store. Together they stay under the 30 s that service managers
+// commonly give before they kill.
+const (
+	httpGrace    = 5 * time.Second
+	engineGrace  = 15 * time.Second
+	pluginsGrace = 5 * time.Second
+)
 
 // serve runs the host until ctx is done (SIGINT, SIGTERM).
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -35,17 +44,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg.LogLevel, stderr)
 
+	var parts running
+	defer parts.stop(log)
 	store, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	parts.store = store
 
 	plugins, err := startPlugins(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer stopPlugins(plugins)
+	parts.plugins = plugins
 	for _, s := range plugins.Statuses() {
 		if s.State == pluginhost.StateReady {
 			log.Info("plugin loaded", "name", s.Name, "version", s.Version, "protocol", s.Protocol, "sha256", s.SHA256)
@@ -70,6 +81,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}), engineBots(cfg), engine.Options{Logger: log.Named("engine"), Metrics: engine.NewMetrics(reg), Webchat: webchatChannel(chat)})
 	plugins.SetHost(eng)
 	eng.Run()
+	parts.engine = eng
 
 	srv := &httpapi.Server{
 		Engine:     eng,
@@ -85,6 +97,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := srv.Open(cfg.Listen); err != nil {
 		return err
 	}
+	parts.http = srv
 	log.Info("livechatd listening", "addr", srv.Addr(), "public_url", cfg.PublicURL, "bots", len(cfg.Bots), "version", version)
 	fmt.Fprintf(stdout, "livechatd listening on http://%s\n", srv.Addr())
 	for _, b := range cfg.Bots {
@@ -94,17 +107,57 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	<-ctx.Done()
-	log.Info("shutting down", "grace", shutdownGrace)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := srv.Close(sctx); err != nil {
-		log.Warn("http shutdown", "error", err)
-	}
-	if err := eng.Close(sctx); err != nil {
-		log.Warn("engine shutdown", "error", err)
-	}
-	log.Info("stopped")
+	log.Info("shutting down", "http_grace", httpGrace, "engine_grace", engineGrace, "plugins_grace", pluginsGrace)
 	return nil
+}
+
+// running holds what serve has started; stop closes it in the one safe
+// order, whatever serve got to before it returned.
+type running struct {
+	http    *httpapi.Server
+	engine  *engine.Engine
+	plugins *pluginhost.Manager
+	store   *sqlite.DB
+}
+
+// stop ends each running part, in order: no request reaches an engine that
+// is closing, no worker calls a plugin that is gone or a store that is
+// closed. Each phase gets its own deadline and is logged with its duration.
+func (r *running) stop(log hclog.Logger) {
+	began := time.Now()
+	if r.http != nil {
+		phase(log, "http", httpGrace, r.http.Close)
+	}
+	if r.engine != nil {
+		phase(log, "engine", engineGrace, r.engine.Close)
+	}
+	if r.plugins != nil {
+		phase(log, "plugins", pluginsGrace, r.plugins.Close)
+	}
+	if r.store != nil {
+		phase(log, "store", 0, func(context.Context) error { return r.store.Close() })
+	}
+	log.Info("stopped", "took", time.Since(began).Round(time.Millisecond))
+}
+
+// phase runs one step of the shutdown within grace (0: no deadline) and
+// logs how long it took. A step that runs out of time is logged and the
+// shutdown goes on: the next steps are still needed.
+func phase(log hclog.Logger, name string, grace time.Duration, stop func(context.Context) error) {
+	ctx := context.Background()
+	if grace > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, grace)
+		defer cancel()
+	}
+	began := time.Now()
+	err := stop(ctx)
+	took := time.Since(began).Round(time.Millisecond)
+	if err != nil {
+		log.Warn("shutdown: "+name+" stopped with an error", "took", took, "error", err)
+		return
+	}
+	log.Info("shutdown: "+name+" stopped", "took", took)
 }
 
 // openStore opens the configured store. Its type is the concrete one: the
