@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -78,7 +79,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	engine.RegisterOutboxGauges(reg, store)
 	eng := engine.New(store, engine.ProvidersFunc(func(name string) (engine.Provider, error) {
 		return plugins.Plugin(name)
-	}), engineBots(cfg), engine.Options{Logger: log.Named("engine"), Metrics: engine.NewMetrics(reg), Webchat: webchatChannel(chat)})
+	}), engineBots(cfg), engine.Options{Logger: log.Named("engine"), Metrics: engine.NewMetrics(reg), Webchat: webchatChannel(chat),
+		// Work for a plugin that is down waits for it, attempts untouched.
+		PluginDown: func(err error) bool { return errors.Is(err, pluginhost.ErrUnavailable) }})
 	plugins.SetHost(eng)
 	eng.Run()
 	parts.engine = eng
