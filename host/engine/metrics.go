@@ -53,27 +53,55 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// RegisterOutboxGauges exposes the outbox's counts by state, read from the
-// store at scrape time.
-func RegisterOutboxGauges(reg prometheus.Registerer, store host.Store) {
-	for _, state := range []host.OutboxState{host.OutboxPending, host.OutboxDead} {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name:        "livechat_outbox_items",
-			Help:        "Outbox items by state.",
-			ConstLabels: prometheus.Labels{"state": string(state)},
-		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			st, err := store.OutboxStats(ctx)
-			if err != nil {
-				return -1
-			}
-			if state == host.OutboxDead {
-				return float64(st.Dead)
-			}
-			return float64(st.Pending)
-		}))
+// OutboxCounter is what the outbox gauges read: pending and dead counts
+// (Done is not shown). host/sqlite's OutboxCounts reads only those two
+// states' ranges of its indexes, so a scrape costs the same however much
+// work is done.
+type OutboxCounter interface {
+	OutboxCounts(ctx context.Context) (host.OutboxStats, error)
+}
+
+// RegisterOutboxGauges exposes livechat_outbox_items{state} for the pending
+// and dead states, read from store at scrape time: one query per scrape for
+// both states.
+func RegisterOutboxGauges(reg prometheus.Registerer, store OutboxCounter) {
+	reg.MustRegister(newOutboxCollector(store))
+}
+
+// outboxCollector is livechat_outbox_items as one prometheus.Collector, so
+// that a scrape runs one count for every state. (Two GaugeFuncs ran a
+// count of the whole outbox each.)
+type outboxCollector struct {
+	store OutboxCounter
+	desc  *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*outboxCollector)(nil)
+
+func newOutboxCollector(store OutboxCounter) *outboxCollector {
+	return &outboxCollector{
+		store: store,
+		desc: prometheus.NewDesc("livechat_outbox_items",
+			"Outbox items by state: pending and dead (-1 when the store cannot be read).", []string{"state"}, nil),
 	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector. When the store cannot be read,
+// both states show -1, a value no count can have, rather than failing the
+// whole scrape.
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.store.OutboxCounts(ctx)
+	pending, dead := float64(st.Pending), float64(st.Dead)
+	if err != nil {
+		pending, dead = -1, -1
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, pending, string(host.OutboxPending))
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, dead, string(host.OutboxDead))
 }
 
 func (m *Metrics) event(bot, outcome string) {
