@@ -15,6 +15,7 @@ import (
 	"github.com/livechatd/livechatd/host/engine"
 	"github.com/livechatd/livechatd/host/httpapi"
 	"github.com/livechatd/livechatd/host/pluginhost"
+	"github.com/livechatd/livechatd/host/retention"
 	"github.com/livechatd/livechatd/host/sqlite"
 	"github.com/livechatd/livechatd/host/webchat"
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,6 +78,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	engine.RegisterOutboxGauges(reg, store)
+	if err := parts.startRetention(cfg, store, reg, log); err != nil {
+		return err
+	}
 	eng := engine.New(store, engine.ProvidersFunc(func(name string) (engine.Provider, error) {
 		return plugins.Plugin(name)
 	}), engineBots(cfg), engine.Options{Logger: log.Named("engine"), Metrics: engine.NewMetrics(reg), Webchat: webchatChannel(chat),
@@ -117,10 +121,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // running holds what serve has started; stop closes it in the one safe
 // order, whatever serve got to before it returned.
 type running struct {
-	http    *httpapi.Server
-	engine  *engine.Engine
-	plugins *pluginhost.Manager
-	store   *sqlite.DB
+	http      *httpapi.Server
+	engine    *engine.Engine
+	retention func() // stops the retention job and waits for it
+	plugins   *pluginhost.Manager
+	store     *sqlite.DB
 }
 
 // stop ends each running part, in order: no request reaches an engine that
@@ -133,6 +138,9 @@ func (r *running) stop(log hclog.Logger) {
 	}
 	if r.engine != nil {
 		phase(log, "engine", engineGrace, r.engine.Close)
+	}
+	if r.retention != nil {
+		r.retention() // cancelling rolls back the batch in flight
 	}
 	if r.plugins != nil {
 		phase(log, "plugins", pluginsGrace, r.plugins.Close)
@@ -222,4 +230,25 @@ func webchatChannel(c *webchat.Channel) engine.Channel {
 		return nil
 	}
 	return c
+}
+
+// startRetention runs the retention job (the retention block) until stop.
+func (r *running) startRetention(cfg *config.File, store *sqlite.DB, reg prometheus.Registerer, log hclog.Logger) error {
+	job, err := retention.New(store, retention.Policy{
+		DoneWork: cfg.Retention.DoneWork, DeadLetters: cfg.Retention.DeadLetters,
+		ProcessedEvents: cfg.Retention.ProcessedEvents, Requests: cfg.Retention.Requests,
+		Transcripts: cfg.Retention.Transcripts, WebchatStreams: cfg.Retention.WebchatStreams,
+		Interval: cfg.Retention.Interval, Batch: cfg.Retention.Batch,
+	}, retention.Options{Logger: log.Named("retention"), Registerer: reg})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		job.Run(ctx)
+	}()
+	r.retention = func() { cancel(); <-done }
+	return nil
 }

@@ -18,6 +18,4 @@ CREATE INDEX processed_events_created ON processed_events (created_at);
 CREATE INDEX webchat_stream_created ON webchat_stream (created_at);
 CREATE INDEX messages_created ON messages (created_at);
 
--- requests needs requests_created (created_at) too, but 0004 recreates the
--- table: the index must be created after it (TestRetentionPlans says so
--- while it is missing).
+-- requests_created (created_at) is made by 0004, which recreates requests.

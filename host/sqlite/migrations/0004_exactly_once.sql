@@ -14,6 +14,8 @@ CREATE TABLE requests (
 	created_at INTEGER NOT NULL,
 	PRIMARY KEY (bot, user_id, request_id)
 ) WITHOUT ROWID;
+-- Retention deletes by age (0003 made this index on the table dropped here).
+CREATE INDEX requests_created ON requests (created_at);
 
 -- A claim's token: Complete, Retry, Dead and Release of a worker whose
 -- claim was taken over (lease over, or handed back) match nothing.
