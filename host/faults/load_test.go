@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -67,12 +68,25 @@ type traffic struct {
 	toUser   map[string]int // user → replies written on the platform
 	sessions map[string]string
 	notes    []string
+	// differed counts events whose copies were answered differently: a
+	// concurrent duplicate must get the first answer (issue 9).
+	differed int
 }
 
 func (tr *traffic) note(format string, args ...any) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	tr.notes = append(tr.notes, fmt.Sprintf(format, args...))
+}
+
+// failed notes an event that was not answered as it should have been.
+func (tr *traffic) failed(user, what string, err error) {
+	if errors.Is(err, errDiffer) {
+		tr.mu.Lock()
+		tr.differed++
+		tr.mu.Unlock()
+	}
+	tr.note("%s: %s: %v", user, what, err)
 }
 
 func (tr *traffic) count(m map[string]int, user string) {
@@ -152,7 +166,7 @@ func (w *world) userSide(ctx context.Context, tr *traffic, l load, base func() s
 	}
 	r, err := w.sendCopies(ctx, base(), l.copies, event("start", buttonPayload("LIVECHAT_SESSION_START")))
 	if err != nil {
-		tr.note("%s: START: %v", user, err)
+		tr.failed(user, "START", err)
 	}
 	if lc, _ := r["livechat"].(map[string]any); lc == nil || lc["session_id"] == nil {
 		tr.note("%s: START answered without a session: %s", user, clip(r))
@@ -168,7 +182,7 @@ func (w *world) userSide(ctx context.Context, tr *traffic, l load, base func() s
 	for seq := 1; seq <= l.messages; seq++ {
 		tr.count(tr.toAgent, user)
 		if _, err := w.sendCopies(ctx, base(), l.copies, event("m"+strconv.Itoa(seq), textPayload(userMessage(user, seq)))); err != nil {
-			tr.note("%s: message %d: %v", user, seq, err)
+			tr.failed(user, fmt.Sprintf("message %d", seq), err)
 		}
 		if l.every > 0 {
 			select {
@@ -214,10 +228,13 @@ func (w *world) sendCopies(ctx context.Context, base string, copies int, event m
 		}
 	}
 	if differ > 0 {
-		return first, fmt.Errorf("%d of %d copies answered otherwise than %s", differ, copies, clip(first))
+		return first, fmt.Errorf("%w: %d of %d otherwise than %s", errDiffer, differ, copies, clip(first))
 	}
 	return first, nil
 }
+
+// errDiffer: copies of one request were answered differently.
+var errDiffer = errors.New("copies answered differently")
 
 // clip is v as JSON, cut short for a note.
 func clip(v any) string {
@@ -357,18 +374,21 @@ func (w *world) settle(tr *traffic, base string, limit time.Duration) (time.Dura
 		// The platform first: a webhook it has delivered is in the outbox.
 		idle := w.platformIdle()
 		pending, up := w.outboxPending(base)
-		switch {
-		case !idle:
-			last = "the platform still has webhooks to deliver"
-		case !up:
-			last = "livechatd does not answer /metrics"
-		case pending > 0:
-			last = fmt.Sprintf("%d outbox items pending", pending)
-		default:
+		if idle && up && pending == 0 {
 			calm++
 			return calm >= 2
 		}
 		calm = 0
+		var why []string
+		if !idle {
+			why = append(why, "the platform still has webhooks to deliver")
+		}
+		if !up {
+			why = append(why, "livechatd does not answer /metrics")
+		} else if pending > 0 {
+			why = append(why, fmt.Sprintf("%d outbox items still pending", pending))
+		}
+		last = strings.Join(why, ", ")
 		return false
 	})
 	if !ok {

@@ -41,6 +41,11 @@ const (
 
 var builds *sdktest.Builder
 
+const (
+	livechatdPkg = "github.com/livechatd/livechatd/host/cmd/livechatd"
+	pluginPkg    = "github.com/livechatd/livechatd/plugins/gorgias/cmd/livechat-provider-gorgias"
+)
+
 func TestMain(m *testing.M) { os.Exit(sdktest.RunMain(m, &builds)) }
 
 // binary is a prebuilt binary named by env, or pkg built from the tree.
@@ -84,7 +89,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		t:         t,
 		dir:       t.TempDir(),
 		logs:      filepath.Join(artifacts(t), strings.ReplaceAll(t.Name(), "/", "_")),
-		livechatd: binary(t, "FAULTS_LIVECHATD", "github.com/livechatd/livechatd/host/cmd/livechatd"),
+		livechatd: binary(t, "FAULTS_LIVECHATD", livechatdPkg),
 		bot:       fakes.NewBot(t),
 		events: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			MaxIdleConnsPerHost: 64, DisableCompression: true,
@@ -97,7 +102,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	if err := os.Mkdir(pluginDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	w.plugin = sdktest.Install(t, binary(t, "FAULTS_PLUGIN", "github.com/livechatd/livechatd/plugins/gorgias/cmd/livechat-provider-gorgias"), pluginDir, "gorgias")
+	w.plugin = sdktest.Install(t, binary(t, "FAULTS_PLUGIN", pluginPkg), pluginDir, "gorgias")
 	if real, err := filepath.EvalSymlinks(w.plugin); err == nil {
 		w.plugin = real // as /proc/PID/exe names it
 	}
