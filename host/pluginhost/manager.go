@@ -5,14 +5,18 @@
 // plugin directory, refuses links that lead outside it and files that do not
 // match their sha256 pin, and launches the rest with AutoMTLS, gRPC only and
 // none of the host's environment. A supervisor restarts a plugin that exits
-// or stops answering health pings, with exponential backoff, re-configures
-// its bots, and marks it failed after too many crashes in a window.
+// or stops answering several health pings in a row, with exponential
+// backoff, and re-configures its bots. After too many crashes in a window,
+// or when it cannot be launched at all, a plugin is failed: calls fail fast
+// with ErrUnavailable, and it is launched again after a cool-off that grows
+// at each failure, for as long as the host runs. Every call has a deadline.
 package pluginhost
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -34,12 +38,18 @@ type Options struct {
 
 	// StartTimeout bounds a plugin's handshake (10s).
 	StartTimeout time.Duration
-	// CallTimeout bounds the host's own calls at launch: Info, Configure (30s).
+	// CallTimeout bounds every call to a plugin whose context has no
+	// deadline of its own: the calls of the Plugin methods, and at each
+	// launch Info and the re-configure of each bot, one by one (30s).
 	CallTimeout time.Duration
 	// HealthInterval is the time between health pings (10s).
 	HealthInterval time.Duration
 	// PingTimeout bounds one health ping (5s).
 	PingTimeout time.Duration
+	// PingFailures failed health pings in a row get a plugin killed and
+	// restarted (3); a ping that answers resets the count. One slow ping
+	// must not kill the calls in flight.
+	PingFailures int
 	// RestartBackoff is the first restart delay, doubled at each crash in the
 	// window up to MaxRestartBackoff (200ms, 30s).
 	RestartBackoff    time.Duration
@@ -47,11 +57,21 @@ type Options struct {
 	// CrashLimit crashes within CrashWindow mark a plugin failed (5, 5m).
 	CrashLimit  int
 	CrashWindow time.Duration
+	// FailedCoolOff is how long a failed plugin (one that crashed too often,
+	// or could not be launched at all) rests before it is launched again; it
+	// doubles at each failure in a row up to MaxFailedCoolOff (1m, 10m).
+	// Failed plugins are tried again for as long as the Manager runs; the
+	// count of failures starts again once a plugin has stayed up for
+	// CrashWindow.
+	FailedCoolOff    time.Duration
+	MaxFailedCoolOff time.Duration
 	// CallWait is how long a call waits for a restarting plugin before it
 	// fails as retryable (10s).
 	CallWait time.Duration
-	// Now is the clock for the crash window (time.Now).
+	// Now is the clock for the crash window and Status.NextRetry (time.Now).
 	Now func() time.Time
+	// After is the timer for restart delays and cool-offs (time.After).
+	After func(time.Duration) <-chan time.Time
 
 	hostProxy *hostProxy
 }
@@ -72,12 +92,20 @@ func (o *Options) setDefaults() {
 	def(&o.RestartBackoff, 200*time.Millisecond)
 	def(&o.MaxRestartBackoff, 30*time.Second)
 	def(&o.CrashWindow, 5*time.Minute)
+	def(&o.FailedCoolOff, time.Minute)
+	def(&o.MaxFailedCoolOff, 10*time.Minute)
 	def(&o.CallWait, 10*time.Second)
 	if o.CrashLimit <= 0 {
 		o.CrashLimit = 5
 	}
+	if o.PingFailures <= 0 {
+		o.PingFailures = 3
+	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.After == nil {
+		o.After = time.After
 	}
 }
 
@@ -93,7 +121,7 @@ type Manager struct {
 // New returns a Manager; Load starts the plugins.
 func New(opts Options) *Manager {
 	opts.setDefaults()
-	opts.hostProxy = &hostProxy{}
+	opts.hostProxy = &hostProxy{log: opts.Logger}
 	return &Manager{opts: opts, plugins: map[string]*Plugin{}}
 }
 
@@ -102,8 +130,10 @@ func New(opts Options) *Manager {
 func (m *Manager) SetHost(h sdk.Host) { m.opts.hostProxy.set(h) }
 
 // Load discovers the plugins and launches them all in parallel. A plugin
-// that cannot be launched is reported in its Status and does not stop the
-// others; the error is for an unreadable directory only.
+// that cannot be launched is reported in its Status, failed, and does not
+// stop the others; it is launched again after FailedCoolOff. A plugin refused
+// by discovery (a sha256 mismatch, a link outside the directory) stays
+// refused. The error is for an unreadable directory only.
 func (m *Manager) Load(ctx context.Context) error {
 	cands, problems, err := Discover(m.opts.Dir, m.opts.Pins, m.opts.RequireChecksums)
 	if err != nil {
@@ -122,15 +152,14 @@ func (m *Manager) Load(ctx context.Context) error {
 			proc, err := p.launch()
 			p.mu.Lock()
 			if err != nil {
-				p.log.Error("plugin refused", "error", err)
-				p.setState(StateFailed, err.Error())
-				close(p.done)
+				p.log.Error("plugin failed to start", "error", err)
+				p.fail(err.Error())
 			} else {
 				p.proc = proc
 				p.setState(StateReady, "")
-				go p.run(proc)
 			}
 			p.mu.Unlock()
+			go p.run(proc)
 			loaded[i] = p
 		}()
 	}
@@ -197,15 +226,24 @@ func (m *Manager) Close(ctx context.Context) error {
 
 // hostProxy forwards plugin pushes to the host set with SetHost.
 type hostProxy struct {
-	h atomic.Pointer[sdk.Host]
+	h   atomic.Pointer[sdk.Host]
+	log hclog.Logger
 }
 
 func (p *hostProxy) set(h sdk.Host) { p.h.Store(&h) }
 
-func (p *hostProxy) PushEvents(ctx context.Context, bot string, events ...sdk.Event) error {
+// PushEvents runs on a gRPC server goroutine of the host's: a panic in the
+// host's handling becomes the push's error, never the end of livechatd.
+func (p *hostProxy) PushEvents(ctx context.Context, bot string, events ...sdk.Event) (err error) {
 	h := p.h.Load()
 	if h == nil {
 		return sdk.Retryable(errors.New("the host is not ready for events yet"), time.Second)
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("panic handling pushed events", "bot", bot, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("the host panicked handling pushed events: %v", r)
+		}
+	}()
 	return (*h).PushEvents(ctx, bot, events...)
 }

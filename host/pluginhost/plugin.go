@@ -28,7 +28,8 @@ const (
 	StateReady      State = "ready"
 	StateRestarting State = "restarting"
 	// StateFailed: the plugin could not be launched, or crashed too often;
-	// Status.Reason says why. The host keeps running without it.
+	// Status.Reason says why and Status.NextRetry when it is launched again.
+	// The host keeps running without it meanwhile.
 	StateFailed  State = "failed"
 	StateStopped State = "stopped"
 )
@@ -44,13 +45,19 @@ type Status struct {
 	Capabilities []sdk.Capability `json:"capabilities,omitempty"`
 	State        State            `json:"status"`
 	Reason       string           `json:"reason,omitempty"`
+	NextRetry    time.Time        `json:"next_retry,omitzero"` // when a failed plugin is launched again
 	PID          int              `json:"pid,omitempty"`
 	Restarts     int              `json:"restarts"`
 	Bots         []string         `json:"bots,omitempty"`
 }
 
 // ErrUnavailable is wrapped by the errors of calls to a plugin that is not
-// running; they are retryable.
+// running: failed (waiting out its cool-off), stopped, or still restarting
+// after CallWait. Such calls fail fast, without reaching any platform, and
+// their errors are sdk-retryable; for a failed plugin, RetryAfter is the
+// time until its next launch. Callers that queue work should keep it
+// waiting on errors.Is(err, ErrUnavailable) rather than count an attempt:
+// the call was never made.
 var ErrUnavailable = errors.New("plugin unavailable")
 
 // process is one running plugin process.
@@ -110,13 +117,20 @@ type Plugin struct {
 	crashes  []time.Time
 	bots     map[string]sdk.Config
 	changed  chan struct{} // closed and replaced at every state change
+	// While failed: the failures in a row, the cool-off being waited out
+	// and when it ends. up is when the plugin last came back from failure.
+	failures  int
+	coolOff   time.Duration
+	nextRetry time.Time
+	up        time.Time
 
-	stop     chan struct{}
-	stopOnce sync.Once
-	done     chan struct{} // closed when supervision has ended
+	ctx    context.Context // cancelled by close: ends supervision and launches
+	cancel context.CancelFunc
+	done   chan struct{} // closed when supervision has ended
 }
 
 func newPlugin(c Candidate, opts *Options) *Plugin {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Plugin{
 		cand:    c,
 		opts:    opts,
@@ -124,7 +138,8 @@ func newPlugin(c Candidate, opts *Options) *Plugin {
 		state:   StateStarting,
 		bots:    map[string]sdk.Config{},
 		changed: make(chan struct{}),
-		stop:    make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
 		done:    make(chan struct{}),
 	}
 }
@@ -151,6 +166,7 @@ func (p *Plugin) Status() Status {
 		Capabilities: p.info.Capabilities,
 		State:        p.state,
 		Reason:       p.reason,
+		NextRetry:    p.nextRetry,
 		Restarts:     p.restarts,
 	}
 	if len(p.info.ProtocolVersions) > 0 {
@@ -198,7 +214,7 @@ func (p *Plugin) setState(s State, reason string) {
 }
 
 // launch starts a process, checks its protocol and fingerprint, and
-// configures every known bot on it.
+// configures every known bot on it, each call within CallTimeout.
 func (p *Plugin) launch() (*process, error) {
 	sum, err := hex.DecodeString(p.cand.SHA256)
 	if err != nil {
@@ -253,9 +269,9 @@ func (p *Plugin) launch() (*process, error) {
 	if err != nil {
 		return fail(fmt.Errorf("dispense: %w", err))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.opts.CallTimeout)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.CallTimeout)
 	info, err := proc.remote.Info(ctx)
+	cancel()
 	if err != nil {
 		return fail(fmt.Errorf("info: %w", err))
 	}
@@ -273,7 +289,9 @@ func (p *Plugin) launch() (*process, error) {
 	}
 	p.mu.Unlock()
 	for bot, cfg := range bots {
+		ctx, cancel := context.WithTimeout(p.ctx, p.opts.CallTimeout)
 		diags, err := proc.remote.Configure(ctx, bot, cfg)
+		cancel()
 		if err == nil {
 			err = diags.Err()
 		}
