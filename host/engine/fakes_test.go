@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -346,6 +347,10 @@ type harness struct {
 type attempt struct {
 	item host.OutboxItem
 	err  error
+}
+
+func (a attempt) String() string {
+	return fmt.Sprintf("%s %s (attempts %d): %v", a.item.Kind, a.item.Key, a.item.Attempts, a.err)
 }
 
 // option changes a harness before its engine starts.
