@@ -34,9 +34,9 @@ func TestFaults(t *testing.T) {
 	binary(t, "FAULTS_PLUGIN", pluginPkg)
 	fmt.Printf("binaries ready in %.1fs\n", time.Since(rep.started).Seconds())
 	s := &suite{
-		rep:         rep,
-		settle:      durationEnv(t, "FAULTS_SETTLE", 30*time.Second),
-		channelDown: durationEnv(t, "FAULTS_CHANNEL_DOWN", 20*time.Second),
+		rep:     rep,
+		settle:  durationEnv(t, "FAULTS_SETTLE", 30*time.Second),
+		downFor: durationEnv(t, "FAULTS_CHANNEL_DOWN", 20*time.Second),
 	}
 	scenarios := []struct {
 		name string
@@ -48,7 +48,7 @@ func TestFaults(t *testing.T) {
 		{"platform-5xx", s.platform5xx},
 		{"platform-slow", s.platformSlow},
 		{"platform-reset", s.platformReset},
-		{"channel-down", s.channelDownScenario},
+		{"channel-down", s.channelDown},
 		{"request-id-5x", s.requestID},
 		{"two-processes", s.twoProcesses},
 	}
@@ -65,9 +65,9 @@ func TestFaults(t *testing.T) {
 
 // suite holds what the scenarios share.
 type suite struct {
-	rep         *report
-	settle      time.Duration
-	channelDown time.Duration
+	rep     *report
+	settle  time.Duration // the longest wait for quiescence
+	downFor time.Duration // how long the channel is down
 }
 
 // steady is the load of most scenarios: four users who each write every
@@ -160,9 +160,10 @@ func (s *suite) livechatdKill(t *testing.T) {
 	w := newWorld(t, worldOptions{})
 	d := w.mustStart()
 	tr := w.run(steady(12 * time.Second))
+	loaded := time.Now()
 	var notes []string
 	for i, at := range []time.Duration{3 * time.Second, 7 * time.Second} { // the fault schedule
-		time.Sleep(time.Until(began.Add(at)))
+		time.Sleep(time.Until(loaded.Add(at)))
 		plugins := w.pluginPIDs(d.pid())
 		d.kill()
 		restart := time.Now()
@@ -282,21 +283,22 @@ func (s *suite) platformReset(t *testing.T) {
 
 // 4. The channel down: 503 for the first half, connections refused for
 // the second, while users write and the agent answers once a second.
-func (s *suite) channelDownScenario(t *testing.T) {
+func (s *suite) channelDown(t *testing.T) {
 	began := time.Now()
 	w := newWorld(t, worldOptions{})
 	w.mustStart()
-	down := s.channelDown
+	down := s.downFor
 	if err := w.channel.set(channelFailing); err != nil {
 		t.Fatal(err)
 	}
 	n := int(down / time.Second)
 	tr := w.run(load{users: 4, messages: n, every: time.Second, replies: n, replyEvery: time.Second})
-	time.Sleep(time.Until(began.Add(down / 2))) // the fault schedule
+	loaded := time.Now()
+	time.Sleep(time.Until(loaded.Add(down / 2))) // the fault schedule
 	if err := w.channel.set(channelRefusing); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Until(began.Add(down)))
+	time.Sleep(time.Until(loaded.Add(down)))
 	if err := w.channel.set(channelUp); err != nil {
 		t.Fatal(err)
 	}
