@@ -230,7 +230,7 @@ func (e *Engine) HandleEvent(ctx context.Context, botName string, ev Event) (Rep
 	if ev.RequestID == "" {
 		return e.handle(ctx, in)
 	}
-	reply, err, shared := e.requests.do(in.flightKey(), func() (Reply, error) {
+	reply, err, shared := e.requests.do(in.flightKey(), in.bodyHash, func() (Reply, error) {
 		replay, err := in.recall(func(bot, user, id string) (*host.Request, error) {
 			return e.store.RecalledRequest(ctx, bot, user, id)
 		})
@@ -249,16 +249,23 @@ func (e *Engine) HandleEvent(ctx context.Context, botName string, ev Event) (Rep
 	return reply, err
 }
 
-func (e *Engine) handle(ctx context.Context, in *intake) (Reply, error) {
+func (e *Engine) handle(ctx context.Context, in *intake) (_ Reply, err error) {
 	b, ev := in.bot, in.ev
 	// In next_message mode the bot hears of an expiry just before the
 	// user's next event, and both answers go back together.
-	notice, err := e.pendingNotice(ctx, b, ev)
+	notice, noticed, err := e.pendingNotice(ctx, b, ev)
 	if err != nil {
 		return Reply{}, err
 	}
 	if notice != nil {
 		in.prefix = notice.Messages
+		defer func() {
+			if err != nil {
+				// The event failed, and with it the answer that was to
+				// carry the notice's: deliver that through the channel.
+				e.deliverNoticeAnswer(noticed, notice)
+			}
+		}()
 	}
 	sess, err := e.store.OpenSession(ctx, b.Name, ev.Client.UserID)
 	switch {
@@ -298,20 +305,20 @@ func (e *Engine) handle(ctx context.Context, in *intake) (Reply, error) {
 // blocks the user: a notice the bot refuses is dropped (logged, counted),
 // one the bot cannot take now goes to the outbox, to be retried there and
 // its answer delivered through the channel.
-func (e *Engine) pendingNotice(ctx context.Context, b *Bot, ev Event) (*Reply, error) {
+func (e *Engine) pendingNotice(ctx context.Context, b *Bot, ev Event) (*Reply, *host.Session, error) {
 	if _, err := e.store.PendingNotice(ctx, b.Name, ev.Client.UserID); host.ErrorCode(err) == host.ENOTFOUND {
-		return nil, nil // the cheap check, without the lock
+		return nil, nil, nil // the cheap check, without the lock
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	unlock := e.userLocks.lock(b.Name, ev.Client.UserID)
 	defer unlock()
 	sess, err := e.store.PendingNotice(ctx, b.Name, ev.Client.UserID)
 	if host.ErrorCode(err) == host.ENOTFOUND {
-		return nil, nil // told by a concurrent event of the user
+		return nil, nil, nil // told by a concurrent event of the user
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key := "notice-expired:" + sess.ID
 	notice := Event{RequestID: key, Client: ev.Client, Metadata: sess.Metadata, Payload: payloadEvent(PayloadExpired)}
@@ -335,11 +342,11 @@ func (e *Engine) pendingNotice(ctx context.Context, b *Bot, ev Event) (*Reply, e
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch {
 	case callErr == nil:
-		return &reply, nil
+		return &reply, sess, nil
 	case retryable:
 		e.opts.Metrics.event(b.Name, "notice_deferred")
 		e.log.Warn("the bot could not take the expiry notice now; it goes through the outbox", "bot", b.Name, "session", sess.ID, "error", callErr)
@@ -347,7 +354,30 @@ func (e *Engine) pendingNotice(ctx context.Context, b *Bot, ev Event) (*Reply, e
 		e.opts.Metrics.event(b.Name, "notice_refused")
 		e.log.Error("the bot refused the expiry notice; dropped", "bot", b.Name, "session", sess.ID, "error", callErr)
 	}
-	return nil, nil
+	return nil, nil, nil
+}
+
+// deliverNoticeAnswer queues the bot's answer to an expiry notice for the
+// user's channel, when the event that was to carry it failed.
+func (e *Engine) deliverNoticeAnswer(s *host.Session, notice *Reply) {
+	if len(notice.Messages) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msgs := append([]OutMessage{}, notice.Messages...)
+	for i := range msgs {
+		if msgs[i].Author == nil {
+			msgs[i].Author = &Author{Type: string(host.AuthorBot)}
+		}
+	}
+	d := Delivery{Client: clientOf(s), SessionID: s.ID, Messages: msgs}
+	err := e.store.Tx(ctx, func(tx host.Tx) error {
+		return e.enqueue(tx, s, kindDelivery, "reply:notice-expired:"+s.ID, channelQueue(s.Bot, s.UserID), d)
+	})
+	if err != nil {
+		e.log.Error("the bot's answer to an expiry notice is lost", "bot", s.Bot, "session", s.ID, "error", err)
+	}
 }
 
 // forward sends the event to the bot and returns its reply, keeping both in

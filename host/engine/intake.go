@@ -123,48 +123,58 @@ func quoteJSON(s string) string {
 	return string(b)
 }
 
-// flightKey identifies a request and its body: a concurrent duplicate waits
-// for the first; the same id with another body runs on its own and meets
-// ECONFLICT when it commits.
+// flightKey identifies a request, whatever its body: a concurrent request
+// with the same id waits for the one running (see flights.do).
 func (in *intake) flightKey() string {
-	return in.bot.Name + "\x00" + in.ev.Client.UserID + "\x00" + in.ev.RequestID + "\x00" + in.bodyHash
+	return in.bot.Name + "\x00" + in.ev.Client.UserID + "\x00" + in.ev.RequestID
 }
 
 // flights lets concurrent duplicates of one request wait for the first:
-// they get its answer (or its error) instead of running it again.
+// they get its answer (or its error) instead of running it again. A request
+// with the same id and another body waits too, then runs on its own, and
+// meets ECONFLICT if the first one was recorded.
 type flights struct {
 	mu sync.Mutex
 	m  map[string]*flight
 }
 
 type flight struct {
-	done  chan struct{}
-	reply Reply
-	err   error
+	done     chan struct{}
+	bodyHash string
+	reply    Reply
+	err      error
 }
 
-// do runs fn once for all callers with key that overlap in time.
-func (f *flights) do(key string, fn func() (Reply, error)) (Reply, error, bool) {
-	f.mu.Lock()
-	if f.m == nil {
-		f.m = map[string]*flight{}
-	}
-	if c, ok := f.m[key]; ok {
-		f.mu.Unlock()
-		<-c.done
-		return c.reply, c.err, true
-	}
-	c := &flight{done: make(chan struct{})}
-	f.m[key] = c
-	f.mu.Unlock()
-	defer func() {
+// do runs fn once for all callers with key and bodyHash that overlap in
+// time; shared is true for the callers that got another's answer.
+func (f *flights) do(key, bodyHash string, fn func() (Reply, error)) (reply Reply, err error, shared bool) {
+	for {
 		f.mu.Lock()
-		delete(f.m, key)
+		if f.m == nil {
+			f.m = map[string]*flight{}
+		}
+		c, running := f.m[key]
+		if !running {
+			c = &flight{done: make(chan struct{}), bodyHash: bodyHash}
+			f.m[key] = c
+		}
 		f.mu.Unlock()
-		close(c.done)
-	}()
-	c.reply, c.err = fn()
-	return c.reply, c.err, false
+		if !running {
+			defer func() {
+				f.mu.Lock()
+				delete(f.m, key)
+				f.mu.Unlock()
+				close(c.done)
+			}()
+			c.reply, c.err = fn()
+			return c.reply, c.err, false
+		}
+		<-c.done
+		if c.bodyHash == bodyHash {
+			return c.reply, c.err, true
+		}
+		// Another body under the same id: try again, now that it is over.
+	}
 }
 
 // userLocks serialise the few steps that must run one at a time per user

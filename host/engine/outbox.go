@@ -251,19 +251,25 @@ func (e *Engine) work(ctx context.Context, it *host.OutboxItem) {
 	}
 	attempts := it.Attempts + 1
 	if !retryable || attempts >= e.opts.MaxAttempts {
+		if isProviderWork(it.Kind) && it.SessionID != "" {
+			// The session cannot go on without this work: fail it first,
+			// so that the user and the bot hear of it instead of silence.
+			// Until that commits, the item stays (failSession of a closed
+			// session is a no-op, so a second try is safe).
+			if ferr := e.failSession(sctx, it.SessionID, err); ferr != nil {
+				e.log.Error("fail the session of a dead letter; will try again", "session", it.SessionID, "error", ferr)
+				if rerr := e.store.Release(sctx, it, e.now().Add(e.backoff(1))); rerr != nil {
+					e.log.Error("hand back outbox item", "key", it.Key, "error", rerr)
+				}
+				return
+			}
+		}
 		e.log.Error("outbox item failed for good; it is a dead letter now", "kind", it.Kind, "key", it.Key, "attempts", attempts, "error", err)
 		if err := e.store.Dead(sctx, it, err.Error()); err != nil {
 			e.log.Error("dead-letter outbox item", "key", it.Key, "error", err)
 			return
 		}
 		e.opts.Metrics.deadLetter(string(it.Kind))
-		if isProviderWork(it.Kind) && it.SessionID != "" {
-			// The session cannot go on without this work: fail it, so
-			// that the user and the bot hear of it instead of silence.
-			if err := e.failSession(sctx, it.SessionID, err); err != nil {
-				e.log.Error("fail session of a dead letter", "session", it.SessionID, "error", err)
-			}
-		}
 		return
 	}
 	delay := e.backoff(attempts)
