@@ -59,7 +59,9 @@ type Options struct {
 	CrashWindow time.Duration
 	// FailedCoolOff is how long a failed plugin (one that crashed too often,
 	// or could not be launched at all) rests before it is launched again; it
-	// doubles at each failure in a row up to MaxFailedCoolOff (1m, 10m).
+	// doubles at each failure in a row up to MaxFailedCoolOff (5s, 10m): a
+	// plugin killed from outside comes back within seconds, one that keeps
+	// failing is tried less and less often.
 	// Failed plugins are tried again for as long as the Manager runs; the
 	// count of failures starts again once a plugin has stayed up for
 	// CrashWindow.
@@ -92,7 +94,7 @@ func (o *Options) setDefaults() {
 	def(&o.RestartBackoff, 200*time.Millisecond)
 	def(&o.MaxRestartBackoff, 30*time.Second)
 	def(&o.CrashWindow, 5*time.Minute)
-	def(&o.FailedCoolOff, time.Minute)
+	def(&o.FailedCoolOff, 5*time.Second)
 	def(&o.MaxFailedCoolOff, 10*time.Minute)
 	def(&o.CallWait, 10*time.Second)
 	if o.CrashLimit <= 0 {

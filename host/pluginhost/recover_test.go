@@ -125,7 +125,8 @@ func TestFailedPluginComesBack(t *testing.T) {
 	dir := t.TempDir()
 	install(t, dir, echoBinary(t), "echo")
 	tm := &timers{}
-	m := start(t, pluginhost.Options{Dir: dir, RestartBackoff: time.Millisecond, CrashLimit: 2, CrashWindow: time.Hour, After: tm.After})
+	m := start(t, pluginhost.Options{Dir: dir, RestartBackoff: time.Millisecond, CrashLimit: 2, CrashWindow: time.Hour, After: tm.After,
+		FailedCoolOff: time.Minute})
 	p, _ := m.Plugin("echo")
 	ctx := ctxT(t)
 	if _, err := p.Configure(ctx, "shop", echoConfig); err != nil {
@@ -143,7 +144,7 @@ func TestFailedPluginComesBack(t *testing.T) {
 		}
 	}
 	if got := tm.wait(t, 1); got[0] != time.Minute {
-		t.Errorf("first cool-off = %s, want the default 1m", got[0])
+		t.Errorf("first cool-off = %s, want FailedCoolOff", got[0])
 	}
 	s := status(t, m, "echo")
 	if s.State != pluginhost.StateFailed || !strings.Contains(s.Reason, "crashed 2 times") {
@@ -191,7 +192,7 @@ func TestFailedFirstLaunchIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	tm := &timers{}
-	m := start(t, pluginhost.Options{Dir: dir, After: tm.After, MaxFailedCoolOff: 3 * time.Minute,
+	m := start(t, pluginhost.Options{Dir: dir, After: tm.After, FailedCoolOff: time.Minute, MaxFailedCoolOff: 3 * time.Minute,
 		Pins: map[string]string{"echo": strings.Repeat("0", 64)}})
 	s := status(t, m, "faulty")
 	if s.State != pluginhost.StateFailed || !strings.Contains(s.Reason, "down on purpose") || s.NextRetry.IsZero() {
