@@ -12,6 +12,7 @@ const (
 	KindProviderStart   OutboxKind = "provider_start"   // open the ticket (StartSession)
 	KindProviderSend    OutboxKind = "provider_send"    // a user message to the agent (SendMessage)
 	KindProviderEnd     OutboxKind = "provider_end"     // close the ticket (EndSession)
+	KindWebhook         OutboxKind = "webhook"          // a platform's webhook the plugin could not take at once
 	KindBotNotice       OutboxKind = "bot_notice"       // tell the bot LIVECHAT_SESSION_* and deliver its reply
 	KindChannelDelivery OutboxKind = "channel_delivery" // deliver messages to the user's channel
 )
@@ -74,6 +75,10 @@ func ProviderQueue(sessionID string) string { return "provider:" + sessionID }
 // ChannelQueue is the queue of the deliveries to a user: agent messages and
 // the bot's answers to notices, in order, across sessions.
 func ChannelQueue(bot, userID string) string { return "channel:" + bot + "/" + userID }
+
+// WebhookQueue is the queue of a bot's platform webhooks that wait for the
+// plugin, in the order they arrived.
+func WebhookQueue(bot string) string { return "webhook:" + bot }
 
 // BotQueue is the queue of the notices (LIVECHAT_SESSION_*) a bot hears
 // about a user.

@@ -153,6 +153,8 @@ type Outbox interface {
 	// becomes claimable at at. For work that did not run (shutdown, a
 	// plugin that is down). ECONFLICT as for Retry.
 	Release(ctx context.Context, it *OutboxItem, at time.Time) error
+	// Pending reports whether queue has pending items.
+	Pending(ctx context.Context, queue string) (bool, error)
 	// NextDue returns when the earliest queue head becomes claimable
 	// (possibly in the past); ok is false when nothing is pending. The
 	// worker sleeps until then or until Wake fires.

@@ -173,9 +173,10 @@ type fakeProvider struct {
 	sig *signal
 	mu  sync.Mutex
 
-	start func(ctx context.Context, req sdk.StartRequest) (sdk.StartResult, error)
-	send  func(ctx context.Context, req sdk.SendRequest) error
-	end   func(ctx context.Context, req sdk.EndRequest) error
+	start   func(ctx context.Context, req sdk.StartRequest) (sdk.StartResult, error)
+	send    func(ctx context.Context, req sdk.SendRequest) error
+	end     func(ctx context.Context, req sdk.EndRequest) error
+	webhook func(ctx context.Context, req sdk.WebhookRequest) (sdk.WebhookResult, error)
 
 	starts []sdk.StartRequest
 	sends  []sendCall
@@ -232,8 +233,21 @@ func (p *fakeProvider) EndSession(ctx context.Context, req sdk.EndRequest) error
 	return nil
 }
 
-func (p *fakeProvider) HandleWebhook(context.Context, sdk.WebhookRequest) (sdk.WebhookResult, error) {
+func (p *fakeProvider) HandleWebhook(ctx context.Context, req sdk.WebhookRequest) (sdk.WebhookResult, error) {
+	defer p.sig.notify()
+	p.mu.Lock()
+	webhook := p.webhook
+	p.mu.Unlock()
+	if webhook != nil {
+		return webhook(ctx, req)
+	}
 	return sdk.WebhookResult{}, nil
+}
+
+func (p *fakeProvider) onWebhook(f func(ctx context.Context, req sdk.WebhookRequest) (sdk.WebhookResult, error)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.webhook = f
 }
 
 func (p *fakeProvider) onStart(f func(ctx context.Context, req sdk.StartRequest) (sdk.StartResult, error)) {

@@ -20,6 +20,7 @@ const (
 	kindEnd      = host.KindProviderEnd
 	kindNotice   = host.KindBotNotice
 	kindDelivery = host.KindChannelDelivery
+	kindWebhook  = host.KindWebhook
 )
 
 var (
@@ -336,6 +337,8 @@ func (e *Engine) execute(ctx context.Context, it *host.OutboxItem) error {
 		return e.doNotice(ctx, it)
 	case kindDelivery:
 		return e.doDeliver(ctx, it)
+	case kindWebhook:
+		return e.doWebhook(ctx, it)
 	}
 	return &host.Error{Code: host.EINVALID, Field: "kind", Message: fmt.Sprintf("unknown outbox kind %q", it.Kind)}
 }

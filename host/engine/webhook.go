@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"runtime/debug"
 	"strings"
 
@@ -49,14 +51,24 @@ func (e *Engine) HandleWebhook(ctx context.Context, r WebhookRequest) (WebhookRe
 		e.opts.Metrics.webhook(r.Provider, "unauthorized")
 		return WebhookResponse{}, &host.Error{Code: host.EUNAUTHORIZED, Field: "token", Message: "wrong webhook token"}
 	}
-	p, err := e.providers.Provider(b.Provider)
+	req := sdk.WebhookRequest{Bot: b.Name, Method: r.Method, Path: r.Path,
+		Query: withoutKey(r.Query, "token"), Header: withoutKey(r.Header, "X-Livechat-Token"), Body: r.Body}
+	// Webhooks that wait for the plugin go first: a new one waits behind them.
+	waiting, err := e.store.Pending(ctx, host.WebhookQueue(b.Name))
 	if err != nil {
-		return WebhookResponse{}, upstream("provider", err.Error(), err)
+		return WebhookResponse{}, err
 	}
-	query := withoutKey(r.Query, "token")
-	header := withoutKey(r.Header, "X-Livechat-Token")
-	res, err := p.HandleWebhook(ctx, sdk.WebhookRequest{Bot: b.Name, Method: r.Method, Path: r.Path, Query: query, Header: header, Body: r.Body})
+	if waiting {
+		return e.queueWebhook(ctx, b, req, errors.New("earlier webhooks wait for the plugin"))
+	}
+	res, err := e.callWebhook(ctx, b, req)
 	if err != nil {
+		if retryable, _ := sdk.IsRetryable(err); retryable {
+			// The plugin is down, or the platform behind it: keep the
+			// webhook and hand it to the plugin later, rather than
+			// answer 5xx to a platform that may never send it again.
+			return e.queueWebhook(ctx, b, req, err)
+		}
 		switch sdk.KindOf(err) {
 		case sdk.KindInvalid:
 			return WebhookResponse{}, &host.Error{Code: host.EINVALID, Message: err.Error(), Err: err}
@@ -82,6 +94,63 @@ func (e *Engine) HandleWebhook(ctx context.Context, r WebhookRequest) (WebhookRe
 		out.Header = map[string][]string{"Content-Type": {"application/json"}}
 	}
 	return out, nil
+}
+
+// callWebhook hands a webhook to the bot's provider plugin.
+func (e *Engine) callWebhook(ctx context.Context, b *Bot, req sdk.WebhookRequest) (sdk.WebhookResult, error) {
+	p, err := e.providers.Provider(b.Provider)
+	if err != nil {
+		return sdk.WebhookResult{}, sdk.Retryable(err, 0)
+	}
+	return p.HandleWebhook(ctx, req)
+}
+
+// webhookWork is a webhook kept for the plugin: the request as the plugin
+// would have seen it, the bot's token already removed.
+type webhookWork struct {
+	Provider string `json:"provider"`
+	sdk.WebhookRequest
+}
+
+// queueWebhook keeps an authenticated webhook in the bot's webhook queue and
+// answers 202: the outbox hands it to the plugin, in order, once it can.
+func (e *Engine) queueWebhook(ctx context.Context, b *Bot, req sdk.WebhookRequest, why error) (WebhookResponse, error) {
+	err := e.store.Tx(ctx, func(tx host.Tx) error {
+		return e.enqueue(tx, nil, kindWebhook, "webhook:"+host.NewID(), host.WebhookQueue(b.Name), webhookWork{Provider: b.Provider, WebhookRequest: req})
+	})
+	if err != nil {
+		return WebhookResponse{}, err
+	}
+	e.opts.Metrics.webhook(b.Provider, "queued")
+	e.log.Warn("webhook kept for later: the plugin cannot take it now", "bot", b.Name, "provider", b.Provider, "reason", why)
+	body, _ := json.Marshal(map[string]bool{"queued": true})
+	return WebhookResponse{Status: http.StatusAccepted, Header: map[string][]string{"Content-Type": {"application/json"}}, Body: body}, nil
+}
+
+// doWebhook hands a kept webhook to the plugin and applies its events. What
+// the plugin or the checks refuse for good is a dead letter.
+func (e *Engine) doWebhook(ctx context.Context, it *host.OutboxItem) error {
+	w, err := decode[webhookWork](it)
+	if err != nil {
+		return err
+	}
+	b, err := e.Bot(w.Bot)
+	if err != nil {
+		return err
+	}
+	res, err := e.callWebhook(ctx, b, w.WebhookRequest)
+	if err != nil {
+		return err
+	}
+	if _, err := e.applyEvents(ctx, b, res.Events); err != nil {
+		switch host.ErrorCode(err) {
+		case host.ENOTFOUND, host.EFORBIDDEN, host.EINVALID:
+			return sdk.Permanent(err)
+		}
+		return err
+	}
+	e.opts.Metrics.webhook(w.Provider, "ok")
+	return nil
 }
 
 // PushEvents takes events a plugin pushes for bot (sdk.Host). It runs on

@@ -162,6 +162,17 @@ func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.O
 	return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", it.ID, state)}
 }
 
+// Pending implements host.Outbox. The index outbox_queue (state, queue, id)
+// answers it.
+func (db *DB) Pending(ctx context.Context, queue string) (bool, error) {
+	var pending bool
+	if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND queue = ?)`,
+		queue).Scan(&pending); err != nil {
+		return false, dbError("pending", err)
+	}
+	return pending, nil
+}
+
 // NextDue implements host.Outbox.
 func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var at sql.NullInt64
