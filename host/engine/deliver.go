@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/livechatd/livechatd/host"
@@ -104,6 +105,26 @@ func Sign(secret, timestamp string, body []byte) string {
 	mac.Write([]byte("."))
 	mac.Write(body)
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify reports whether header, an X-Livechat-Signature
+// ("t=<unix>,v1=<hex>"), signs body with secret. It does not judge the
+// timestamp's age: the caller decides what is fresh.
+func Verify(secret, header string, body []byte) bool {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	if ts == "" || sig == "" {
+		return false
+	}
+	return hmac.Equal([]byte(Sign(secret, ts, body)), []byte(sig))
 }
 
 func (e *Engine) post(ctx context.Context, url string, body []byte, headers map[string]string) (int, http.Header, []byte, error) {

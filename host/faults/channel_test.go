@@ -3,19 +3,17 @@
 package faults_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/livechatd/livechatd/host/engine"
 )
 
 // channelMode is how the channel answers.
@@ -122,7 +120,7 @@ func (c *channel) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var d delivery
-	if id == "" || !c.verify(r.Header.Get("X-Livechat-Signature"), body) || json.Unmarshal(body, &d) != nil {
+	if id == "" || !engine.Verify(c.secret, r.Header.Get("X-Livechat-Signature"), body) || json.Unmarshal(body, &d) != nil {
 		c.rejected++
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -146,27 +144,6 @@ func (c *channel) handle(w http.ResponseWriter, r *http.Request) {
 		c.arrivals = append(c.arrivals, a)
 	}
 	w.WriteHeader(http.StatusOK)
-}
-
-// verify checks X-Livechat-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>.
-func (c *channel) verify(header string, body []byte) bool {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(part, "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sig = v
-		}
-	}
-	if ts == "" || sig == "" {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(c.secret))
-	fmt.Fprintf(mac, "%s.", ts)
-	mac.Write(body)
-	return hmac.Equal([]byte(hex.EncodeToString(mac.Sum(nil))), []byte(sig))
 }
 
 // channelStats is what the channel saw.

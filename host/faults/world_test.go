@@ -129,7 +129,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	// The operator's step: paste what webhook-url prints into Gorgias.
 	hook := w.webhookURL()
 	if _, err := w.sandbox.CreateIntegration(sandbox.Integration{Name: "livechatd", Type: "http", HTTP: sandbox.HTTPConfig{
-		URL: hook.url, Method: hook.method, Triggers: map[string]bool{hook.triggers: true},
+		URL: hook.URL, Method: hook.Method, Triggers: map[string]bool{hook.Triggers: true},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +191,8 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-type hook struct{ url, method, triggers string }
-
 // webhookURL runs `livechatd webhook-url` and reads its first webhook.
-func (w *world) webhookURL() hook {
+func (w *world) webhookURL() fakes.PrintedWebhook {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -202,23 +200,8 @@ func (w *world) webhookURL() hook {
 	if err != nil {
 		w.t.Fatalf("livechatd webhook-url: %v\n%s", err, out)
 	}
-	var h hook
-	first, _, _ := strings.Cut(string(out), "\n\n")
-	for _, line := range strings.Split(first, "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "URL":
-			h.url = strings.TrimSpace(v)
-		case "Method":
-			h.method = strings.TrimSpace(v)
-		case "Triggers":
-			h.triggers = strings.TrimSpace(v)
-		}
-	}
-	if h.url == "" || h.method == "" || h.triggers == "" {
+	h, ok := fakes.ParseWebhookURL(string(out))
+	if !ok {
 		w.t.Fatalf("livechatd webhook-url printed no complete webhook:\n%s", out)
 	}
 	return h

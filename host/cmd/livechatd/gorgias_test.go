@@ -105,48 +105,24 @@ bot "shop" {
 	if code != 0 {
 		t.Fatalf("webhook-url: %d %s", code, errOut)
 	}
-	hook := parseWebhookURL(t, out)
-	seedQuery := "external_id={{ticket.external_id}}&ticket_id={{ticket.id}}&event_type={{event.type}}&event_id={{event.id}}&message_id={{event.object_id}}&text={{message.body_text}}&from_agent={{message.from_agent}}"
-	if want := "http://" + addr + "/v1/livechat/gorgias/receive?token=" + gorgiasToken + "&" + seedQuery; hook.url != want {
-		t.Fatalf("webhook-url printed\n%s\nwant the seed's URL with the token:\n%s", hook.url, want)
+	hook, ok := fakes.ParseWebhookURL(out)
+	if !ok {
+		t.Fatalf("webhook-url printed no complete webhook:\n%s", out)
 	}
-	if hook.method != "GET" || hook.triggers != "ticket-message-created" {
-		t.Fatalf("webhook-url: method %q triggers %q", hook.method, hook.triggers)
+	seedQuery := "external_id={{ticket.external_id}}&ticket_id={{ticket.id}}&event_type={{event.type}}&event_id={{event.id}}&message_id={{event.object_id}}&text={{message.body_text}}&from_agent={{message.from_agent}}"
+	if want := "http://" + addr + "/v1/livechat/gorgias/receive?token=" + gorgiasToken + "&" + seedQuery; hook.URL != want {
+		t.Fatalf("webhook-url printed\n%s\nwant the seed's URL with the token:\n%s", hook.URL, want)
+	}
+	if hook.Method != "GET" || hook.Triggers != "ticket-message-created" {
+		t.Fatalf("webhook-url: method %q triggers %q", hook.Method, hook.Triggers)
 	}
 	if _, err := w.sandbox.CreateIntegration(sandbox.Integration{Name: "livechat", Type: "http", HTTP: sandbox.HTTPConfig{
-		URL: hook.url, Method: hook.method, Triggers: map[string]bool{hook.triggers: true},
+		URL: hook.URL, Method: hook.Method, Triggers: map[string]bool{hook.Triggers: true},
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	w.p = start(t, w.env)
 	return w
-}
-
-type printedHook struct{ url, method, triggers string }
-
-// parseWebhookURL reads the first webhook of webhook-url's output.
-func parseWebhookURL(t *testing.T, out string) printedHook {
-	t.Helper()
-	var h printedHook
-	first, _, _ := strings.Cut(out, "\n\n") // the first webhook's block
-	for _, line := range strings.Split(first, "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "URL":
-			h.url = strings.TrimSpace(v)
-		case "Method":
-			h.method = strings.TrimSpace(v)
-		case "Triggers":
-			h.triggers = strings.TrimSpace(v)
-		}
-	}
-	if h.url == "" {
-		t.Fatalf("no URL in webhook-url output:\n%s", out)
-	}
-	return h
 }
 
 func (w *gorgiasWorld) wait(what string, cond func() bool) {

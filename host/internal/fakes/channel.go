@@ -1,18 +1,15 @@
 package fakes
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
+	"github.com/livechatd/livechatd/host/engine"
 	"github.com/livechatd/livechatd/sdk/sdktest"
 )
 
@@ -114,26 +111,9 @@ func (c *Channel) serve(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 }
 
-// verify checks X-Livechat-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>.
+// verify checks X-Livechat-Signature.
 func (c *Channel) verify(header string, body []byte) bool {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(part, "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sig = v
-		}
-	}
-	if ts == "" || sig == "" {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(c.secret))
-	fmt.Fprintf(mac, "%s.", ts)
-	mac.Write(body)
-	want := hex.EncodeToString(mac.Sum(nil))
-	return hmac.Equal([]byte(want), []byte(sig))
+	return engine.Verify(c.secret, header, body)
 }
 
 // Deliveries returns the accepted deliveries, each id once, in arrival order.
