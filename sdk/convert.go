@@ -221,11 +221,11 @@ func userToProto(u User) (*livechatv1.User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user metadata: %w", err)
 	}
-	return &livechatv1.User{Id: u.ID, ChannelId: u.ChannelID, Metadata: md}, nil
+	return &livechatv1.User{Id: u.ID, ChannelId: u.ChannelID, Metadata: md, Verified: u.Verified}, nil
 }
 
 func userFromProto(p *livechatv1.User) User {
-	return User{ID: p.GetId(), ChannelID: p.GetChannelId(), Metadata: structFromProto(p.GetMetadata())}
+	return User{ID: p.GetId(), ChannelID: p.GetChannelId(), Metadata: structFromProto(p.GetMetadata()), Verified: p.GetVerified()}
 }
 
 func messageToProto(m Message) (*livechatv1.Message, error) {

@@ -108,6 +108,8 @@ func TestUserRoundTrip(t *testing.T) {
 		{"zero", User{}, User{}},
 		{"full", User{ID: "u1", ChannelID: "web", Metadata: map[string]any{"email": "jane@example.com", "age": 42, "tags": []string{"vip"}}},
 			User{ID: "u1", ChannelID: "web", Metadata: map[string]any{"email": "jane@example.com", "age": 42.0, "tags": []any{"vip"}}}},
+		{"verified", User{ID: "u1", Verified: true, Metadata: map[string]any{"email": "jane@example.com"}},
+			User{ID: "u1", Verified: true, Metadata: map[string]any{"email": "jane@example.com"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := userToProto(tc.in)

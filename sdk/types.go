@@ -227,6 +227,23 @@ type User struct {
 	// Metadata is whatever the channel knows of the user: firstname,
 	// lastname, email, and any other key.
 	Metadata map[string]any `json:"metadata,omitempty"`
+	// Verified says the channel vouches for the identity in Metadata: it
+	// authenticated the user (a login, a signed-in customer account) and
+	// marked the event as verified. livechatd sets it only for an event of
+	// a channel_url bot that carries "metadata_verified": true and a valid
+	// channel signature; webchat users are anonymous and never verified.
+	//
+	// When Verified is false, Metadata is only what the user typed, and
+	// anyone can type someone else's email. A provider then must not attach
+	// the session to an existing platform customer (contact, requester)
+	// found by an email, phone number or id taken from Metadata, and must
+	// not update that customer's data. It finds or creates a customer of
+	// its own keyed by the channel's user id (e.g. the external id
+	// "livechat:<bot>:<user id>" and a synthetic no-reply address nobody
+	// receives mail at), and may show the claimed details to the agent in
+	// the ticket or a note marked as unverified. When true, matching the
+	// platform's customers by email and updating their data is fine.
+	Verified bool `json:"verified,omitempty"`
 }
 
 // AuthorType says who wrote a message.

@@ -953,7 +953,17 @@ type User struct {
 	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	ChannelId string                 `protobuf:"bytes,2,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
 	// Whatever the channel knows of the user (firstname, email, ...).
-	Metadata      *structpb.Struct `protobuf:"bytes,3,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Metadata *structpb.Struct `protobuf:"bytes,3,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// Whether the channel vouches for the identity in metadata (email, phone,
+	// names, external ids). When false (anonymous webchat users, channels
+	// that do not mark their events as verified, and hosts older than this
+	// field), the metadata is only what the user typed: the plugin must not
+	// attach the session to an existing platform customer found by email,
+	// phone or any id taken from metadata, nor change that customer's data.
+	// It uses a customer of its own keyed by the user id (e.g. the external
+	// id "livechat:<bot>:<user id>" with a synthetic no-reply address) and
+	// may show the claimed details to agents marked as unverified.
+	Verified      bool `protobuf:"varint,4,opt,name=verified,proto3" json:"verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1007,6 +1017,13 @@ func (x *User) GetMetadata() *structpb.Struct {
 		return x.Metadata
 	}
 	return nil
+}
+
+func (x *User) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
 }
 
 type Author struct {
@@ -2068,12 +2085,13 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"configJson\x12$\n" +
 	"\x0ehost_broker_id\x18\x03 \x01(\rR\fhostBrokerId\"N\n" +
 	"\x11ConfigureResponse\x129\n" +
-	"\vdiagnostics\x18\x01 \x03(\v2\x17.livechat.v1.DiagnosticR\vdiagnostics\"j\n" +
+	"\vdiagnostics\x18\x01 \x03(\v2\x17.livechat.v1.DiagnosticR\vdiagnostics\"\x86\x01\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x02 \x01(\tR\tchannelId\x123\n" +
-	"\bmetadata\x18\x03 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"Y\n" +
+	"\bmetadata\x18\x03 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12\x1a\n" +
+	"\bverified\x18\x04 \x01(\bR\bverified\"Y\n" +
 	"\x06Author\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.livechat.v1.AuthorTypeR\x04type\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +
