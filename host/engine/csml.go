@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/livechatd/livechatd/host"
 )
@@ -40,18 +41,181 @@ type Payload struct {
 // mediaTypes carry their value in content.url.
 var mediaTypes = map[string]bool{"image": true, "file": true, "audio": true, "video": true, "url": true}
 
-// Validate checks an incoming event and names the offending field.
+// Bounds of an event, checked by Validate. They keep what one event can
+// cost everywhere it goes afterwards — the store, the transcript, the
+// webchat stream, the plugin call (protobuf refuses messages nested beyond
+// its recursion limit, and a message refused there can never be sent) —
+// well under the HTTP body limit's worst case.
+const (
+	// MaxDepth is how deeply objects and arrays may nest in the content or
+	// the metadata; the content or metadata object itself is level 1.
+	MaxDepth = 32
+	// MaxTextBytes bounds content.text and every other string value.
+	MaxTextBytes = 16 << 10
+	// MaxURLBytes bounds content.url.
+	MaxURLBytes = 8 << 10
+	// MaxKeys bounds the keys and array items of the content, and of the
+	// metadata, each counted over the whole tree.
+	MaxKeys = 256
+	// MaxKeyBytes bounds one object key.
+	MaxKeyBytes = 256
+	// MaxMetadataBytes bounds the metadata: its keys and values together.
+	MaxMetadataBytes = 16 << 10
+	// maxIDBytes bounds the ids: user, channel, bot and request.
+	maxIDBytes = 256
+)
+
+// Validate checks an incoming event against its shape and its bounds and
+// names the offending field.
 func (e *Event) Validate() error {
 	if strings.TrimSpace(e.Client.UserID) == "" {
 		return &host.Error{Code: host.EINVALID, Field: "client.user_id", Message: "client.user_id is required"}
 	}
-	if len(e.Client.UserID) > 256 {
-		return &host.Error{Code: host.EINVALID, Field: "client.user_id", Message: "client.user_id is longer than 256 characters"}
+	for _, id := range []struct{ field, value string }{
+		{"client.user_id", e.Client.UserID},
+		{"request_id", e.RequestID},
+		{"client.channel_id", e.Client.ChannelID},
+		{"client.bot_id", e.Client.BotID},
+	} {
+		if len(id.value) > maxIDBytes {
+			return &host.Error{Code: host.EINVALID, Field: id.field, Message: fmt.Sprintf("%s is longer than %d bytes", id.field, maxIDBytes)}
+		}
+		if !utf8.ValidString(id.value) {
+			return &host.Error{Code: host.EINVALID, Field: id.field, Message: id.field + " is not valid UTF-8"}
+		}
 	}
-	if len(e.RequestID) > 256 {
-		return &host.Error{Code: host.EINVALID, Field: "request_id", Message: "request_id is longer than 256 characters"}
+	if err := e.Payload.validate("payload"); err != nil {
+		return err
 	}
-	return e.Payload.validate("payload")
+	if e.Metadata != nil {
+		b := bounds{limit: MaxMetadataBytes}
+		if err := b.object(path{root: "metadata"}, e.Metadata, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bounds walks a JSON tree (what encoding/json decodes into any) and
+// refuses it past MaxDepth, MaxKeys, string and key sizes, or limit bytes
+// in all (0: no total). The walk stops at the first problem, so its cost
+// and its recursion are bounded by the limits, not by the input.
+type bounds struct {
+	limit int // total bytes of keys and values; 0 for none
+	keys  int
+	bytes int
+	// strLimit returns the limit for the string at p, key the last key.
+	strLimit func(key string) int
+}
+
+func (b *bounds) object(p path, m map[string]any, depth int) error {
+	if depth > MaxDepth {
+		return p.errorf("%s is nested deeper than %d levels", p.root, MaxDepth)
+	}
+	for k, v := range m {
+		b.keys++
+		b.bytes += len(k)
+		if b.keys > MaxKeys {
+			return p.errorf("%s has more than %d keys and items", p.root, MaxKeys)
+		}
+		kp := p.key(k)
+		if len(k) > MaxKeyBytes {
+			return kp.errorf("a key of %s is longer than %d bytes", p.root, MaxKeyBytes)
+		}
+		if !utf8.ValidString(k) {
+			return kp.errorf("a key of %s is not valid UTF-8", p.root)
+		}
+		if err := b.value(kp, k, v, depth); err != nil {
+			return err
+		}
+	}
+	return b.total(p)
+}
+
+func (b *bounds) value(p path, key string, v any, depth int) error {
+	switch v := v.(type) {
+	case map[string]any:
+		return b.object(p, v, depth+1)
+	case []any:
+		if depth+1 > MaxDepth {
+			return p.errorf("%s is nested deeper than %d levels", p.root, MaxDepth)
+		}
+		for i, item := range v {
+			b.keys++
+			if b.keys > MaxKeys {
+				return p.errorf("%s has more than %d keys and items", p.root, MaxKeys)
+			}
+			if err := b.value(p.index(i), key, item, depth+1); err != nil {
+				return err
+			}
+		}
+	case string:
+		limit := MaxTextBytes
+		if b.strLimit != nil {
+			limit = b.strLimit(key)
+		}
+		if len(v) > limit {
+			return p.errorf("%s is longer than %d bytes", p, limit)
+		}
+		if !utf8.ValidString(v) {
+			return p.errorf("%s is not valid UTF-8", p)
+		}
+		b.bytes += len(v)
+	default:
+		b.bytes += 8 // a number, a bool or null
+	}
+	return b.total(p)
+}
+
+func (b *bounds) total(p path) error {
+	if b.limit > 0 && b.bytes > b.limit {
+		return (path{root: p.root}).errorf("%s is larger than %d bytes", p.root, b.limit)
+	}
+	return nil
+}
+
+// path names a field inside a JSON tree for errors, readably even when the
+// tree is hostile: at most maxPathSegments segments, keys cut at 32 bytes.
+type path struct {
+	root string
+	segs []string
+	more bool // segments were left out
+}
+
+const maxPathSegments = 8
+
+func (p path) with(seg string) path {
+	if len(p.segs) >= maxPathSegments {
+		return path{root: p.root, segs: p.segs, more: true}
+	}
+	segs := make([]string, len(p.segs), len(p.segs)+1)
+	copy(segs, p.segs)
+	return path{root: p.root, segs: append(segs, seg)}
+}
+
+func (p path) key(k string) path {
+	if len(k) > 32 {
+		cut := 32
+		for cut > 0 && !utf8.RuneStart(k[cut]) {
+			cut--
+		}
+		k = k[:cut] + "…"
+	}
+	return p.with("." + k)
+}
+
+func (p path) index(i int) path { return p.with(fmt.Sprintf("[%d]", i)) }
+
+func (p path) String() string {
+	s := p.root + strings.Join(p.segs, "")
+	if p.more {
+		s += "…"
+	}
+	return s
+}
+
+func (p path) errorf(format string, args ...any) error {
+	return &host.Error{Code: host.EINVALID, Field: p.String(), Message: fmt.Sprintf(format, args...)}
 }
 
 func (p Payload) validate(field string) error {
@@ -75,7 +239,13 @@ func (p Payload) validate(field string) error {
 		return &host.Error{Code: host.EINVALID, Field: field + ".content." + want,
 			Message: fmt.Sprintf("content_type %q needs a string content.%s", p.ContentType, want)}
 	}
-	return nil
+	b := bounds{strLimit: func(key string) int {
+		if key == "url" {
+			return MaxURLBytes
+		}
+		return MaxTextBytes
+	}}
+	return b.object(path{root: field + ".content"}, p.Content, 1)
 }
 
 // Value is the event's value: the text, payload, URL or flow id.
