@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/livechatd/livechatd/host/redact"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -106,7 +107,7 @@ func (d *decoder) file(filename string, body *hclsyntax.Body) *File {
 	}
 	if s, a, ok := d.str(body, "public_url", in); ok {
 		if !isHTTPURL(s) {
-			d.errorf(a.Expr.Range(), "public_url must be an http or https URL, got %q", s)
+			d.errorf(a.Expr.Range(), "public_url must be an http or https URL, got %q", redact.URL(s))
 		}
 		f.PublicURL = strings.TrimRight(s, "/")
 	} else {
@@ -360,7 +361,7 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 	}
 	if s, a, ok := d.str(body, "bot_url", in); ok {
 		if !isHTTPURL(s) {
-			d.errorf(a.Expr.Range(), "bot_url%s must be an http or https URL, got %q", in, s)
+			d.errorf(a.Expr.Range(), "bot_url%s must be an http or https URL, got %q", in, redact.URL(s))
 		}
 		bot.BotURL = s
 	} else {
@@ -373,7 +374,7 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 		d.errorf(chAttr.SrcRange, "bot %q sets both channel_url and channel; set exactly one", bot.Name)
 	case hasURL:
 		if !isHTTPURL(chURL) {
-			d.errorf(urlAttr.Expr.Range(), "channel_url%s must be an http or https URL, got %q", in, chURL)
+			d.errorf(urlAttr.Expr.Range(), "channel_url%s must be an http or https URL, got %q", in, redact.URL(chURL))
 		}
 		bot.ChannelURL = chURL
 	case hasCh:

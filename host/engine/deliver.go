@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/livechatd/livechatd/host"
+	"github.com/livechatd/livechatd/host/redact"
 	"github.com/livechatd/livechatd/sdk"
 )
 
@@ -130,7 +131,7 @@ func Verify(secret, header string, body []byte) bool {
 func (e *Engine) post(ctx context.Context, url string, body []byte, headers map[string]string) (int, http.Header, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, redact.Err(err) // the URL may hold a credential
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "livechatd")
@@ -139,7 +140,7 @@ func (e *Engine) post(ctx context.Context, url string, body []byte, headers map[
 	}
 	resp, err := e.opts.HTTPClient.Do(req)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, redact.Err(err)
 	}
 	defer resp.Body.Close()
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))

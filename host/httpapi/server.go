@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -300,13 +301,73 @@ func decodeJSON(b []byte, v any) error {
 		return &host.Error{Code: host.EINVALID, Message: "request body is empty; send a JSON object"}
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return &host.Error{Code: host.EINVALID, Field: typeErr.Field, Message: fmt.Sprintf("%s must be %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)}
-		}
-		return &host.Error{Code: host.EINVALID, Message: "malformed JSON: " + err.Error()}
+		return jsonError(err)
 	}
 	return nil
+}
+
+// jsonError rewords an encoding/json error in the client's terms: JSON
+// types and the field's path, never Go's type names.
+func jsonError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		got, _, _ := strings.Cut(typeErr.Value, " ") // "number 300" when out of range
+		if got == "bool" {
+			got = "boolean"
+		}
+		field := typeErr.Field
+		what := field
+		if field == "" {
+			what = "the body"
+		}
+		want := jsonKind(typeErr.Type)
+		if field == "" && want == "an object" {
+			want = "a JSON object"
+		}
+		return &host.Error{Code: host.EINVALID, Field: field, Message: fmt.Sprintf("%s must be %s, not %s", what, want, article(got))}
+	case errors.As(err, &syntaxErr):
+		if syntaxErr.Offset == 0 || strings.Contains(syntaxErr.Error(), "unexpected end") {
+			return &host.Error{Code: host.EINVALID, Message: "malformed JSON: the body ends too early"}
+		}
+		return &host.Error{Code: host.EINVALID, Message: fmt.Sprintf("malformed JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())}
+	}
+	return &host.Error{Code: host.EINVALID, Message: "malformed JSON"}
+}
+
+// jsonKind names what JSON value decodes into t.
+func jsonKind(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "another type"
+}
+
+// article puts "a" or "an" before a JSON type's name.
+func article(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 // equalSecret compares secrets in constant time.

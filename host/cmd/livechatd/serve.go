@@ -15,6 +15,7 @@ import (
 	"github.com/livechatd/livechatd/host/engine"
 	"github.com/livechatd/livechatd/host/httpapi"
 	"github.com/livechatd/livechatd/host/pluginhost"
+	"github.com/livechatd/livechatd/host/redact"
 	"github.com/livechatd/livechatd/host/retention"
 	"github.com/livechatd/livechatd/host/sqlite"
 	"github.com/livechatd/livechatd/host/webchat"
@@ -105,7 +106,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	parts.http = srv
-	log.Info("livechatd listening", "addr", srv.Addr(), "public_url", cfg.PublicURL, "bots", len(cfg.Bots), "version", version)
+	log.Info("livechatd listening", "addr", srv.Addr(), "public_url", redact.URL(cfg.PublicURL), "bots", len(cfg.Bots), "version", version)
 	fmt.Fprintf(stdout, "livechatd listening on http://%s\n", srv.Addr())
 	for _, b := range cfg.Bots {
 		if b.Channel == config.ChannelWebchat {
