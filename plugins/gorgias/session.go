@@ -27,6 +27,10 @@ const (
 // StartSession finds or creates the customer, then finds or creates the
 // ticket whose external_id is the session id, with the transcript and the
 // waiting messages. A retried start finds the ticket of the first.
+//
+// The customer is found by the user's email only when the channel vouches
+// for it (sdk.User.Verified); an unverified user gets a customer of their
+// own, keyed by the chat user id: see userOf.
 func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.StartResult, error) {
 	b, err := p.bot(req.Bot)
 	if err != nil {
@@ -43,7 +47,11 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 	b.updateCustomerData(ctx, cust, u.extra)
 	sender := party{ID: int64(cust.ID), Email: string(cust.Email)}
 
-	msgs := []newMessage{customerMessage(sender, "livechat-transcript-"+req.SessionID, transcript(req.Transcript))}
+	first := transcript(req.Transcript)
+	if len(u.claimed) > 0 {
+		first = unverifiedNote(u.claimed).then(first)
+	}
+	msgs := []newMessage{customerMessage(sender, "livechat-transcript-"+req.SessionID, first)}
 	var later []newMessage
 	for i, m := range req.Messages {
 		body := messageBodies(m)
@@ -284,15 +292,27 @@ func (b *bot) findTicket(ctx context.Context, session string) (ticket, bool, err
 
 // user is what the provider makes of the chat user's metadata.
 type user struct {
-	id                string
-	email             string // the user's own, or ""
+	id                string // the customer's external_id
+	verified          bool   // the channel vouches for the metadata
+	email             string // the user's own (or, unverified, claimed), or ""
 	address           string // email, or the synthetic no-reply address
 	name, first, last string
 	extra             map[string]any // the other metadata, for the customer's data
+	// claimed are the contact details an unverified user typed (email,
+	// phone), as "label: value": shown to the agent, never matched.
+	claimed []string
 }
 
+// userOf reads the chat user's metadata. A verified user (the channel
+// vouches for the metadata) is the customer with their email, else with
+// their user id as external_id. An unverified user's metadata is only what
+// they typed, and anyone can type someone else's email: their customer is
+// their own, with the external_id "livechat:<bot>:<user id>" and a
+// synthetic no-reply address, so that no existing customer is ever found
+// by what they claim, written as, or has their data changed; the email
+// and phone they gave go into the ticket, marked unverified.
 func (b *bot) userOf(u sdk.User, session string) user {
-	out := user{id: u.ID, extra: map[string]any{}}
+	out := user{id: u.ID, verified: u.Verified, extra: map[string]any{}}
 	str := func(v any) string {
 		s, _ := v.(string)
 		return strings.TrimSpace(s)
@@ -314,11 +334,41 @@ func (b *bot) userOf(u sdk.User, session string) user {
 	if out.name == "" {
 		out.name = strings.TrimSpace(out.first + " " + out.last)
 	}
-	out.address = out.email
+	if !u.Verified {
+		if out.email != "" {
+			out.claimed = append(out.claimed, "email: "+out.email)
+		}
+		for _, k := range []string{"phone", "phone_number"} {
+			if s := str(u.Metadata[k]); s != "" {
+				out.claimed = append(out.claimed, "phone: "+s)
+			}
+		}
+		if u.ID != "" {
+			out.id = "livechat:" + b.name + ":" + u.ID
+		}
+	}
+	if u.Verified {
+		out.address = out.email
+	}
 	if out.address == "" {
-		out.address = "no-reply-" + stableID(u.ID, session) + "@" + b.cfg.NoEmailDomain
+		// Unverified users are keyed by the namespaced id, so their address
+		// is not a verified no-email user's of the same id.
+		out.address = "no-reply-" + stableID(out.id, session) + "@" + b.cfg.NoEmailDomain
 	}
 	return out
+}
+
+// unverifiedNote heads an unverified user's ticket: what they claimed, and
+// that nobody checked it.
+func unverifiedNote(claimed []string) bodies {
+	t := "Contact details the user typed in the chat (unverified: the chat channel does not vouch for them, " +
+		"so this ticket is not linked to any existing customer with them): " + strings.Join(claimed, ", ") + "."
+	return bodies{text: t, html: htmlText(t)}
+}
+
+// then is b followed by next, as two paragraphs.
+func (b bodies) then(next bodies) bodies {
+	return bodies{text: b.text + "\n\n" + next.text, html: b.html + "\n" + next.html}
 }
 
 // stableID names a user in a synthetic email address: the same user id
@@ -406,15 +456,19 @@ func (b *bot) updateCustomerData(ctx context.Context, c customer, extra map[stri
 
 // subject renders the subject template.
 func (b *bot) subject(u user, req sdk.StartRequest) string {
+	email := u.email
+	if email != "" && !u.verified {
+		email += " (unverified)"
+	}
 	name := u.name
 	if name == "" {
-		name = u.email
+		name = email
 	}
 	if name == "" {
 		name = u.id
 	}
 	s := strings.NewReplacer(
-		"{name}", name, "{firstname}", u.first, "{lastname}", u.last, "{email}", u.email,
+		"{name}", name, "{firstname}", u.first, "{lastname}", u.last, "{email}", email,
 		"{user_id}", u.id, "{session_id}", req.SessionID, "{bot}", req.Bot,
 	).Replace(b.cfg.Subject)
 	s = strings.Join(strings.Fields(s), " ")

@@ -62,6 +62,9 @@ func TestStartSessionFindsOrCreatesTheCustomer(t *testing.T) {
 		wantCreate      map[string]any // POST /api/customers body; nil: none
 		wantData        map[string]any // PUT .../data "data"; nil: none
 		wantSame        bool           // the ticket's customer is the existing one
+		// unverified: the channel does not vouch for the metadata; the
+		// existing customer must be neither the ticket's nor written to.
+		unverified bool
 	}{
 		{
 			name:     "existing by email",
@@ -94,6 +97,28 @@ func TestStartSessionFindsOrCreatesTheCustomer(t *testing.T) {
 			wantCreate:      map[string]any{"email": "jane@example.com", "external_id": "u1"},
 			wantSame:        true,
 		},
+		{
+			name:       "unverified: an existing customer's email is only a claim",
+			existing:   map[string]any{"email": "jane@example.com", "name": "Jane Doe"},
+			metadata:   map[string]any{"email": "jane@example.com", "firstname": "Jane", "plan": "gold"},
+			unverified: true,
+			wantCreate: map[string]any{"name": "Jane", "firstname": "Jane", "email": "no-reply-" + stableID("livechat:shop:u1", "") + "@livechat.invalid", "external_id": "livechat:shop:u1"},
+			wantData:   map[string]any{"plan": "gold"},
+		},
+		{
+			name:       "unverified: the user id is not an existing customer's external_id",
+			existing:   map[string]any{"email": "old@example.com", "external_id": "u1"},
+			metadata:   map[string]any{"name": "Bob"},
+			unverified: true,
+			wantCreate: map[string]any{"name": "Bob", "email": "no-reply-" + stableID("livechat:shop:u1", "") + "@livechat.invalid", "external_id": "livechat:shop:u1"},
+		},
+		{
+			name:       "unverified: the user's own customer is found again",
+			existing:   map[string]any{"email": "no-reply-" + stableID("livechat:shop:u1", "") + "@livechat.invalid", "external_id": "livechat:shop:u1"},
+			metadata:   map[string]any{"email": "jane@example.com"},
+			unverified: true,
+			wantSame:   true,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,7 +138,7 @@ func TestStartSessionFindsOrCreatesTheCustomer(t *testing.T) {
 				}
 			}
 			p, _ := testProvider(t, f, nil)
-			ref := start(t, p, "s1", sdk.User{ID: "u1", Metadata: tc.metadata})
+			ref := start(t, p, "s1", sdk.User{ID: "u1", Metadata: tc.metadata, Verified: !tc.unverified})
 
 			creates := f.bodies("POST /api/customers")
 			switch {
@@ -130,6 +155,9 @@ func TestStartSessionFindsOrCreatesTheCustomer(t *testing.T) {
 			for _, c := range f.allCalls() {
 				if c.Method == http.MethodPut && strings.HasSuffix(c.Path, "/data") {
 					data = append(data, c.Body)
+					if tc.unverified && !tc.wantSame && c.Path == "/api/customers/"+strconv.FormatInt(existing, 10)+"/data" {
+						t.Errorf("an unverified user wrote the existing customer's data: %v", c.Body)
+					}
 				}
 			}
 			if tc.wantData == nil && len(data) != 0 {
@@ -153,6 +181,9 @@ func TestStartSessionFindsOrCreatesTheCustomer(t *testing.T) {
 			cust := int64(tickets[0]["customer"].(map[string]any)["id"].(float64))
 			if tc.wantSame && cust != existing {
 				t.Errorf("ticket for customer %d, want the existing %d", cust, existing)
+			}
+			if !tc.wantSame && existing != 0 && cust == existing {
+				t.Errorf("ticket for the existing customer %d, want another", existing)
 			}
 			if ref == "" {
 				t.Error("no ref")
@@ -184,7 +215,7 @@ func TestStartSessionTicket(t *testing.T) {
 	f := newFake(t)
 	p, _ := testProvider(t, f, sdk.Config{"tags": []string{"livechat", "vip"}, "subject": "Chat: {name} ({email}) on {bot}"})
 	img := sdk.Message{ID: "m2", ContentType: "image", Content: map[string]any{"url": "https://cdn.example/p.png"}, Author: sdk.Author{Type: sdk.AuthorUser}}
-	ref := start(t, p, "s1", sdk.User{ID: "u1", Metadata: map[string]any{"firstname": "Jane", "lastname": "Doe", "email": "jane@example.com"}},
+	ref := start(t, p, "s1", sdk.User{ID: "u1", Verified: true, Metadata: map[string]any{"firstname": "Jane", "lastname": "Doe", "email": "jane@example.com"}},
 		userMsg("m1", "I need <help> & more"), img)
 
 	tickets := f.bodies("POST /api/tickets")
@@ -216,6 +247,31 @@ func TestStartSessionTicket(t *testing.T) {
 	}
 	if tid := mustRef(t, ref); f.ticketStatus(tid) != "open" {
 		t.Errorf("ref %s is not the created ticket", ref)
+	}
+}
+
+// An unverified user's ticket says what they claimed, marked unverified,
+// in the subject and at the top of the first message.
+func TestStartSessionTicketUnverified(t *testing.T) {
+	f := newFake(t)
+	p, _ := testProvider(t, f, sdk.Config{"subject": "Chat: {name} ({email})"})
+	start(t, p, "s1", sdk.User{ID: "u1", Metadata: map[string]any{"firstname": "Jane", "email": "jane@example.com", "phone_number": "+15550100"}})
+	tickets := f.bodies("POST /api/tickets")
+	if len(tickets) != 1 {
+		t.Fatalf("%d tickets", len(tickets))
+	}
+	if got, want := tickets[0]["subject"], "Chat: Jane (jane@example.com (unverified))"; got != want {
+		t.Errorf("subject %q, want %q", got, want)
+	}
+	first := tickets[0]["messages"].([]any)[0].(map[string]any)
+	want := "Contact details the user typed in the chat (unverified: the chat channel does not vouch for them, " +
+		"so this ticket is not linked to any existing customer with them): email: jane@example.com, phone: +15550100.\n\n" +
+		"Conversation with the bot before the handoff:\n\nUser: hello\nBot: Hi! How can I help?"
+	if diff := cmp.Diff(want, first["body_text"]); diff != "" {
+		t.Errorf("first message (-want +got):\n%s", diff)
+	}
+	if h, _ := first["body_html"].(string); !strings.HasPrefix(h, "<p>Contact details the user typed") {
+		t.Errorf("first message's HTML: %s", h)
 	}
 }
 
@@ -335,7 +391,7 @@ func TestTranscriptGolden(t *testing.T) {
 }
 
 func TestSendMessage(t *testing.T) {
-	user := sdk.User{ID: "u1", Metadata: map[string]any{"email": "jane@example.com"}}
+	user := sdk.User{ID: "u1", Verified: true, Metadata: map[string]any{"email": "jane@example.com"}}
 	send := func(t *testing.T, p *Provider, ref string, m sdk.Message) (sdk.SendResult, error) {
 		t.Helper()
 		return p.SendMessage(context.Background(), sdk.SendRequest{Bot: "shop", SessionID: "s1", Ref: ref, User: user, Message: m, IdempotencyKey: "send-" + m.ID})
