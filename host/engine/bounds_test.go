@@ -25,7 +25,7 @@ func deep(n int) string {
 // accepted, and the plugin call it caused blocked the session's queue for
 // 90 minutes. It is refused at the door, naming the field.
 func TestDeeplyNestedEventIsRefusedWithItsField(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, withBot(func(b *engine.Bot) { b.InsecureEvents = true }))
 	srv := httptest.NewServer((&httpapi.Server{Engine: h.eng, Store: h.db}).Handler())
 	t.Cleanup(srv.Close)
 
