@@ -27,6 +27,9 @@ type Candidate struct {
 	Path string
 	// SHA256 is the hex digest of the file.
 	SHA256 string
+	// Warnings say what is unsafe but tolerated: a binary or directory
+	// its group can write to. The manager logs them.
+	Warnings []string
 }
 
 // Problem is a file in the plugin directory that will not be loaded, and why.
@@ -60,6 +63,10 @@ func Discover(dir string, pins map[string]string, requireChecksums bool) ([]Cand
 		problems []Problem
 		seen     = map[string]bool{}
 	)
+	// A directory anyone can write to lets anyone replace a binary (or,
+	// with the sticky bit, plant one under a name not taken yet): nothing
+	// in it is trusted.
+	dirWarn, dirErr := writableBy(root, "plugin_dir "+root)
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Name(), Prefix) {
 			continue
@@ -68,9 +75,15 @@ func Discover(dir string, pins map[string]string, requireChecksums bool) ([]Cand
 		path := filepath.Join(root, e.Name())
 		seen[name] = true
 		c, err := inspect(root, name, path, pins[name], requireChecksums)
+		if dirErr != nil {
+			err = dirErr
+		}
 		if err != nil {
 			problems = append(problems, Problem{Name: name, Path: path, Err: err})
 			continue
+		}
+		if dirWarn != "" {
+			c.Warnings = append(c.Warnings, dirWarn)
 		}
 		found = append(found, c)
 	}
@@ -107,6 +120,19 @@ func inspect(root, name, path, pin string, requireChecksums bool) (Candidate, er
 	if fi.Mode().Perm()&0o111 == 0 {
 		return Candidate{}, fmt.Errorf("not executable (mode %04o); chmod +x it", fi.Mode().Perm())
 	}
+	var warnings []string
+	for _, p := range []struct{ path, what string }{{resolved, "the file"}, {filepath.Dir(resolved), "its directory " + filepath.Dir(resolved)}} {
+		if p.path == root && p.what != "the file" {
+			continue // checked once for all, by Discover
+		}
+		warn, err := writableBy(p.path, p.what)
+		if err != nil {
+			return Candidate{}, err
+		}
+		if warn != "" {
+			warnings = append(warnings, warn)
+		}
+	}
 	sum, err := fileSHA256(resolved)
 	if err != nil {
 		return Candidate{}, err
@@ -117,7 +143,36 @@ func inspect(root, name, path, pin string, requireChecksums bool) (Candidate, er
 	case pin == "" && requireChecksums:
 		return Candidate{}, fmt.Errorf("no sha256 pin and require_checksums is on; to trust this file add: plugin %q { sha256 = %q }", name, sum)
 	}
-	return Candidate{Name: name, Path: resolved, SHA256: sum}, nil
+	return Candidate{Name: name, Path: resolved, SHA256: sum, Warnings: warnings}, nil
+}
+
+// writableBy checks who besides its owner can write to path: everyone is
+// an error (the plugin runs with the host's rights, so whoever can change it
+// can be livechatd), its group a warning. The mode is what counts, so the
+// check is the same for root.
+func writableBy(path, what string) (warning string, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	mode := fi.Mode()
+	switch {
+	case mode.Perm()&0o002 != 0:
+		return "", fmt.Errorf("%s is world-writable (mode %04o): anyone on this machine could replace the plugin; chmod o-w %s", what, perm(mode), path)
+	case mode.Perm()&0o020 != 0:
+		return fmt.Sprintf("%s is group-writable (mode %04o): its group could replace the plugin; chmod g-w %s", what, perm(mode), path), nil
+	}
+	return "", nil
+}
+
+// perm is the permission bits of mode with the sticky bit, as chmod writes
+// them.
+func perm(mode os.FileMode) uint32 {
+	p := uint32(mode.Perm())
+	if mode&os.ModeSticky != 0 {
+		p |= 0o1000
+	}
+	return p
 }
 
 func fileSHA256(path string) (string, error) {
