@@ -3,6 +3,10 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	livechatv1 "github.com/livechatd/livechatd/proto/livechat/v1"
 )
@@ -19,7 +23,7 @@ type RemoteProvider struct {
 func (c *RemoteProvider) Info(ctx context.Context) (Info, error) {
 	res, err := c.client.Info(ctx, &livechatv1.InfoRequest{})
 	if err != nil {
-		return Info{}, fromStatus(err)
+		return Info{}, callError(err)
 	}
 	return infoFromProto(res)
 }
@@ -32,7 +36,7 @@ func (c *RemoteProvider) ValidateConfig(ctx context.Context, bot string, cfg Con
 	}
 	res, err := c.client.ValidateConfig(ctx, &livechatv1.ValidateConfigRequest{BotId: bot, ConfigJson: raw})
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, callError(err)
 	}
 	return diagnosticsFromProto(res.GetDiagnostics()), nil
 }
@@ -46,7 +50,7 @@ func (c *RemoteProvider) Configure(ctx context.Context, bot string, cfg Config) 
 	}
 	res, err := c.client.Configure(ctx, &livechatv1.ConfigureRequest{BotId: bot, ConfigJson: raw, HostBrokerId: c.hostBrokerID})
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, callError(err)
 	}
 	return diagnosticsFromProto(res.GetDiagnostics()), nil
 }
@@ -74,7 +78,7 @@ func (c *RemoteProvider) StartSession(ctx context.Context, req StartRequest) (St
 		IdempotencyKey: req.IdempotencyKey,
 	})
 	if err != nil {
-		return StartResult{}, fromStatus(err)
+		return StartResult{}, callError(err)
 	}
 	return StartResult{Ref: res.GetRef()}, nil
 }
@@ -98,7 +102,7 @@ func (c *RemoteProvider) SendMessage(ctx context.Context, req SendRequest) (Send
 		IdempotencyKey: req.IdempotencyKey,
 	})
 	if err != nil {
-		return SendResult{}, fromStatus(err)
+		return SendResult{}, callError(err)
 	}
 	return SendResult{PlatformMessageID: res.GetPlatformMessageId()}, nil
 }
@@ -117,7 +121,7 @@ func (c *RemoteProvider) EndSession(ctx context.Context, req EndRequest) error {
 		Reason:         endReasonToProto(req.Reason),
 		IdempotencyKey: req.IdempotencyKey,
 	})
-	return fromStatus(err)
+	return callError(err)
 }
 
 // HandleWebhook hands one platform request to the plugin.
@@ -131,7 +135,7 @@ func (c *RemoteProvider) HandleWebhook(ctx context.Context, req WebhookRequest) 
 		Body:    req.Body,
 	})
 	if err != nil {
-		return WebhookResult{}, fromStatus(err)
+		return WebhookResult{}, callError(err)
 	}
 	return WebhookResult{
 		Events: eventsFromProto(res.GetEvents()),
@@ -144,5 +148,38 @@ func (c *RemoteProvider) HandleWebhook(ctx context.Context, req WebhookRequest) 
 // Shutdown asks the plugin to finish its work before it is stopped.
 func (c *RemoteProvider) Shutdown(ctx context.Context) error {
 	_, err := c.client.Shutdown(ctx, &livechatv1.ShutdownRequest{})
+	return callError(err)
+}
+
+// codecFailures are how grpc-go reports that a message could not cross the
+// boundary: encoded (invalid UTF-8 in a string field), decoded (nested past
+// protobuf's recursion limit) or carried (over MaxMessageSize), on either
+// side — the host's client or the plugin's server. grpc gives these no
+// error type or detail of their own, only a code shared with other causes
+// (Internal, ResourceExhausted) and these fixed texts (grpc-go rpc_util.go
+// and stream.go), so they are matched on the text.
+var codecFailures = []struct {
+	code   codes.Code
+	prefix string
+}{
+	{codes.Internal, "grpc: error while marshaling"},
+	{codes.Internal, "grpc: failed to unmarshal the received message"},
+	{codes.ResourceExhausted, "trying to send message larger than max"},
+	{codes.ResourceExhausted, "grpc: received message larger than max"},
+	{codes.ResourceExhausted, "grpc: received message after decompression larger than max"},
+}
+
+// callError classifies the error of a call to the plugin. A message the
+// boundary cannot carry fails the same way on every try, so it is
+// permanent (KindInvalid): retried, it would hold its session's queue until
+// its retries ran out. Everything else is classified by fromStatus.
+func callError(err error) error {
+	if st, ok := status.FromError(err); ok && err != nil {
+		for _, f := range codecFailures {
+			if st.Code() == f.code && strings.HasPrefix(st.Message(), f.prefix) {
+				return &Error{Kind: KindInvalid, Err: fmt.Errorf("the message cannot cross the plugin boundary: %s", st.Message())}
+			}
+		}
+	}
 	return fromStatus(err)
 }
