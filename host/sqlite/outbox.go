@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/livechatd/livechatd/host"
@@ -13,20 +14,29 @@ import (
 const outboxColumns = `id, idem_key, queue, kind, session_id, payload, attempts, next_attempt_at,
 	last_error, state, created_at, updated_at, claim_token`
 
-// queueHeads selects the head of every queue: its lowest-ID pending item.
-// The index outbox_queue (state, queue, id) answers it without touching the
-// table.
-const queueHeads = `SELECT MIN(id) FROM outbox WHERE state = 'pending' GROUP BY queue`
+// Each queue with pending work has a row in outbox_queues naming its head
+// (its lowest-ID pending item) and when that head can be claimed (due_at:
+// its next attempt, or the end of its lease). Enqueue, Complete, Retry,
+// Dead and Release keep it in the same transaction as the item, so a claim
+// reads the due heads off an index, whatever the backlog behind them.
 
-// claimQuery selects the heads that are due and not leased.
-const claimQuery = `SELECT ` + outboxColumns + ` FROM outbox
-	WHERE id IN (` + queueHeads + `) AND next_attempt_at <= ? AND claimed_until <= ?
-	ORDER BY next_attempt_at, id LIMIT ?`
+// claimQuery selects the due heads, the earliest first.
+var claimQuery = `SELECT ` + outboxColumnsOf("o") + ` FROM outbox_queues q JOIN outbox o ON o.id = q.head_id
+	WHERE q.due_at <= ? ORDER BY q.due_at, q.head_id LIMIT ?`
 
-// nextDueQuery: a head is claimable once it is due and its lease, if any,
-// is over.
-const nextDueQuery = `SELECT MIN(MAX(next_attempt_at, claimed_until)) FROM outbox
-	WHERE id IN (` + queueHeads + `)`
+// nextDueQuery: when the earliest head can be claimed.
+const nextDueQuery = `SELECT MIN(due_at) FROM outbox_queues`
+
+// headQuery finds a queue's head: its lowest-ID pending item.
+const headQuery = `SELECT id, next_attempt_at FROM outbox WHERE state = 'pending' AND queue = ? ORDER BY id LIMIT 1`
+
+func outboxColumnsOf(alias string) string {
+	cols := strings.Split(outboxColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
 
 // Enqueue implements host.Tx.
 func (t *tx) Enqueue(o *host.OutboxItem) error {
@@ -58,6 +68,11 @@ func (t *tx) Enqueue(o *host.OutboxItem) error {
 	if err != nil {
 		return dbError("enqueue", err)
 	}
+	// The item heads its queue unless the queue has pending work already.
+	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO outbox_queues (queue, head_id, due_at) VALUES (?, ?, ?)
+		ON CONFLICT (queue) DO NOTHING`, o.Queue, id, next.UnixMilli()); err != nil {
+		return dbError("enqueue", err)
+	}
 	o.ID, o.Attempts, o.NextAttemptAt, o.LastError, o.State = id, 0, next.UTC().Truncate(time.Millisecond), "", host.OutboxPending
 	o.CreatedAt, o.UpdatedAt = t.now, t.now
 	t.enqueued = true
@@ -73,7 +88,7 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.O
 	defer sqlTx.Rollback()
 
 	ms := now.UnixMilli()
-	items, err := queryOutbox(ctx, sqlTx, claimQuery, ms, ms, host.ClampLimit(limit))
+	items, err := queryOutbox(ctx, sqlTx, claimQuery, ms, host.ClampLimit(limit))
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +97,9 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.O
 		it.Claim = host.NewID()
 		if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox SET claimed_until = ?, claim_token = ?, updated_at = ? WHERE id = ?`,
 			until, it.Claim, ms, it.ID); err != nil {
+			return nil, dbError("claim", err)
+		}
+		if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox_queues SET due_at = ? WHERE queue = ?`, until, it.Queue); err != nil {
 			return nil, dbError("claim", err)
 		}
 		it.UpdatedAt = time.UnixMilli(ms).UTC()
@@ -94,7 +112,20 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.O
 
 // ReleaseClaims implements host.Outbox.
 func (db *DB) ReleaseClaims(ctx context.Context) error {
-	if _, err := db.w.ExecContext(ctx, `UPDATE outbox SET claimed_until = 0, claim_token = '' WHERE state = 'pending' AND claimed_until <> 0`); err != nil {
+	sqlTx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return dbError("release claims", err)
+	}
+	defer sqlTx.Rollback()
+	if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox SET claimed_until = 0, claim_token = ''
+		WHERE state = 'pending' AND claimed_until <> 0`); err != nil {
+		return dbError("release claims", err)
+	}
+	if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox_queues
+		SET due_at = (SELECT next_attempt_at FROM outbox WHERE id = head_id)`); err != nil {
+		return dbError("release claims", err)
+	}
+	if err := sqlTx.Commit(); err != nil {
 		return dbError("release claims", err)
 	}
 	return nil
@@ -102,53 +133,86 @@ func (db *DB) ReleaseClaims(ctx context.Context) error {
 
 // Complete implements host.Outbox.
 func (db *DB) Complete(ctx context.Context, it *host.OutboxItem) error {
-	return db.finish(ctx, it, host.OutboxDone, `UPDATE outbox SET state = 'done', claimed_until = 0, updated_at = ?
-		WHERE id = ? AND state = 'pending' AND claim_token = ?`, db.now().UnixMilli(), it.ID, it.Claim)
+	return db.finish(ctx, it, host.OutboxDone, advanceHead, `UPDATE outbox SET state = 'done', claimed_until = 0, updated_at = ?
+		WHERE id = ? AND state = 'pending' AND claim_token = ? RETURNING queue`, db.now().UnixMilli(), it.ID, it.Claim)
 }
 
 // Retry implements host.Outbox.
 func (db *DB) Retry(ctx context.Context, it *host.OutboxItem, nextAttemptAt time.Time, lastErr string) error {
-	return db.finish(ctx, it, "", `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+	return db.finish(ctx, it, "", headDueAt(nextAttemptAt), `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
 			claimed_until = 0, updated_at = ?
-		WHERE id = ? AND state = 'pending' AND claim_token = ?`, nextAttemptAt.UnixMilli(), lastErr, db.now().UnixMilli(), it.ID, it.Claim)
+		WHERE id = ? AND state = 'pending' AND claim_token = ? RETURNING queue`, nextAttemptAt.UnixMilli(), lastErr, db.now().UnixMilli(), it.ID, it.Claim)
 }
 
 // Dead implements host.Outbox.
 func (db *DB) Dead(ctx context.Context, it *host.OutboxItem, lastErr string) error {
-	return db.finish(ctx, it, "", `UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,
+	return db.finish(ctx, it, "", advanceHead, `UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,
 			claimed_until = 0, updated_at = ?
-		WHERE id = ? AND state = 'pending' AND claim_token = ?`, lastErr, db.now().UnixMilli(), it.ID, it.Claim)
+		WHERE id = ? AND state = 'pending' AND claim_token = ? RETURNING queue`, lastErr, db.now().UnixMilli(), it.ID, it.Claim)
 }
 
 // Release implements host.Outbox.
 func (db *DB) Release(ctx context.Context, it *host.OutboxItem, at time.Time) error {
-	return db.finish(ctx, it, "", `UPDATE outbox SET next_attempt_at = ?, claimed_until = 0, claim_token = '', updated_at = ?
-		WHERE id = ? AND state = 'pending' AND claim_token = ?`, at.UnixMilli(), db.now().UnixMilli(), it.ID, it.Claim)
+	return db.finish(ctx, it, "", headDueAt(at), `UPDATE outbox SET next_attempt_at = ?, claimed_until = 0, claim_token = '', updated_at = ?
+		WHERE id = ? AND state = 'pending' AND claim_token = ? RETURNING queue`, at.UnixMilli(), db.now().UnixMilli(), it.ID, it.Claim)
 }
 
-// finish runs an update of a pending item under its claim. When it matches
-// nothing, the item is unknown (ENOTFOUND), already in state idempotent
-// under the same claim (nil), or finished or claimed again otherwise
-// (ECONFLICT): a worker whose lease ran out must not undo what another
-// worker did since.
-func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.OutboxState, query string, args ...any) error {
+// advanceHead makes the next pending item of queue its head, or drops the
+// queue's row when it has none: the item that headed it is finished.
+func advanceHead(ctx context.Context, sqlTx *sql.Tx, queue string) error {
+	var id, next int64
+	err := sqlTx.QueryRowContext(ctx, headQuery, queue).Scan(&id, &next)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = sqlTx.ExecContext(ctx, `DELETE FROM outbox_queues WHERE queue = ?`, queue)
+	case err == nil:
+		_, err = sqlTx.ExecContext(ctx, `UPDATE outbox_queues SET head_id = ?, due_at = ? WHERE queue = ?`, id, next, queue)
+	}
+	return err
+}
+
+// headDueAt makes the queue's head (the item just retried or released)
+// claimable at at.
+func headDueAt(at time.Time) func(context.Context, *sql.Tx, string) error {
+	return func(ctx context.Context, sqlTx *sql.Tx, queue string) error {
+		_, err := sqlTx.ExecContext(ctx, `UPDATE outbox_queues SET due_at = ? WHERE queue = ?`, at.UnixMilli(), queue)
+		return err
+	}
+}
+
+// finish runs an update of a pending item under its claim (a query ending
+// in RETURNING queue), then then on its queue, in one transaction. When the
+// update matches nothing, the item is unknown (ENOTFOUND), already in state
+// idempotent under the same claim (nil), or finished or claimed again
+// otherwise (ECONFLICT): a worker whose lease ran out must not undo what
+// another worker did since.
+func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.OutboxState,
+	then func(context.Context, *sql.Tx, string) error, query string, args ...any) error {
 	if it.Claim == "" {
 		return &host.Error{Code: host.EINVALID, Field: "claim", Message: fmt.Sprintf("outbox item %d was not claimed", it.ID)}
 	}
-	res, err := db.w.ExecContext(ctx, query, args...)
+	sqlTx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return dbError("update outbox", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return dbError("update outbox", err)
-	}
-	if n > 0 {
+	defer sqlTx.Rollback()
+	var queue string
+	err = sqlTx.QueryRowContext(ctx, query, args...).Scan(&queue)
+	if err == nil {
+		if err := then(ctx, sqlTx, queue); err != nil {
+			return dbError("update outbox queue", err)
+		}
+		if err := sqlTx.Commit(); err != nil {
+			return dbError("update outbox", err)
+		}
 		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return dbError("update outbox", err)
 	}
 	var state host.OutboxState
 	var token string
-	err = db.w.QueryRowContext(ctx, `SELECT state, claim_token FROM outbox WHERE id = ?`, it.ID).Scan(&state, &token)
+	err = sqlTx.QueryRowContext(ctx, `SELECT state, claim_token FROM outbox WHERE id = ?`, it.ID).Scan(&state, &token)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return host.Errorf(host.ENOTFOUND, "outbox item %d not found", it.ID)
@@ -162,11 +226,10 @@ func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.O
 	return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", it.ID, state)}
 }
 
-// Pending implements host.Outbox. The index outbox_queue (state, queue, id)
-// answers it.
+// Pending implements host.Outbox.
 func (db *DB) Pending(ctx context.Context, queue string) (bool, error) {
 	var pending bool
-	if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND queue = ?)`,
+	if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox_queues WHERE queue = ?)`,
 		queue).Scan(&pending); err != nil {
 		return false, dbError("pending", err)
 	}

@@ -185,13 +185,15 @@ func (f *retentionFixture) exec(query string, args ...any) {
 }
 
 // item enqueues an item now and, unless state is pending, finishes it at
-// finished. The state is set directly: claims are not what is tested.
+// finished. The state is set directly, and the item's queue (it is alone in
+// it) dropped as Complete or Dead would: claims are not what is tested.
 func (f *retentionFixture) item(key string, state host.OutboxState, finished time.Time) {
 	f.t.Helper()
 	o := &host.OutboxItem{Key: key, Queue: "q:" + key, Kind: host.KindProviderSend, Payload: json.RawMessage(`{"transcript":[]}`)}
 	f.tx(func(tx host.Tx) error { return tx.Enqueue(o) })
 	if state != host.OutboxPending {
 		f.exec(`UPDATE outbox SET state = ?, updated_at = ? WHERE id = ?`, state, finished.UnixMilli(), o.ID)
+		f.exec(`DELETE FROM outbox_queues WHERE queue = ?`, o.Queue)
 	}
 }
 
