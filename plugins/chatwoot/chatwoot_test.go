@@ -191,8 +191,8 @@ func TestStartSession(t *testing.T) {
 	t.Run("a known contact is reused, by identifier or by email", func(t *testing.T) {
 		byID := e.f.AddContact(fake.Contact{Name: "Old Name", Identifier: "u2"})
 		byEmail := e.f.AddContact(fake.Contact{Name: "Bob", Email: "bob@example.com", Identifier: "crm-77"})
-		c := e.start(t, "sess-3", sdk.User{ID: "u2", Metadata: map[string]any{"firstname": "Newer"}})
-		d := e.start(t, "sess-4", sdk.User{ID: "u3", Metadata: map[string]any{"email": "Bob@Example.com"}})
+		c := e.start(t, "sess-3", sdk.User{ID: "u2", Verified: true, Metadata: map[string]any{"firstname": "Newer"}})
+		d := e.start(t, "sess-4", sdk.User{ID: "u3", Verified: true, Metadata: map[string]any{"email": "Bob@Example.com"}})
 		cvC, _ := e.f.Conversation(c)
 		cvD, _ := e.f.Conversation(d)
 		if cvC.ContactID != byID.ID || cvD.ContactID != byEmail.ID || len(e.f.Contacts()) != 3 {
@@ -200,7 +200,7 @@ func TestStartSession(t *testing.T) {
 		}
 	})
 	t.Run("an email Chatwoot refuses goes to custom attributes", func(t *testing.T) {
-		e.start(t, "sess-5", sdk.User{ID: "u5", Metadata: map[string]any{"name": "Zed", "email": "not an email", "phone": "0612"}})
+		e.start(t, "sess-5", sdk.User{ID: "u5", Verified: true, Metadata: map[string]any{"name": "Zed", "email": "not an email", "phone": "0612"}})
 		cs := e.f.Contacts()
 		got := cs[len(cs)-1]
 		if got.Identifier != "u5" || got.Name != "Zed" || got.Email != "" || got.CustomAttributes["email"] != "not an email" || got.CustomAttributes["phone"] != "0612" {

@@ -89,7 +89,9 @@ func newEnv(t *testing.T, fopts fake.Options, kv ...any) *env {
 	return e
 }
 
-var jane = sdk.User{ID: "u1", ChannelID: "web", Metadata: map[string]any{
+// jane is a user the channel vouches for (Verified): her email and phone
+// are matched against Chatwoot's contacts.
+var jane = sdk.User{ID: "u1", ChannelID: "web", Verified: true, Metadata: map[string]any{
 	"firstname": "Jane", "lastname": "Doe", "email": "jane@example.com", "plan": "gold", "phone": "+33612345678",
 }}
 

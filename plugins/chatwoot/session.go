@@ -30,6 +30,10 @@ const keyAttr = "livechat_key"
 // conversation or creates it in the bot's inbox, and posts the transcript
 // as a private note, then any waiting user messages. Every step finds what
 // an earlier attempt of the same start did, so a retry opens nothing twice.
+//
+// Only a verified user (sdk.User.Verified) is matched to an existing
+// contact by email; an unverified one gets a contact of their own: see
+// contactOf.
 func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.StartResult, error) {
 	b, err := p.bot(req.Bot)
 	if err != nil {
@@ -42,7 +46,8 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 	if err != nil {
 		return sdk.StartResult{}, err
 	}
-	ct, sourceID, err := p.contact(ctx, b, inboxID, req.User)
+	want, claimed := contactOf(req.Bot, req.User)
+	ct, sourceID, err := p.contact(ctx, b, inboxID, want)
 	if err != nil {
 		return sdk.StartResult{}, err
 	}
@@ -55,7 +60,11 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 	// words in the customer's mouth; as an outgoing one Chatwoot would show
 	// it as an agent's reply (and echo it to us as one). A note is marked as
 	// such, and agents read it before they answer.
-	if note := transcriptNote(req.Transcript); note != "" {
+	note := transcriptNote(req.Transcript)
+	if len(claimed) > 0 {
+		note = strings.TrimSpace(unverifiedNote(claimed) + "\n\n" + note)
+	}
+	if note != "" {
 		m := newMessage{Content: note, MessageType: "outgoing", Private: true, ContentType: "text"}
 		if _, err := p.post(ctx, b, conv.ID, "transcript:"+req.SessionID, m, existed); err != nil {
 			return sdk.StartResult{}, fmt.Errorf("post the transcript: %w", err)
@@ -75,11 +84,10 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 	return sdk.StartResult{Ref: ref}, nil
 }
 
-// contact finds the user's contact (by identifier, the channel's user id,
-// then by email) or creates it in the inbox, and returns it with its
-// source id in the inbox, creating that contact inbox when needed.
-func (p *Provider) contact(ctx context.Context, b *bot, inboxID int64, u sdk.User) (contact, string, error) {
-	want := contactOf(u)
+// contact finds the user's contact (by identifier, then by email when it
+// has one) or creates it in the inbox, and returns it with its source id in
+// the inbox, creating that contact inbox when needed.
+func (p *Provider) contact(ctx context.Context, b *bot, inboxID int64, want newContact) (contact, string, error) {
 	find := func() (*contact, error) {
 		c, err := b.api.searchContacts(ctx, want.Identifier, func(c contact) bool { return c.Identifier == want.Identifier })
 		if err != nil || c != nil || want.Email == "" {
@@ -253,7 +261,42 @@ func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
 // firstname and lastname (or name) make the name, email the email, an
 // E.164 phone the phone number, the user id the identifier, and every
 // other key a custom attribute.
-func contactOf(u sdk.User) newContact {
+//
+// That is for a verified user. An unverified user's metadata is only what
+// they typed, and anyone can type someone else's email: their contact has
+// neither email nor phone number (so it is never found by, nor clashes
+// with, an existing contact's), and its identifier is
+// "livechat:<bot>:<user id>", which no contact made outside livechatd has
+// (Chatwoot's identifier is what a website's verified widget sets). The
+// email and phone they gave come back as claimed, "label: value", for the
+// agent's note.
+func contactOf(bot string, u sdk.User) (newContact, []string) {
+	c := verifiedContactOf(u)
+	if u.Verified {
+		return c, nil
+	}
+	var claimed []string
+	if c.Email != "" {
+		claimed = append(claimed, "email: "+c.Email)
+	}
+	if c.PhoneNumber != "" {
+		claimed = append(claimed, "phone: "+c.PhoneNumber)
+	}
+	c.Email, c.PhoneNumber = "", ""
+	if u.ID != "" {
+		c.Identifier = "livechat:" + bot + ":" + u.ID
+	}
+	return c, claimed
+}
+
+// unverifiedNote heads an unverified user's first note: what they claimed,
+// and that nobody checked it.
+func unverifiedNote(claimed []string) string {
+	return "Contact details the user typed in the chat (unverified: the chat channel does not vouch for them, " +
+		"so this conversation is not linked to any existing contact with them): " + strings.Join(claimed, ", ") + "."
+}
+
+func verifiedContactOf(u sdk.User) newContact {
 	md := u.Metadata
 	used := map[string]bool{}
 	str := func(keys ...string) string {
