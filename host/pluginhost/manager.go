@@ -75,7 +75,7 @@ type Options struct {
 	// After is the timer for restart delays and cool-offs (time.After).
 	After func(time.Duration) <-chan time.Time
 
-	hostProxy *hostProxy
+	host *hostRef
 }
 
 func (o *Options) setDefaults() {
@@ -123,13 +123,25 @@ type Manager struct {
 // New returns a Manager; Load starts the plugins.
 func New(opts Options) *Manager {
 	opts.setDefaults()
-	opts.hostProxy = &hostProxy{log: opts.Logger}
+	opts.host = &hostRef{}
 	return &Manager{opts: opts, plugins: map[string]*Plugin{}}
 }
 
 // SetHost sets where events pushed by plugins go. Until it is set, pushes
-// fail as retryable.
-func (m *Manager) SetHost(h sdk.Host) { m.opts.hostProxy.set(h) }
+// fail as retryable. Each plugin pushes through a Host service of its own,
+// which refuses events for a bot the plugin is not configured for before
+// they reach h; when h is a ProviderHost it is also told which plugin
+// pushed, to check the sessions the events name.
+func (m *Manager) SetHost(h sdk.Host) { m.opts.host.set(h) }
+
+// ProviderHost is a host told which provider plugin pushed the events, so
+// it can refuse events for sessions of another provider (the engine is
+// one). The plugin host has already checked that the plugin is configured
+// for bot.
+type ProviderHost interface {
+	sdk.Host
+	PushEventsAs(ctx context.Context, provider, bot string, events ...sdk.Event) error
+}
 
 // Load discovers the plugins and launches them all in parallel. A plugin
 // that cannot be launched is reported in its Status, failed, and does not
@@ -226,26 +238,49 @@ func (m *Manager) Close(ctx context.Context) error {
 	return nil
 }
 
-// hostProxy forwards plugin pushes to the host set with SetHost.
-type hostProxy struct {
-	h   atomic.Pointer[sdk.Host]
-	log hclog.Logger
+// hostRef is the host set with SetHost, shared by the Host services of
+// every plugin.
+type hostRef struct{ h atomic.Pointer[sdk.Host] }
+
+func (r *hostRef) set(h sdk.Host) { r.h.Store(&h) }
+
+func (r *hostRef) get() sdk.Host {
+	if h := r.h.Load(); h != nil {
+		return *h
+	}
+	return nil
 }
 
-func (p *hostProxy) set(h sdk.Host) { p.h.Store(&h) }
+// pluginHost is the Host service of one plugin. The bot id of a push comes
+// from the plugin: a buggy or hostile plugin could name any bot, so a push
+// for a bot that was never configured with this plugin is refused for good
+// and logged, and never reaches the host.
+type pluginHost struct {
+	plugin *Plugin
+}
+
+var _ sdk.Host = (*pluginHost)(nil)
 
 // PushEvents runs on a gRPC server goroutine of the host's: a panic in the
 // host's handling becomes the push's error, never the end of livechatd.
-func (p *hostProxy) PushEvents(ctx context.Context, bot string, events ...sdk.Event) (err error) {
-	h := p.h.Load()
+func (p *pluginHost) PushEvents(ctx context.Context, bot string, events ...sdk.Event) (err error) {
+	name := p.plugin.Name()
+	if !p.plugin.serves(bot) {
+		p.plugin.log.Error("plugin pushed events for a bot that is not configured with it; refused", "plugin", name, "bot", bot, "events", len(events))
+		return sdk.Permanent(fmt.Errorf("plugin %q is not configured for bot %q: its events are refused", name, bot))
+	}
+	h := p.plugin.opts.host.get()
 	if h == nil {
 		return sdk.Retryable(errors.New("the host is not ready for events yet"), time.Second)
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			p.log.Error("panic handling pushed events", "bot", bot, "panic", r, "stack", string(debug.Stack()))
+			p.plugin.log.Error("panic handling pushed events", "plugin", name, "bot", bot, "panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("the host panicked handling pushed events: %v", r)
 		}
 	}()
-	return (*h).PushEvents(ctx, bot, events...)
+	if ph, ok := h.(ProviderHost); ok {
+		return ph.PushEventsAs(ctx, name, bot, events...)
+	}
+	return h.PushEvents(ctx, bot, events...)
 }

@@ -116,7 +116,11 @@ type Plugin struct {
 	restarts int
 	crashes  []time.Time
 	bots     map[string]sdk.Config
-	changed  chan struct{} // closed and replaced at every state change
+	// configuring counts the Configure calls in flight per bot: a plugin
+	// may push for a bot while it is being configured for it.
+	configuring map[string]int
+	host        *pluginHost   // the Host service this plugin pushes through
+	changed     chan struct{} // closed and replaced at every state change
 	// While failed: the failures in a row, the cool-off being waited out
 	// and when it ends. up is when the plugin last came back from failure.
 	failures  int
@@ -131,17 +135,29 @@ type Plugin struct {
 
 func newPlugin(c Candidate, opts *Options) *Plugin {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Plugin{
-		cand:    c,
-		opts:    opts,
-		log:     opts.Logger.Named(c.Name),
-		state:   StateStarting,
-		bots:    map[string]sdk.Config{},
-		changed: make(chan struct{}),
-		ctx:     ctx,
-		cancel:  cancel,
-		done:    make(chan struct{}),
+	p := &Plugin{
+		cand:        c,
+		opts:        opts,
+		log:         opts.Logger.Named(c.Name),
+		state:       StateStarting,
+		bots:        map[string]sdk.Config{},
+		configuring: map[string]int{},
+		changed:     make(chan struct{}),
+		ctx:         ctx,
+		cancel:      cancel,
+		done:        make(chan struct{}),
 	}
+	p.host = &pluginHost{plugin: p}
+	return p
+}
+
+// serves reports whether bot is configured with this plugin, or being
+// configured: the only bots its pushes may name.
+func (p *Plugin) serves(bot string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.bots[bot]
+	return ok || p.configuring[bot] > 0
 }
 
 // Name is the provider name.
@@ -223,7 +239,7 @@ func (p *Plugin) launch() (*process, error) {
 	var r *procRunner
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: sdk.HostPlugins(p.opts.hostProxy),
+		VersionedPlugins: sdk.HostPlugins(p.host),
 		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
 			// go-plugin hands over the environment it built for the plugin
 			// (handshake cookie, protocol versions, mTLS certificate, socket

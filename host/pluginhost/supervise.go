@@ -261,16 +261,24 @@ func processDied(proc *process, err error) bool {
 
 // Configure validates and applies one bot's config, and remembers it to
 // re-apply after a restart. Diagnostics with errors mean it was refused.
+// From the call on, the plugin may push events for bot; if the config is
+// refused and bot was not configured before, it may not any more.
 func (p *Plugin) Configure(ctx context.Context, bot string, cfg sdk.Config) (sdk.Diagnostics, error) {
+	p.mu.Lock()
+	p.configuring[bot]++
+	p.mu.Unlock()
 	diags, err := call(ctx, p, func(ctx context.Context, r *sdk.RemoteProvider) (sdk.Diagnostics, error) {
 		return r.Configure(ctx, bot, cfg)
 	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.configuring[bot]--; p.configuring[bot] == 0 {
+		delete(p.configuring, bot)
+	}
 	if err != nil || diags.HasErrors() {
 		return diags, err
 	}
-	p.mu.Lock()
 	p.bots[bot] = cfg
-	p.mu.Unlock()
 	return diags, nil
 }
 

@@ -5,6 +5,10 @@
 //	"hang"      SendMessage blocks until its context ends
 //	"push-noid" SendMessage pushes an event without an ID and returns the
 //	            push's error
+//	"push-as BOT SESSION"
+//	            SendMessage pushes an agent message for bot BOT and session
+//	            SESSION, whatever bot it was called for (a plugin reaching
+//	            into another bot), and returns the push's error
 //	anything    SendMessage pushes "faulty: <text>" with an ID
 //
 // A webhook body of "panic" makes HandleWebhook panic; "noid" makes it return
@@ -19,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/livechatd/livechatd/sdk"
@@ -81,6 +86,10 @@ func (f *faulty) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.Send
 	case "push-noid":
 		err := h.PushEvents(ctx, req.Bot, sdk.Event{Type: sdk.EventAgentMessage, SessionID: req.SessionID, Message: sdk.Text("no id")})
 		return sdk.SendResult{}, err
+	}
+	if f := strings.Fields(text); len(f) == 3 && f[0] == "push-as" {
+		ev := sdk.Event{ID: "faulty-as-" + req.IdempotencyKey, Type: sdk.EventAgentMessage, SessionID: f[2], Message: sdk.Text("faulty: injected")}
+		return sdk.SendResult{}, h.PushEvents(ctx, f[1], ev)
 	}
 	ev := sdk.Event{ID: "faulty-" + req.IdempotencyKey, Type: sdk.EventAgentMessage, SessionID: req.SessionID, Message: sdk.Text("faulty: " + text)}
 	return sdk.SendResult{PlatformMessageID: req.IdempotencyKey}, h.PushEvents(ctx, req.Bot, ev)
