@@ -71,6 +71,8 @@ lint: ## go vet, staticcheck and a gofmt check
 	$(GO) tool staticcheck ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@bins=$$(git ls-files -z | xargs -0 -I{} sh -c 'test -f "{}" && head -c 4 "{}" | grep -q "ELF" && echo "{}"' ); \
+	if [ -n "$$bins" ]; then echo "compiled executables are committed (build outputs belong in bin/):"; echo "$$bins"; exit 1; fi
 
 clean: ## remove build output
 	rm -rf $(BIN)
