@@ -23,6 +23,24 @@ type Event struct {
 	Client    Client         `json:"client"`
 	Metadata  map[string]any `json:"metadata,omitempty"`
 	Payload   Payload        `json:"payload"`
+
+	// MetadataVerified is the channel's word that it authenticated the
+	// user and that Metadata (email, phone, names) is theirs. The host
+	// honours it only in an event Signed by a channel_url bot's channel
+	// (HandleEvent clears it otherwise, so the bot never hears an
+	// unhonoured claim); providers then hear sdk.User.Verified.
+	MetadataVerified bool `json:"metadata_verified,omitempty"`
+	// Signed is set by the HTTP layer, never from JSON: the event came
+	// with a valid X-Livechat-Signature over its exact body, made with the
+	// bot's channel_secret.
+	Signed bool `json:"-"`
+}
+
+// vouch clears a claim of verified metadata the host does not honour: one
+// not signed by the channel, or from the webchat, whose users are
+// anonymous.
+func (e *Event) vouch(b *Bot) {
+	e.MetadataVerified = e.MetadataVerified && e.Signed && !b.Webchat
 }
 
 // Client identifies the user, the channel and the bot.

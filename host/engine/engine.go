@@ -225,6 +225,7 @@ func (e *Engine) HandleEvent(ctx context.Context, botName string, ev Event) (Rep
 	if err := ev.Validate(); err != nil {
 		return Reply{}, err
 	}
+	ev.vouch(b)
 	ev.Client.BotID = b.Name
 	in := newIntake(b, ev)
 	if ev.RequestID == "" {
@@ -600,8 +601,12 @@ func (e *Engine) EndSession(ctx context.Context, id string) (*host.Session, erro
 	return e.end(ctx, id, host.EndAdmin, true)
 }
 
+// userOf is the event's user for the provider: Verified only for a claim
+// the channel signed (see Event.vouch). The start's and each send's outbox
+// item keep it, so retries after a restart say the same.
 func userOf(ev Event) sdk.User {
-	return sdk.User{ID: ev.Client.UserID, ChannelID: ev.Client.ChannelID, Metadata: ev.Metadata}
+	return sdk.User{ID: ev.Client.UserID, ChannelID: ev.Client.ChannelID, Metadata: ev.Metadata,
+		Verified: ev.MetadataVerified && ev.Signed}
 }
 
 func userOfSession(s *host.Session) sdk.User {
