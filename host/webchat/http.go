@@ -3,15 +3,20 @@ package webchat
 import (
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/livechatd/livechatd/host"
+	"github.com/livechatd/livechatd/host/engine"
 )
 
 //go:embed assets
@@ -44,20 +49,89 @@ func (c *Channel) page(w http.ResponseWriter, r *http.Request) {
 	_ = page.Execute(w, map[string]string{"Bot": bot})
 }
 
-// identity gives the page a new anonymous user and its token.
+// identity gives the page a new anonymous user and its token, within the
+// client address's rate (Limits.IdentitiesPerMinute).
 func (c *Channel) identity(w http.ResponseWriter, r *http.Request) {
 	bot := mux.Vars(r)["bot"]
 	if !c.Serves(bot) {
 		writeError(w, http.StatusNotFound, host.ENOTFOUND, fmt.Sprintf("no webchat for bot %q", bot))
 		return
 	}
+	if ok, wait := c.identities.allow(clientAddr(r)); !ok {
+		c.metrics.refused.WithLabelValues("identities").Inc()
+		tooMany(w, wait, "", "too many identities from this address: retry later")
+		return
+	}
 	user := "web-" + host.NewID()
 	writeJSON(w, http.StatusOK, map[string]string{"user_id": user, "token": c.Token(bot, user)})
+}
+
+// clientAddr is the address the request came from. Forwarding headers are
+// not trusted: behind a proxy every user shares the proxy's address, and
+// Limits.IdentitiesPerMinute must be raised to match.
+func clientAddr(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}
+
+// Admit decides whether a webchat user's event may go on, and answers it
+// 429 (with Retry-After, field payload) when not: a user may send
+// Limits.StartsPerMinute LIVECHAT_SESSION_START per minute, each of which
+// opens a ticket on the platform. Call it once the user's token is checked.
+func (c *Channel) Admit(w http.ResponseWriter, bot string, ev engine.Event) bool {
+	if strings.TrimSpace(ev.Payload.Value()) != engine.PayloadStart {
+		return true
+	}
+	ok, wait := c.starts.allow(streamKey(bot, ev.Client.UserID))
+	if !ok {
+		c.metrics.refused.WithLabelValues("starts").Inc()
+		tooMany(w, wait, "payload", "too many requests for an agent: retry later")
+	}
+	return ok
+}
+
+// openStream counts a new stream of user, or says why it cannot open:
+// the user has Limits.StreamsPerUser open (429), or the channel has
+// Limits.Streams (503). The open ones are never cut for a newer one.
+func (c *Channel) openStream(k string) (closeStream func(), status int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.open[k] >= c.limits.StreamsPerUser:
+		c.metrics.refused.WithLabelValues("streams_per_user").Inc()
+		return nil, http.StatusTooManyRequests
+	case c.openAll >= c.limits.Streams:
+		c.metrics.refused.WithLabelValues("streams").Inc()
+		return nil, http.StatusServiceUnavailable
+	}
+	c.open[k]++
+	c.openAll++
+	c.metrics.open.Inc()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.open[k]--; c.open[k] <= 0 {
+				delete(c.open, k)
+			}
+			c.openAll--
+			c.metrics.open.Dec()
+		})
+	}, 0
 }
 
 // stream serves a user's stream as Server-Sent Events: every entry after
 // Last-Event-ID (or ?last_event_id=), then new ones as they come, until the
 // client leaves or the channel shuts down.
+//
+// What a stream holds is bounded: entries are read in batches of about
+// Limits.ReplayBytes (sized by the largest entry seen so far, at most
+// maxBatch entries), each written and flushed before the next is read, and
+// every write has Limits.WriteTimeout: a client that does not read loses
+// its stream instead of pinning the batch.
 func (c *Channel) stream(w http.ResponseWriter, r *http.Request) {
 	bot, user := mux.Vars(r)["bot"], mux.Vars(r)["user"]
 	token := r.URL.Query().Get("token")
@@ -85,10 +159,27 @@ func (c *Channel) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, host.EINTERNAL, "streaming unsupported")
+	closeStream, status := c.openStream(streamKey(bot, user))
+	switch status {
+	case http.StatusTooManyRequests:
+		tooMany(w, 5*time.Second, "", fmt.Sprintf("this user has %d streams open already", c.limits.StreamsPerUser))
 		return
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "busy", "too many streams open: retry later")
+		return
+	}
+	defer closeStream()
+	rc := http.NewResponseController(w)
+	// write sends what fn writes within the write timeout, and flushes it.
+	write := func(fn func() error) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(c.limits.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if err := fn(); err != nil {
+			return err
+		}
+		return rc.Flush()
 	}
 	// Subscribe before reading, so nothing appended in between is missed.
 	changed, unsubscribe := c.subscribe(bot, user)
@@ -97,28 +188,33 @@ func (c *Channel) stream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 1000\n\n")
-	flusher.Flush()
+	if err := write(func() error {
+		w.WriteHeader(http.StatusOK)
+		_, err := fmt.Fprint(w, "retry: 1000\n\n")
+		return err
+	}); err != nil {
+		return
+	}
 	keepAlive := time.NewTicker(KeepAlive)
 	defer keepAlive.Stop()
 	ctx := r.Context()
+	batch, largest := 1, 0 // the first read learns the entries' size
 	for {
-		entries, err := c.log.Stream(ctx, bot, user, after, 500)
+		entries, err := c.log.Stream(ctx, bot, user, after, batch)
 		if err != nil {
 			if ctx.Err() == nil {
 				c.lg.Error("read webchat stream", "bot", bot, "error", err)
 			}
 			return
 		}
-		for _, e := range entries {
-			fmt.Fprintf(w, "id: %d\nevent: entry\ndata: %s\n\n", e.Seq, e.Entry)
-			after = e.Seq
+		full := len(entries) == batch
+		if err := c.send(w, write, entries, &after, &largest); err != nil {
+			return // the client is gone or does not read
 		}
-		if len(entries) > 0 {
-			flusher.Flush()
+		if largest > 0 {
+			batch = max(1, min(maxBatch, c.limits.ReplayBytes/largest))
 		}
-		if len(entries) == 500 {
+		if full {
 			continue
 		}
 		select {
@@ -128,10 +224,49 @@ func (c *Channel) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-changed:
 		case <-keepAlive.C:
-			fmt.Fprint(w, ": keep-alive\n\n")
-			flusher.Flush()
+			if err := write(func() error { _, err := fmt.Fprint(w, ": keep-alive\n\n"); return err }); err != nil {
+				return
+			}
 		}
 	}
+}
+
+// send writes entries to the stream and flushes them, counting them as
+// buffered until they are written.
+func (c *Channel) send(w http.ResponseWriter, write func(func() error) error, entries []host.StreamEntry, after *int64, largest *int) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	size := 0
+	for _, e := range entries {
+		size += len(e.Entry)
+		*largest = max(*largest, len(e.Entry))
+	}
+	c.buffered.Add(int64(size))
+	c.metrics.buffered.Add(float64(size))
+	defer func() {
+		c.buffered.Add(-int64(size))
+		c.metrics.buffered.Sub(float64(size))
+	}()
+	return write(func() error {
+		for _, e := range entries {
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: entry\ndata: %s\n\n", e.Seq, e.Entry); err != nil {
+				return err
+			}
+			*after = e.Seq
+		}
+		return nil
+	})
+}
+
+// tooMany answers 429 with Retry-After, in whole seconds.
+func tooMany(w http.ResponseWriter, wait time.Duration, field, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
+	detail := map[string]string{"code": "rate_limited", "message": msg}
+	if field != "" {
+		detail["field"] = field
+	}
+	writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": detail})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/livechatd/livechatd/host"
@@ -61,18 +63,66 @@ type Channel struct {
 	// shutdown is closed by Shutdown: every stream ends.
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
+
+	limits     Limits
+	metrics    *Metrics
+	now        func() time.Time
+	identities *rateLimiter // per client address
+	starts     *rateLimiter // per bot and user
+	// open counts the open streams per user (under mu); buffered, the bytes
+	// read from the store not yet written.
+	open     map[string]int
+	openAll  int
+	buffered atomic.Int64
+}
+
+// Option configures a Channel.
+type Option func(*Channel)
+
+// WithLimits sets the channel's limits; zero fields keep DefaultLimits'.
+func WithLimits(l Limits) Option { return func(c *Channel) { c.limits = l.withDefaults() } }
+
+// WithMetrics exports the channel's gauges and counters.
+func WithMetrics(m *Metrics) Option { return func(c *Channel) { c.metrics = m } }
+
+// WithClock sets the clock of the rate limits.
+func WithClock(now func() time.Time) Option { return func(c *Channel) { c.now = now } }
+
+// Stats are counts of what the channel holds now.
+type Stats struct {
+	// OpenStreams is the number of streams open now.
+	OpenStreams int
+	// BufferedBytes is the bytes of entries read from the store and not
+	// yet written to their streams.
+	BufferedBytes int64
+}
+
+// Stats returns what the channel holds now.
+func (c *Channel) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{OpenStreams: c.openAll, BufferedBytes: c.buffered.Load()}
 }
 
 var _ engine.Channel = (*Channel)(nil)
 
 // New returns the channel for bots, each mapped to its channel_secret; a
 // bot without one gets a random key (identities do not survive a restart).
-func New(log Log, secrets map[string]string, lg hclog.Logger) *Channel {
+func New(log Log, secrets map[string]string, lg hclog.Logger, opts ...Option) *Channel {
 	if lg == nil {
 		lg = hclog.NewNullLogger()
 	}
 	c := &Channel{log: log, keys: map[string][]byte{}, lg: lg, subs: map[string]map[chan struct{}]struct{}{},
-		inflight: map[string]int{}, settled: map[string]chan struct{}{}, shutdown: make(chan struct{})}
+		inflight: map[string]int{}, settled: map[string]chan struct{}{}, shutdown: make(chan struct{}),
+		limits: DefaultLimits, now: time.Now, open: map[string]int{}}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.metrics == nil {
+		c.metrics = NewMetrics(nil)
+	}
+	c.identities = newRateLimiter(c.limits.IdentitiesPerMinute, c.now)
+	c.starts = newRateLimiter(c.limits.StartsPerMinute, c.now)
 	for bot, secret := range secrets {
 		key := []byte(secret)
 		if secret == "" {
@@ -197,7 +247,10 @@ func (c *Channel) RecordExchange(ctx context.Context, bot string, ev engine.Even
 	}
 	key := ""
 	if ev.RequestID != "" {
-		key = "request:" + ev.RequestID
+		// Stream keys are unique across the store, and request ids are
+		// scoped to (bot, user): so is the key, or one user's request id
+		// would hide another user's exchange.
+		key = requestKey(bot, ev.Client.UserID, ev.RequestID)
 	}
 	return c.append(ctx, bot, ev.Client.UserID, key, entries...)
 }
@@ -222,6 +275,16 @@ func mustJSON(v any) json.RawMessage {
 }
 
 func streamKey(bot, user string) string { return bot + "\x00" + user }
+
+// requestKey is the stream key of an exchange with a request id: a hash of
+// (bot, user, request id), whose parts are each up to 256 bytes.
+func requestKey(bot, user, requestID string) string {
+	h := sha256.New()
+	for _, part := range []string{bot, user, requestID} {
+		fmt.Fprintf(h, "%d:%s", len(part), part)
+	}
+	return "request:" + hex.EncodeToString(h.Sum(nil))
+}
 
 // subscribe returns a channel that receives a value when the user's stream
 // grows, and the function that ends the subscription.

@@ -139,7 +139,12 @@
       try { render(ev.lastEventId, JSON.parse(ev.data)); } catch (e) { console.error(e); }
     });
     es.onopen = () => { status.textContent = ""; };
-    es.onerror = () => { status.textContent = "Reconnecting…"; };
+    es.onerror = () => {
+      status.textContent = "Reconnecting…";
+      // A refused stream (429: too many tabs open; 503: the server is
+      // full) is not retried by EventSource itself.
+      if (es.readyState === EventSource.CLOSED) setTimeout(listen, 5000);
+    };
   }
 
   document.getElementById("chat-form").addEventListener("submit", (ev) => {
