@@ -28,8 +28,8 @@ type endless struct {
 
 	mu       sync.Mutex
 	released bool // until then, the log is empty
-	maxBytes int // the most bytes one read returned
-	maxLimit int // the largest limit asked for
+	maxBytes int  // the most bytes one read returned
+	maxLimit int  // the largest limit asked for
 	reads    int
 }
 
