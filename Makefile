@@ -40,6 +40,30 @@ test: ## run every test with the race detector (what CI runs)
 faults: ## fault-injection acceptance run: real livechatd + Gorgias plugin under faults; table in artifacts/faults/
 	$(GO) test -tags faults -count=1 -v -timeout 6m $(TESTFLAGS) ./host/faults/
 
+# Every native fuzz target, as package:Target; `make fuzz` runs each for
+# FUZZTIME. A failing input is written to the package's testdata/fuzz/Target/.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := \
+	host/httpapi:FuzzDecodeEvent \
+	host/engine:FuzzVerifyAt \
+	host/engine:FuzzParseBotReply \
+	host/webchat:FuzzVerify \
+	host/webchat:FuzzStreamLastEventID \
+	config:FuzzLoad \
+	plugins/gorgias:FuzzParseWebhook \
+	plugins/gorgias:FuzzHandleWebhook \
+	plugins/chatwoot:FuzzParseWebhook \
+	plugins/chatwoot:FuzzVerify \
+	plugins/chatwoot:FuzzHandleWebhook
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 5s; e.g. make fuzz FUZZTIME=60s)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=./$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
 bench: ## run the benchmarks and print their numbers
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
