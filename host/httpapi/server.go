@@ -46,6 +46,9 @@ type Webchat interface {
 	Serves(bot string) bool
 	Verify(bot, user, token string) bool
 	BeginExchange(bot, user string) (done func())
+	// Admit answers an event over the user's rate limits itself (429) and
+	// returns false; the caller then stops.
+	Admit(w http.ResponseWriter, bot string, ev engine.Event) bool
 	RecordExchange(ctx context.Context, bot string, ev engine.Event, reply engine.Reply) error
 	Register(r *mux.Router)
 	// Shutdown ends the open streams: Close calls it, so that they do not
