@@ -97,6 +97,8 @@ type File struct {
 	Bots []Bot
 	// Retention is the retention block, or DefaultRetention.
 	Retention Retention
+	// Limits is the limits block, or DefaultLimits.
+	Limits Limits
 }
 
 // Retention is the `retention {}` block: how long the host keeps what it no

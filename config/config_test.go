@@ -110,6 +110,7 @@ func TestLoadFull(t *testing.T) {
 			Interval:        30 * time.Second,
 			Batch:           200,
 		},
+		Limits: config.DefaultLimits,
 	}
 	if diff := cmp.Diff(want, f, fileOpts); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -178,6 +179,7 @@ func TestLoadDefaults(t *testing.T) {
 			},
 		}},
 		Retention: config.DefaultRetention,
+		Limits:    config.DefaultLimits,
 	}
 	if diff := cmp.Diff(want, f, fileOpts); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)

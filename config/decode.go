@@ -40,7 +40,7 @@ var logLevels = []string{"trace", "debug", "info", "warn", "error"}
 var (
 	topSection = section{
 		attrs:  []string{"listen", "public_url", "plugin_dir", "log_level", "admin_token", "require_checksums"},
-		blocks: []string{"storage", "plugin", "bot", "retention"},
+		blocks: []string{"storage", "plugin", "bot", "retention", "limits"},
 	}
 	retentionAttrs = []string{
 		"done_work", "dead_letters", "processed_events", "requests", "transcripts", "webchat_streams",
@@ -138,7 +138,8 @@ func (d *decoder) file(filename string, body *hclsyntax.Body) *File {
 
 	f.Storage = Storage{Driver: SQLite, Path: d.path(DefaultSQLitePath), Synchronous: SyncNormal}
 	f.Retention = DefaultRetention
-	var storageBlock, retentionBlock *hclsyntax.Block
+	f.Limits = DefaultLimits
+	var storageBlock, retentionBlock, limitsBlock *hclsyntax.Block
 	pins := map[string]hcl.Range{}
 	bots := map[string]hcl.Range{}
 	for _, b := range body.Blocks {
@@ -185,6 +186,16 @@ func (d *decoder) file(filename string, body *hclsyntax.Body) *File {
 			}
 			retentionBlock = b
 			f.Retention = d.retention(b)
+		case "limits":
+			if !d.labels(b, "limits", "") {
+				continue
+			}
+			if limitsBlock != nil {
+				d.errorf(b.DefRange(), "duplicate limits block; first defined at %s", position(limitsBlock.DefRange()))
+				continue
+			}
+			limitsBlock = b
+			f.Limits = d.limits(b)
 		}
 	}
 	d.uniqueWebhookTokens(f.Bots)

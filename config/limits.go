@@ -1,0 +1,90 @@
+package config
+
+import (
+	"math/big"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Limits is the `limits {}` block: what anonymous webchat users can make
+// livechatd hold or do. Every key is optional and defaults to
+// DefaultLimits' value.
+type Limits struct {
+	// StreamsPerUser (streams_per_user): open webchat streams per user; one
+	// more is refused with 429.
+	StreamsPerUser int
+	// Streams (streams): open webchat streams in all; one more is 503.
+	Streams int
+	// StreamBatchBytes (stream_batch_bytes): a stream reads and writes its
+	// entries in batches of about this many bytes.
+	StreamBatchBytes int
+	// StreamWriteTimeout (stream_write_timeout): how long one write to a
+	// stream may take before the stream is closed.
+	StreamWriteTimeout time.Duration
+	// IdentitiesPerMinute (identities_per_minute): webchat identities per
+	// client address per minute.
+	IdentitiesPerMinute int
+	// StartsPerMinute (starts_per_minute): LIVECHAT_SESSION_START events
+	// per webchat user per minute.
+	StartsPerMinute int
+
+	// DeclRange is where the block is, when there is one.
+	DeclRange hcl.Range
+}
+
+// DefaultLimits is the Limits of a file without a limits block.
+var DefaultLimits = Limits{
+	StreamsPerUser:      4,
+	Streams:             10000,
+	StreamBatchBytes:    256 << 10,
+	StreamWriteTimeout:  10 * time.Second,
+	IdentitiesPerMinute: 20,
+	StartsPerMinute:     5,
+}
+
+var limitsAttrs = []string{
+	"streams_per_user", "streams", "stream_batch_bytes", "stream_write_timeout",
+	"identities_per_minute", "starts_per_minute",
+}
+
+// MaxStreamWriteTimeout bounds stream_write_timeout.
+const MaxStreamWriteTimeout = 10 * time.Minute
+
+// limits decodes the limits block; what it leaves out keeps its default.
+func (d *decoder) limits(b *hclsyntax.Block) Limits {
+	l := DefaultLimits
+	l.DeclRange = b.DefRange()
+	const in = " in limits"
+	d.check(b.Body, section{in: in, attrs: limitsAttrs})
+	for _, n := range []struct {
+		name     string
+		field    *int
+		min, max int64
+	}{
+		{"streams_per_user", &l.StreamsPerUser, 1, 1000},
+		{"streams", &l.Streams, 1, 1_000_000},
+		{"stream_batch_bytes", &l.StreamBatchBytes, 1 << 10, 64 << 20},
+		{"identities_per_minute", &l.IdentitiesPerMinute, 1, 1_000_000},
+		{"starts_per_minute", &l.StartsPerMinute, 1, 1_000_000},
+	} {
+		if v, a, ok := d.attr(b.Body, n.name, in, cty.Number); ok {
+			i, acc := v.AsBigFloat().Int64()
+			if !v.AsBigFloat().IsInt() || acc != big.Exact || i < n.min || i > n.max {
+				d.errorf(a.Expr.Range(), "%s%s must be a whole number from %d to %d", n.name, in, n.min, n.max)
+			} else {
+				*n.field = int(i)
+			}
+		}
+	}
+	if v, ok := d.duration(b.Body, "stream_write_timeout", in, MaxStreamWriteTimeout); ok {
+		if v < time.Second {
+			d.errorf(b.Body.Attributes["stream_write_timeout"].Expr.Range(), "stream_write_timeout%s must be at least 1s, got %q", in, formatDuration(v))
+		} else {
+			l.StreamWriteTimeout = v
+		}
+	}
+	return l
+}
