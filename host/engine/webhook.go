@@ -36,8 +36,15 @@ type WebhookResponse struct {
 
 // HandleWebhook authenticates a platform's request by the bot's token,
 // hands it to the bot's provider plugin and applies the events it finds.
-// Events are checked before any is applied: a request naming a session of
-// another bot, or a ticket that is not its session's, delivers nothing.
+//
+// A platform may fire every integration of an account for every ticket
+// (Gorgias does, and disables an integration after 100 failed answers in a
+// row): with two bots on one account, each bot's webhook sees the other's
+// tickets. So an event that names another bot's session, an unknown
+// session, or a ticket that is not its session's is ignored — logged,
+// counted as result "ignored", and not remembered as seen, so the bot it
+// belongs to still applies it — and the webhook's other events are applied.
+// Only a wrong token (401) or a request the plugin refuses is an error.
 func (e *Engine) HandleWebhook(ctx context.Context, r WebhookRequest) (WebhookResponse, error) {
 	bots := e.botsOf(r.Provider)
 	if len(bots) == 0 {
@@ -79,18 +86,18 @@ func (e *Engine) HandleWebhook(ctx context.Context, r WebhookRequest) (WebhookRe
 		}
 		return WebhookResponse{}, upstream("provider", "the provider plugin failed: "+err.Error(), err)
 	}
-	applied, err := e.applyEvents(ctx, b, res.Events)
+	applied, ignored, err := e.applyEvents(ctx, b, b.Provider, res.Events, true)
 	if err != nil {
 		e.opts.Metrics.webhook(r.Provider, host.ErrorCode(err))
 		return WebhookResponse{}, err
 	}
-	e.opts.Metrics.webhook(r.Provider, "ok")
+	e.opts.Metrics.webhook(r.Provider, webhookResult(ignored))
 	out := WebhookResponse{Status: res.Status, Header: res.Header, Body: res.Body}
 	if out.Status == 0 {
 		out.Status = 200
 	}
 	if len(out.Body) == 0 {
-		out.Body, _ = json.Marshal(map[string]int{"events": len(res.Events), "applied": applied})
+		out.Body, _ = json.Marshal(map[string]int{"events": len(res.Events), "applied": applied, "ignored": ignored})
 		out.Header = map[string][]string{"Content-Type": {"application/json"}}
 	}
 	return out, nil
@@ -142,24 +149,50 @@ func (e *Engine) doWebhook(ctx context.Context, it *host.OutboxItem) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.applyEvents(ctx, b, res.Events); err != nil {
-		switch host.ErrorCode(err) {
-		case host.ENOTFOUND, host.EFORBIDDEN, host.EINVALID:
+	_, ignored, err := e.applyEvents(ctx, b, b.Provider, res.Events, true)
+	if err != nil {
+		if host.ErrorCode(err) == host.EINVALID {
 			return sdk.Permanent(err)
 		}
 		return err
 	}
-	e.opts.Metrics.webhook(w.Provider, "ok")
+	e.opts.Metrics.webhook(w.Provider, webhookResult(ignored))
 	return nil
 }
 
-// PushEvents takes events a plugin pushes for bot (sdk.Host). It runs on
-// the gRPC server the plugin calls back, which does not recover panics: a
-// panic here is turned into a retryable error for the plugin.
-func (e *Engine) PushEvents(ctx context.Context, bot string, events ...sdk.Event) (err error) {
+// webhookResult is the result a webhook is counted under: "ignored" when at
+// least one of its events was.
+func webhookResult(ignored int) string {
+	if ignored > 0 {
+		return "ignored"
+	}
+	return "ok"
+}
+
+// PushEvents takes events a plugin pushes for bot (sdk.Host), as pushed by
+// the bot's own provider: see PushEventsAs.
+func (e *Engine) PushEvents(ctx context.Context, bot string, events ...sdk.Event) error {
+	b, err := e.Bot(bot)
+	if err != nil {
+		return sdk.NotFound("%v", err)
+	}
+	return e.PushEventsAs(ctx, b.Provider, bot, events...)
+}
+
+// PushEventsAs takes events the plugin of provider pushes for bot
+// (pluginhost.ProviderHost). Unlike a webhook's, a push is the plugin's own
+// word and is checked whole: a bot of another provider, another bot's
+// session, a session opened with another provider or a ticket that is not
+// the session's refuses the whole push for good (a plugin bug or a hostile
+// plugin: logged), an unknown session refuses it as NotFound, and then
+// nothing of it is applied.
+//
+// It runs on the gRPC server the plugin calls back, which does not recover
+// panics: a panic here is turned into a retryable error for the plugin.
+func (e *Engine) PushEventsAs(ctx context.Context, provider, bot string, events ...sdk.Event) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			e.log.Error("panic while applying pushed events", "bot", bot, "panic", r, "stack", string(debug.Stack()))
+			e.log.Error("panic while applying pushed events", "provider", provider, "bot", bot, "panic", r, "stack", string(debug.Stack()))
 			err = sdk.Retryable(fmt.Errorf("livechatd failed on these events: %v", r), 0)
 		}
 	}()
@@ -167,13 +200,20 @@ func (e *Engine) PushEvents(ctx context.Context, bot string, events ...sdk.Event
 	if err != nil {
 		return sdk.NotFound("%v", err)
 	}
-	_, err = e.applyEvents(ctx, b, events)
+	if b.Provider != provider {
+		e.log.Warn("plugin pushed events for a bot of another provider; refused", "provider", provider, "bot", bot, "bot_provider", b.Provider)
+		return sdk.Permanent(fmt.Errorf("bot %q does not use provider %q", bot, provider))
+	}
+	_, _, err = e.applyEvents(ctx, b, provider, events, false)
 	switch host.ErrorCode(err) {
 	case "":
 		return nil
 	case host.ENOTFOUND:
 		return sdk.NotFound("%s", host.ErrorMessage(err))
-	case host.EFORBIDDEN, host.EINVALID:
+	case host.EFORBIDDEN:
+		e.log.Warn("plugin pushed events for a session that is not its bot's; refused", "provider", provider, "bot", bot, "reason", host.ErrorMessage(err))
+		return sdk.Permanent(err)
+	case host.EINVALID:
 		return sdk.Permanent(err)
 	}
 	return sdk.Retryable(err, 0)
@@ -212,36 +252,60 @@ type target struct {
 	sess *host.Session
 }
 
-// applyEvents checks every event, then applies them in order; it returns
-// how many changed something (replays and events for closed sessions do not).
-func (e *Engine) applyEvents(ctx context.Context, b *Bot, events []sdk.Event) (int, error) {
+// applyEvents checks every event, then applies them in order. An event
+// whose session is not this bot's (resolve's ENOTFOUND and EFORBIDDEN) fails
+// the lot, or, when ignore is set, is skipped and counted in ignored; any
+// other refusal fails the lot, before anything is applied. applied counts
+// the events that changed something (replays and events for closed
+// sessions do not).
+func (e *Engine) applyEvents(ctx context.Context, b *Bot, provider string, events []sdk.Event, ignore bool) (applied, ignored int, err error) {
 	var targets []target
 	for _, ev := range events {
-		s, err := e.resolve(ctx, b, ev)
+		s, err := e.resolve(ctx, b, provider, ev)
 		if err != nil {
-			return 0, err
+			code := host.ErrorCode(err)
+			if !ignore || (code != host.ENOTFOUND && code != host.EFORBIDDEN) {
+				return 0, 0, err
+			}
+			ignored++
+			e.logIgnored(b, ev, err)
+			continue
 		}
 		if s != nil {
 			targets = append(targets, target{ev, s})
 		}
 	}
-	applied := 0
 	for _, t := range targets {
 		ok, err := e.apply(ctx, b, t)
 		if err != nil {
-			return applied, err
+			return applied, ignored, err
 		}
 		if ok {
 			applied++
 		}
 	}
-	return applied, nil
+	return applied, ignored, nil
+}
+
+// logIgnored says why a webhook's event was ignored: at info for what a
+// platform firing every integration for every ticket sends (another bot's
+// or an unknown session), at warn for a ticket that is not its session's,
+// which no platform sends by itself.
+func (e *Engine) logIgnored(b *Bot, ev sdk.Event, why error) {
+	log := e.log.Info
+	var he *host.Error
+	if errors.As(why, &he) && he.Code == host.EFORBIDDEN && he.Field == "ref" {
+		log = e.log.Warn
+	}
+	log("webhook event ignored: not this bot's", "bot", b.Name, "provider", b.Provider, "event", ev.ID, "type", ev.Type,
+		"session", ev.SessionID, "ref", ev.Ref, "reason", host.ErrorMessage(why))
 }
 
 // resolve finds the session an event names and checks that it is this
-// bot's, and that the ticket is the session's. nil means the event names no
+// bot's, that it was opened with provider (the plugin that sent the event),
+// and that the ticket is the session's. nil means the event names no
 // session at all (a ticket that is not a livechat's): it is ignored.
-func (e *Engine) resolve(ctx context.Context, b *Bot, ev sdk.Event) (*host.Session, error) {
+func (e *Engine) resolve(ctx context.Context, b *Bot, provider string, ev sdk.Event) (*host.Session, error) {
 	if ev.Type != sdk.EventAgentMessage && ev.Type != sdk.EventSessionClosed {
 		return nil, &host.Error{Code: host.EINVALID, Field: "type", Message: fmt.Sprintf("unknown event type %q", ev.Type)}
 	}
@@ -259,7 +323,7 @@ func (e *Engine) resolve(ctx context.Context, b *Bot, ev sdk.Event) (*host.Sessi
 	case ev.Ref != "":
 		s, err = e.store.FindSessionByRef(ctx, b.Name, ev.Ref)
 		if host.ErrorCode(err) == host.ENOTFOUND {
-			return nil, &host.Error{Code: host.ENOTFOUND, Field: "ref", Message: fmt.Sprintf("no livechat session for %s ticket %q", b.Provider, ev.Ref)}
+			return nil, &host.Error{Code: host.ENOTFOUND, Field: "ref", Message: fmt.Sprintf("no livechat session of bot %q for %s ticket %q", b.Name, b.Provider, ev.Ref)}
 		}
 	default:
 		return nil, nil
@@ -268,7 +332,10 @@ func (e *Engine) resolve(ctx context.Context, b *Bot, ev sdk.Event) (*host.Sessi
 		return nil, err
 	}
 	if s.Bot != b.Name {
-		return nil, &host.Error{Code: host.EFORBIDDEN, Field: "session", Message: "the session belongs to another bot"}
+		return nil, &host.Error{Code: host.EFORBIDDEN, Field: "session", Message: fmt.Sprintf("session %s belongs to another bot", s.ID)}
+	}
+	if s.Provider != provider {
+		return nil, &host.Error{Code: host.EFORBIDDEN, Field: "session", Message: fmt.Sprintf("session %s was opened with provider %q, not %q", s.ID, s.Provider, provider)}
 	}
 	if ev.Ref != "" && s.ProviderRef != "" && ev.Ref != s.ProviderRef {
 		return nil, &host.Error{Code: host.EFORBIDDEN, Field: "ref", Message: fmt.Sprintf("ticket %q is not the ticket of session %s", ev.Ref, s.ID)}
