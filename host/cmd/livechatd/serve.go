@@ -71,12 +71,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return printDiagnostics(stderr, config.Format(diags))
 	}
 
+	reg := prometheus.NewRegistry()
 	var chat *webchat.Channel
 	if secrets := webchatBots(cfg); len(secrets) > 0 {
-		chat = webchat.New(store, secrets, log.Named("webchat"))
+		chat = webchat.New(store, secrets, log.Named("webchat"),
+			webchat.WithLimits(webchatLimits(cfg.Limits)), webchat.WithMetrics(webchat.NewMetrics(reg)))
 	}
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	engine.RegisterOutboxGauges(reg, store)
 	if err := parts.startRetention(cfg, store, reg, log); err != nil {
@@ -222,6 +223,12 @@ func webchatBots(cfg *config.File) map[string]string {
 		}
 	}
 	return out
+}
+
+// webchatLimits are the limits block as the webchat takes them.
+func webchatLimits(l config.Limits) webchat.Limits {
+	return webchat.Limits{StreamsPerUser: l.StreamsPerUser, Streams: l.Streams, ReplayBytes: l.StreamBatchBytes,
+		WriteTimeout: l.StreamWriteTimeout, IdentitiesPerMinute: l.IdentitiesPerMinute, StartsPerMinute: l.StartsPerMinute}
 }
 
 // webchatChannel keeps a nil *webchat.Channel from becoming a non-nil
