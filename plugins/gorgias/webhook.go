@@ -381,13 +381,17 @@ func agentText(m message) string {
 	return htmlToText(string(m.BodyHTML))
 }
 
+// events are the message's events. Their ids come from the message id when
+// there is one: Gorgias can send one message again under a new event id
+// (another integration, a retried delivery), and the host deduplicates by
+// event id, so the message's id is what makes it delivered once.
 func (h *hook) events() []sdk.Event {
 	base := ""
 	switch {
-	case h.eventID != "":
-		base = "gorgias-" + h.eventID
 	case h.messageID != "":
 		base = "gorgias-message-" + h.messageID
+	case h.eventID != "":
+		base = "gorgias-" + h.eventID
 	}
 	author := sdk.Author{Type: sdk.AuthorAgent, Name: h.senderName, ID: h.senderID}
 	at := parseTime(h.created)

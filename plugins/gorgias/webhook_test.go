@@ -84,8 +84,8 @@ func agentEvent(id, messageID, text, name, authorID string, at time.Time) sdk.Ev
 
 func TestHandleWebhook(t *testing.T) {
 	created := time.Date(2024, 2, 14, 21, 49, 40, 308988000, time.UTC)
-	fetched := agentEvent("gorgias-9001", "6001", "Your parcel left today.", "Alice Agent", "7", created)
-	fromTemplate := agentEvent("gorgias-9001", "6001", "Your parcel left today.", "", "", time.Time{})
+	fetched := agentEvent("gorgias-message-6001", "6001", "Your parcel left today.", "Alice Agent", "7", created)
+	fromTemplate := agentEvent("gorgias-message-6001", "6001", "Your parcel left today.", "", "", time.Time{})
 	tests := []struct {
 		name      string
 		req       func(t *testing.T) sdk.WebhookRequest
@@ -118,19 +118,19 @@ func TestHandleWebhook(t *testing.T) {
 			wantFetch: 1},
 		{name: "text cut short by & and #: the fetched text wins", req: func(*testing.T) sdk.WebhookRequest {
 			return seedGET(agentVars("6008", "Fish & chips: 5€ #deal, ok?", "True"))
-		}, want: []sdk.Event{agentEvent("gorgias-9001", "6008", "Fish & chips: 5€ #deal, ok?", "Alice Agent", "7", time.Time{})}, wantFetch: 1},
+		}, want: []sdk.Event{agentEvent("gorgias-message-6008", "6008", "Fish & chips: 5€ #deal, ok?", "Alice Agent", "7", time.Time{})}, wantFetch: 1},
 		{name: "sign-off kept though stripped_text lost it", req: func(*testing.T) sdk.WebhookRequest {
 			return seedGET(agentVars("6006", "Glad I could help!\nLIVECHAT_SESSION_END", "True"))
-		}, want: []sdk.Event{agentEvent("gorgias-9001", "6006", "Glad I could help!\nLIVECHAT_SESSION_END", "Bob Helper", "8", time.Time{})}, wantFetch: 1},
+		}, want: []sdk.Event{agentEvent("gorgias-message-6006", "6006", "Glad I could help!\nLIVECHAT_SESSION_END", "Bob Helper", "8", time.Time{})}, wantFetch: 1},
 		{name: "HTML-only message", req: func(*testing.T) sdk.WebhookRequest { return seedGET(agentVars("6007", "", "True")) },
-			want: []sdk.Event{agentEvent("gorgias-9001", "6007", "Hello there & bye", "Alice Agent", "7", time.Time{})}, wantFetch: 1},
+			want: []sdk.Event{agentEvent("gorgias-message-6007", "6007", "Hello there & bye", "Alice Agent", "7", time.Time{})}, wantFetch: 1},
 		{name: "message deleted since", req: func(*testing.T) sdk.WebhookRequest { return seedGET(agentVars("6999", "gone", "True")) },
 			wantFetch: 1},
 		{name: "no event id: the message id names the event", req: func(*testing.T) sdk.WebhookRequest {
 			r := seedGET(agentVars("6001", "x", "True"))
 			delete(r.Query, "event_id")
 			return r
-		}, want: []sdk.Event{func() sdk.Event { e := fetched; e.ID = "gorgias-message-6001"; return e }()}, wantFetch: 1},
+		}, want: []sdk.Event{fetched}, wantFetch: 1},
 		{name: "not a livechat ticket: empty external_id", req: func(*testing.T) sdk.WebhookRequest {
 			v := agentVars("6001", "x", "True")
 			v["ticket.external_id"], v["ticket.id"] = "", "5002"
@@ -297,4 +297,45 @@ func FuzzParseWebhook(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Gorgias can send one agent message again under a new event id (a
+// retried delivery, a second integration, the JSON template beside the
+// seed URL): the host deduplicates by event id, so every request about one
+// message must give its events the same ids, whatever the event id.
+func TestAgentMessageResentUnderNewEventID(t *testing.T) {
+	f := webhookFake(t)
+	p, _ := testProvider(t, f, nil)
+	resent := func(eventID string) sdk.WebhookRequest {
+		v := agentVars("6001", "Your parcel left today.", "True")
+		v["event.id"] = eventID
+		return seedGET(v)
+	}
+	template := func(eventID string) sdk.WebhookRequest {
+		return postBody(`{"event": {"id": "`+eventID+`", "type": "ticket-message-created", "object_id": "6001"},
+			"ticket": {"id": "5001", "external_id": "s1"},
+			"message": {"id": "6001", "from_agent": "True", "public": "True", "channel": "api", "body_text": "Your parcel left today."}}`, "application/json")
+	}
+	full := postFile(t, "message-full-objects.json") // message 6001 with an attachment, no event id
+	var ids [][]string
+	for _, req := range []sdk.WebhookRequest{resent("9001"), resent("9002"), template("9003"), template("9004"), full} {
+		res, err := p.HandleWebhook(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ev := range res.Events {
+			got = append(got, ev.ID)
+		}
+		ids = append(ids, got)
+	}
+	want := []string{"gorgias-message-6001"}
+	for i, got := range ids[:4] {
+		if !cmp.Equal(got, want) {
+			t.Errorf("request %d: event ids %q, want %q: one message, one id", i, got, want)
+		}
+	}
+	if got := ids[4]; !cmp.Equal(got, []string{"gorgias-message-6001", "gorgias-message-6001-attachment-0"}) {
+		t.Errorf("full objects: event ids %q", got)
+	}
 }
