@@ -46,6 +46,7 @@ FUZZTIME ?= 5s
 FUZZ_TARGETS := \
 	host/httpapi:FuzzDecodeEvent \
 	host/engine:FuzzVerifyAt \
+	host/engine:FuzzSignature \
 	host/engine:FuzzParseBotReply \
 	host/webchat:FuzzVerify \
 	host/webchat:FuzzStreamLastEventID \
