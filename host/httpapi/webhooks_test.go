@@ -6,7 +6,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/livechatd/livechatd/host/engine"
+	"github.com/livechatd/livechatd/host/pluginhost"
 )
+
+// The engine is told which plugin pushed, so it refuses a push naming a
+// session of another provider (engine.PushEventsAs).
+var _ pluginhost.ProviderHost = (*engine.Engine)(nil)
 
 // Gorgias fires every HTTP integration of an account for every ticket, and
 // disables an integration after 100 failed answers in a row: with two bots
