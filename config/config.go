@@ -43,6 +43,9 @@ const (
 	MaxSessionTimeout = 168 * time.Hour
 	// MaxTranscriptSize bounds transcript_size, which the host keeps per user.
 	MaxTranscriptSize = 1000
+	// MaxEventTolerance bounds event_tolerance: a captured signed event can
+	// be replayed for that long.
+	MaxEventTolerance = time.Hour
 
 	// MaxRetention bounds the ages of the retention block: ten years.
 	MaxRetention = 3650 * 24 * time.Hour
@@ -226,8 +229,18 @@ type Bot struct {
 	ChannelURL string
 	// Channel is ChannelWebchat, or empty when ChannelURL is set.
 	Channel string
-	// ChannelSecret signs deliveries to ChannelURL; may be empty.
+	// ChannelSecret signs deliveries to ChannelURL and the channel's events
+	// (X-Livechat-Signature), and webchat identities. A ChannelURL bot has
+	// one unless InsecureEvents.
 	ChannelSecret Secret
+	// InsecureEvents (insecure_events) takes a ChannelURL bot's events
+	// without a signature: anyone who reaches the listener can act as any
+	// of its users. serve logs it at start.
+	InsecureEvents bool
+	// EventTolerance (event_tolerance) is how far a signed event's
+	// timestamp may be from the host's clock, either way; 0 is the
+	// default, 5 minutes. At most MaxEventTolerance.
+	EventTolerance time.Duration
 	// WebhookToken must accompany the provider's webhooks; never empty.
 	WebhookToken Secret
 	Messages     Messages

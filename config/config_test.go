@@ -170,6 +170,7 @@ func TestLoadDefaults(t *testing.T) {
 			TranscriptSize: 20,
 			BotURL:         "http://127.0.0.1:9000/events",
 			ChannelURL:     "http://127.0.0.1:9001/deliver",
+			ChannelSecret:  config.NewSecret("s3cret"),
 			WebhookToken:   config.NewSecret("t0ken"),
 			Messages: config.Messages{
 				Start:       "Connecting you to an agent…",
@@ -424,6 +425,7 @@ func TestParseErrors(t *testing.T) {
 			src: `bot "shop" {
   provider      = "echo"
   channel_url   = "http://127.0.0.1:9001/deliver"
+  channel_secret = "s"
   webhook_token = "t"
 }`,
 			want: `livechatd.hcl:1:1: missing required attribute "bot_url" in bot "shop"`,
@@ -434,6 +436,7 @@ func TestParseErrors(t *testing.T) {
   provider      = "echo"
   bot_url       = null
   channel_url   = "http://127.0.0.1:9001/deliver"
+  channel_secret = "s"
   webhook_token = "t"
 }`,
 			want: `livechatd.hcl:1:1: missing required attribute "bot_url" in bot "shop"`,
@@ -444,6 +447,7 @@ func TestParseErrors(t *testing.T) {
   provider      = "echo"
   bot_url       = "ftp://127.0.0.1/events"
   channel_url   = "http://127.0.0.1:9001/deliver"
+  channel_secret = "s"
   webhook_token = "t"
 }`,
 			want: `livechatd.hcl:3:19: bot_url in bot "shop" must be an http or https URL, got "ftp://127.0.0.1/events"`,

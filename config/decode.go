@@ -49,6 +49,7 @@ var (
 	botAttrs = []string{
 		"provider", "session_timeout", "start_timeout", "expired_notice", "transcript_size",
 		"bot_url", "channel_url", "channel", "channel_secret", "webhook_token",
+		"insecure_events", "event_tolerance",
 	}
 	botBlocks     = []string{"messages", "config"}
 	messagesAttrs = []string{"start", "end_prompt", "end_button", "unavailable"}
@@ -396,9 +397,11 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 	case urlAttr == nil && chAttr == nil:
 		d.errorf(b.DefRange(), "bot %q needs channel_url or channel = %q", bot.Name, ChannelWebchat)
 	}
-	if s, _, ok := d.str(body, "channel_secret", in); ok {
-		bot.ChannelSecret = NewSecret(s)
+	secret, secretAttr, hasSecret := d.str(body, "channel_secret", in)
+	if hasSecret {
+		bot.ChannelSecret = NewSecret(secret)
 	}
+	d.channelAuth(b, &bot, in, secretAttr, hasSecret)
 	if s, a, ok := d.str(body, "webhook_token", in); ok {
 		if s == "" {
 			d.errorf(a.Expr.Range(), "webhook_token%s must not be empty: provider webhooks are refused without it", in)
@@ -436,6 +439,41 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 		bot.src.configRange = config.DefRange()
 	}
 	return bot
+}
+
+// channelAuth decodes how a bot's channel authenticates its events. A
+// channel_url bot's channel signs them with channel_secret (DESIGN.md §5),
+// so the bot needs one unless insecure_events = true; webchat events carry
+// user tokens, and the two attributes do not apply. secretAttr and
+// hasSecret are what decoding channel_secret gave.
+func (d *decoder) channelAuth(b *hclsyntax.Block, bot *Bot, in string, secretAttr *hclsyntax.Attribute, hasSecret bool) {
+	body := b.Body
+	if v, _, ok := d.attr(body, "insecure_events", in, cty.Bool); ok {
+		bot.InsecureEvents = v.True()
+	}
+	if v, ok := d.duration(body, "event_tolerance", in, MaxEventTolerance); ok {
+		bot.EventTolerance = v
+	}
+	if bot.Channel == ChannelWebchat {
+		for _, name := range []string{"insecure_events", "event_tolerance"} {
+			if a := body.Attributes[name]; a != nil {
+				d.errorf(a.NameRange, "%s%s applies to channel_url bots only: webchat events carry the user's token", name, in)
+			}
+		}
+		return
+	}
+	if bot.ChannelURL == "" || bot.InsecureEvents || !bot.ChannelSecret.IsZero() {
+		return
+	}
+	const fix = "set one, or insecure_events = true to take unauthenticated events"
+	switch {
+	case hasSecret:
+		d.errorf(secretAttr.Expr.Range(), "channel_secret%s must not be empty: events are signed with it; %s", in, fix)
+		return
+	case secretAttr != nil:
+		return // a wrong channel_secret, already reported
+	}
+	d.errorf(b.DefRange(), "bot %q has a channel_url and no channel_secret: its channel signs events with channel_secret (X-Livechat-Signature); %s", bot.Name, fix)
 }
 
 func (d *decoder) messages(body *hclsyntax.Body, in string) Messages {

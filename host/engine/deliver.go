@@ -3,15 +3,11 @@ package engine
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/livechatd/livechatd/host"
@@ -82,10 +78,11 @@ func (e *Engine) postChannel(ctx context.Context, b *Bot, deliveryID string, d D
 	if err != nil {
 		return err
 	}
-	ts := strconv.FormatInt(e.now().Unix(), 10)
-	headers := map[string]string{
-		"X-Livechat-Delivery":  deliveryID,
-		"X-Livechat-Signature": "t=" + ts + ",v1=" + Sign(b.ChannelSecret, ts, body),
+	headers := map[string]string{"X-Livechat-Delivery": deliveryID}
+	// Without a secret (insecure_events) nothing is signed: a signature
+	// with an empty key is one anyone can make.
+	if b.ChannelSecret != "" {
+		headers[SignatureHeader] = Signature(b.ChannelSecret, body, e.now())
 	}
 	status, header, respBody, err := e.post(ctx, b.ChannelURL, body, headers)
 	if err != nil {
@@ -96,36 +93,6 @@ func (e *Engine) postChannel(ctx context.Context, b *Bot, deliveryID string, d D
 	}
 	e.opts.Metrics.delivered(b.Name)
 	return nil
-}
-
-// Sign is the hex HMAC-SHA256 of "<timestamp>.<body>" with secret: the v1
-// part of X-Livechat-Signature.
-func Sign(secret, timestamp string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(timestamp))
-	mac.Write([]byte("."))
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
-}
-
-// Verify reports whether header, an X-Livechat-Signature
-// ("t=<unix>,v1=<hex>"), signs body with secret. It does not judge the
-// timestamp's age: the caller decides what is fresh.
-func Verify(secret, header string, body []byte) bool {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sig = v
-		}
-	}
-	if ts == "" || sig == "" {
-		return false
-	}
-	return hmac.Equal([]byte(Sign(secret, ts, body)), []byte(sig))
 }
 
 func (e *Engine) post(ctx context.Context, url string, body []byte, headers map[string]string) (int, http.Header, []byte, error) {

@@ -58,8 +58,13 @@ type Bot struct {
 	ChannelURL    string
 	Webchat       bool
 	ChannelSecret string
-	WebhookToken  string
-	Messages      Messages
+	// InsecureEvents takes events without X-Livechat-Signature
+	// (insecure_events); EventTolerance bounds the age of a signature's
+	// timestamp either way (0: DefaultEventTolerance). See VerifyEvent.
+	InsecureEvents bool
+	EventTolerance time.Duration
+	WebhookToken   string
+	Messages       Messages
 }
 
 // Messages are the texts the host itself says to users.

@@ -16,15 +16,24 @@ func (s *Server) registerWebhooks(r *mux.Router) {
 	r.HandleFunc("/v1/livechat/{provider}/receive", s.webhook).Methods(http.MethodGet, http.MethodPost)
 }
 
-// postEvent: POST /v1/bots/{bot}/events, from the channel.
+// postEvent: POST /v1/bots/{bot}/events, from the channel. A channel_url
+// bot's events are signed with its channel_secret (engine.VerifyEvent); a
+// webchat bot's carry the user's token.
 func (s *Server) postEvent(w http.ResponseWriter, req *http.Request) {
 	bot := mux.Vars(req)["bot"]
-	if _, err := s.Engine.Bot(bot); err != nil {
+	b, err := s.Engine.Bot(bot)
+	if err != nil {
 		s.error(w, req, err)
 		return
 	}
 	body, err := readBody(w, req, MaxEventBytes)
 	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	// The signature covers the exact bytes received: it is checked before
+	// anything reads them.
+	if err := s.Engine.VerifyEvent(b, req.Header.Get(engine.SignatureHeader), body); err != nil {
 		s.error(w, req, err)
 		return
 	}
@@ -38,6 +47,9 @@ func (s *Server) postEvent(w http.ResponseWriter, req *http.Request) {
 		s.error(w, req, &host.Error{Code: host.EUNAUTHORIZED, Field: "X-Livechat-User-Token",
 			Message: "this bot's channel is the webchat: events need the user's token (X-Livechat-User-Token)"})
 		return
+	}
+	if webchat && !s.Webchat.Admit(w, bot, ev) {
+		return // over the user's rate of STARTs: answered 429
 	}
 	if webchat {
 		// Deliveries to the user wait until this exchange is in their stream.

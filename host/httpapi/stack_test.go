@@ -270,7 +270,38 @@ func (r response) livechat() (id, state string) {
 	return id, state
 }
 
+// do sends a request as a well-behaved client: a POST of an event is
+// signed as the bot's channel signs it (X-Livechat-Signature, with the
+// stack's clock) unless header sets the signature itself. raw sends the
+// request as it is.
 func (s *stack) do(method, path string, body io.Reader, header map[string]string) response {
+	s.t.Helper()
+	if _, signed := header["X-Livechat-Signature"]; method == http.MethodPost && isEventsPath(path) && !signed {
+		var b []byte
+		if body != nil {
+			var err error
+			if b, err = io.ReadAll(body); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+		h := map[string]string{"X-Livechat-Signature": engine.Signature(channelSecret, b, s.clock.Now())}
+		for k, v := range header {
+			h[k] = v
+		}
+		header, body = h, bytes.NewReader(b)
+	}
+	return s.raw(method, path, body, header)
+}
+
+// isEventsPath reports whether path is POST /v1/bots/{bot}/events's.
+func isEventsPath(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/v1/bots/")
+	bot, tail, _ := strings.Cut(rest, "/")
+	return ok && bot != "" && tail == "events"
+}
+
+// raw sends a request with exactly the given body and headers.
+func (s *stack) raw(method, path string, body io.Reader, header map[string]string) response {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.url+path, body)
 	if err != nil {

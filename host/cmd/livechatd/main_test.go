@@ -246,10 +246,20 @@ func start(t *testing.T, e *env) *proc {
 	return p
 }
 
+// channelSecret is the channel_secret of the test configs' bots: events
+// are signed with it.
+const channelSecret = "secret"
+
+// post posts an event, signed as the bot's channel signs it, and fails the
+// test unless it is answered 200.
 func (p *proc) post(path string, v any) map[string]any {
 	p.t.Helper()
 	b, _ := json.Marshal(v)
-	resp, err := http.Post(p.url+path, "application/json", bytes.NewReader(b))
+	req, err := fakes.SignedEventRequest(context.Background(), p.url+path, channelSecret, b, time.Now())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		p.t.Fatal(err)
 	}
