@@ -42,6 +42,8 @@ bot "demo" {
 
   bot_url = "http://127.0.0.1:9000/events" # the bot: CSML engine or any HTTP bot (make run starts examples/demobot)
   channel = "webchat"                      # the built-in chat page at /chat/demo; or channel_url = "https://…/deliver"
+  # A channel_url bot's channel signs its events with channel_secret (README: "Signing events");
+  # insecure_events = true takes them unsigned, logged as insecure; event_tolerance = "5m" bounds their age.
 
   channel_secret = env("DEMO_CHANNEL_SECRET", "dev-channel-secret") # signs deliveries (X-Livechat-Signature), and webchat identities
   webhook_token  = env("DEMO_WEBHOOK_TOKEN", "dev-webhook-token")   # required on the provider's webhooks
