@@ -45,7 +45,6 @@ faults: ## fault-injection acceptance run: real livechatd + Gorgias plugin under
 FUZZTIME ?= 5s
 FUZZ_TARGETS := \
 	host/httpapi:FuzzDecodeEvent \
-	host/engine:FuzzVerifyAt \
 	host/engine:FuzzSignature \
 	host/engine:FuzzParseBotReply \
 	host/webchat:FuzzVerify \
