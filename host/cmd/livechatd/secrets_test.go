@@ -1,13 +1,20 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // writeWebchatConfig writes a config for one webchat bot "shop" on the echo
@@ -97,4 +104,126 @@ admin_token = "`+strongAdmin+`"
 			t.Errorf("the logs hold %s:\n%s", secret, logs)
 		}
 	}
+}
+
+// TestHostIsNotDumpable: a process of the host's user — what a plugin is —
+// cannot read the host's environment through /proc/<pid>/environ. As root
+// (where every /proc file is readable) the host and the reader both run as
+// nobody, as a plugin of the same user would.
+func TestHostIsNotDumpable(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("PR_SET_DUMPABLE is Linux's")
+	}
+	e := newEnv(t)
+	bin := livechatd(t)
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
+		// nobody needs to reach the binary, the config and the data dir.
+		bin = filepath.Join(e.dir, "livechatd")
+		copyExecutable(t, livechatd(t), bin)
+		for _, d := range []string{filepath.Dir(e.dir), e.dir, e.pluginDir} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.MkdirAll(filepath.Join(e.dir, "data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(filepath.Join(e.dir, "data"), 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.writeWebchatConfig(t, `
+listen      = "127.0.0.1:0"
+admin_token = "`+strongAdmin+`"
+`, `
+  bot_url        = "http://127.0.0.1:1/events"
+  channel_secret = "`+strongChannel+`"
+  webhook_token  = "`+strongWebhook+`"
+`)
+	p := startAs(t, bin, e.config, cred, "LIVECHATD_TEST_SECRET=hunter2-in-the-environment")
+
+	// read reads /proc/<pid>/environ as the host's user.
+	read := func(pid int) error {
+		cmd := exec.Command("cat", fmt.Sprintf("/proc/%d/environ", pid))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	// The control: a process of that user that did nothing is readable.
+	sleeper := exec.Command("sleep", "60")
+	sleeper.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+	if err := read(sleeper.Process.Pid); err != nil {
+		t.Fatalf("the control cannot read its own user's process: %v", err)
+	}
+	err := read(p.cmd.Process.Pid)
+	if err == nil || !strings.Contains(err.Error(), "Permission denied") {
+		t.Errorf("reading livechatd's /proc/<pid>/environ as its own user: %v, want permission denied", err)
+	}
+}
+
+func copyExecutable(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startAs runs `bin serve -config config` with cred (nil: this process's
+// user) and the extra environment, and waits until it listens.
+func startAs(t *testing.T, bin, config string, cred *syscall.Credential, environ ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "-config", config)
+	cmd.Env = append(os.Environ(), environ...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	p := &proc{t: t, cmd: cmd, done: make(chan struct{}), logs: &syncBuf{}}
+	cmd.Stderr = p.logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("livechatd logs:\n%s", p.logs.String())
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "livechatd listening on "); ok {
+				addr <- a
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case p.url = <-addr:
+	case <-p.done:
+		t.Fatalf("livechatd exited before listening:\n%s", p.logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("livechatd did not listen within 60s:\n%s", p.logs.String())
+	}
+	return p
 }

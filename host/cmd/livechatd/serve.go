@@ -41,6 +41,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Before anything reads a secret: plugins run as the same user.
+	if err := undumpable(); err != nil {
+		return err
+	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		return diagnosticsOut(err, stderr)
@@ -50,7 +54,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var parts running
 	defer parts.stop(log)
 	store, err := openStore(cfg)
-	warnInsecureEvents(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -207,8 +210,6 @@ func engineBots(cfg *config.File) []*engine.Bot {
 			Messages: engine.Messages{
 				Start:       b.Messages.Start,
 				EndPrompt:   b.Messages.EndPrompt,
-			InsecureEvents: b.InsecureEvents,
-			EventTolerance: b.EventTolerance,
 				EndButton:   b.Messages.EndButton,
 				Unavailable: b.Messages.Unavailable,
 			},
@@ -221,17 +222,6 @@ func engineBots(cfg *config.File) []*engine.Bot {
 func webchatBots(cfg *config.File) map[string]string {
 	out := map[string]string{}
 	for _, b := range cfg.Bots {
-// warnInsecureEvents says, once per bot, which bots take their channel's
-// events unauthenticated.
-func warnInsecureEvents(cfg *config.File, log hclog.Logger) {
-	for _, b := range cfg.Bots {
-		if b.InsecureEvents {
-			log.Warn("INSECURE: bot takes unsigned events (insecure_events = true): anyone who can reach the listener can post as any of its users, write into their tickets and end their sessions",
-				"bot", b.Name, "listen", cfg.Listen, "deliveries_signed", !b.ChannelSecret.IsZero())
-		}
-	}
-}
-
 		if b.Channel == config.ChannelWebchat {
 			out[b.Name] = b.ChannelSecret.Value()
 		}
