@@ -13,7 +13,8 @@ import (
 // FuzzDecodeEvent reads a body the way POST /v1/bots/{bot}/events does
 // (decodeJSON into an engine.Event, then Validate). It never panics; a
 // refusal is a *host.Error with a client-side code and a message, naming
-// the field when the JSON itself was fine; and an accepted event survives
+// the field when the JSON itself was fine; no body makes an event Signed
+// (only the signature check does); and an accepted event survives
 // a round trip: written out and read back, it is accepted again and reads
 // the same. The seeds are in testdata/fuzz/FuzzDecodeEvent.
 func FuzzDecodeEvent(f *testing.F) {
@@ -23,6 +24,9 @@ func FuzzDecodeEvent(f *testing.F) {
 			return // readBody answers 413 before decoding
 		}
 		ev, err := decodeEvent(body)
+		if ev.Signed {
+			t.Fatalf("%q decoded as Signed: only a valid X-Livechat-Signature may say so", body)
+		}
 		if err != nil {
 			checkRefusal(t, body, err)
 			return
