@@ -54,6 +54,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var parts running
 	defer parts.stop(log)
 	store, err := openStore(cfg)
+	warnInsecureEvents(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -210,6 +211,8 @@ func engineBots(cfg *config.File) []*engine.Bot {
 			Messages: engine.Messages{
 				Start:       b.Messages.Start,
 				EndPrompt:   b.Messages.EndPrompt,
+			InsecureEvents: b.InsecureEvents,
+			EventTolerance: b.EventTolerance,
 				EndButton:   b.Messages.EndButton,
 				Unavailable: b.Messages.Unavailable,
 			},
@@ -222,6 +225,17 @@ func engineBots(cfg *config.File) []*engine.Bot {
 func webchatBots(cfg *config.File) map[string]string {
 	out := map[string]string{}
 	for _, b := range cfg.Bots {
+// warnInsecureEvents says, once per bot, which bots take their channel's
+// events unauthenticated.
+func warnInsecureEvents(cfg *config.File, log hclog.Logger) {
+	for _, b := range cfg.Bots {
+		if b.InsecureEvents {
+			log.Warn("INSECURE: bot takes unsigned events (insecure_events = true): anyone who can reach the listener can post as any of its users, write into their tickets and end their sessions",
+				"bot", b.Name, "listen", cfg.Listen, "deliveries_signed", !b.ChannelSecret.IsZero())
+		}
+	}
+}
+
 		if b.Channel == config.ChannelWebchat {
 			out[b.Name] = b.ChannelSecret.Value()
 		}
