@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -43,6 +45,7 @@ func TestEventsAreSignedInRealProcess(t *testing.T) {
 	if vs := bot.Values(); len(vs) != 1 || vs[0] != "signed" {
 		t.Errorf("the bot got %q, want the signed event only", vs)
 	}
+	readmeShellExample(t, p)
 	if strings.Contains(p.logs.String(), "insecure_events") {
 		t.Errorf("a bot with a channel_secret is reported insecure:\n%s", p.logs.String())
 	}
@@ -73,5 +76,35 @@ func TestEventsAreSignedInRealProcess(t *testing.T) {
 	logs := p.logs.String()
 	if n := strings.Count(logs, "insecure_events = true"); n != 1 || !strings.Contains(logs, "[WARN]") || !strings.Contains(logs, "bot=shop") {
 		t.Errorf("want one warning naming the bot, got %d:\n%s", n, logs)
+	}
+}
+
+// readmeShellExample runs the README's curl/openssl example of a signed
+// event, as a channel author would paste it, against p: it must be
+// answered 200 with the bot's reply.
+func readmeShellExample(t *testing.T, p *proc) {
+	t.Helper()
+	for _, tool := range []string{"bash", "curl", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Logf("no %s: the README's shell example is not run", tool)
+			return
+		}
+	}
+	readme := readFile(t, filepath.Join("..", "..", "..", "README.md"))
+	_, section, ok := strings.Cut(readme, "### Signing events")
+	_, script, ok2 := strings.Cut(section, "```sh\n")
+	script, _, ok3 := strings.Cut(script, "```")
+	if !ok || !ok2 || !ok3 || !strings.Contains(script, "http://127.0.0.1:8080/v1/bots/shop/events") {
+		t.Fatalf("no shell example posting to http://127.0.0.1:8080/v1/bots/shop/events in README's Signing events:\n%s", script)
+	}
+	script = strings.ReplaceAll(script, "http://127.0.0.1:8080", p.url)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Env = append(os.Environ(), "CHANNEL_SECRET="+channelSecret)
+	out, err := cmd.CombinedOutput()
+	var reply struct {
+		Messages []any `json:"messages"`
+	}
+	if err != nil || json.Unmarshal(out, &reply) != nil || len(reply.Messages) == 0 {
+		t.Errorf("README's shell example: %v\n%s", err, out)
 	}
 }
