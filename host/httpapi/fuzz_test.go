@@ -14,7 +14,8 @@ import (
 // (decodeJSON into an engine.Event, then Validate). It never panics; a
 // refusal is a *host.Error with a client-side code and a message, naming
 // the field when the JSON itself was fine; no body makes an event Signed
-// (only the signature check does); and an accepted event survives
+// (only the signature check does); an accepted event is within the
+// bounds (engine.MaxDepth, MaxKeys, MaxTextBytes); and it survives
 // a round trip: written out and read back, it is accepted again and reads
 // the same. The seeds are in testdata/fuzz/FuzzDecodeEvent.
 func FuzzDecodeEvent(f *testing.F) {
@@ -30,6 +31,12 @@ func FuzzDecodeEvent(f *testing.F) {
 		if err != nil {
 			checkRefusal(t, body, err)
 			return
+		}
+		for name, v := range map[string]any{"payload.content": ev.Payload.Content, "metadata": ev.Metadata} {
+			depth, keys, longest := measure(v, 0)
+			if depth > engine.MaxDepth || keys > engine.MaxKeys || longest > engine.MaxTextBytes {
+				t.Fatalf("accepted %s nested %d deep with %d keys and items and a %d-byte string, past the bounds", name, depth, keys, longest)
+			}
 		}
 		again, err := json.Marshal(ev)
 		if err != nil {
@@ -47,6 +54,32 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("the event changed in a round trip:\n%s\n%s", again, third)
 		}
 	})
+}
+
+// measure returns how deeply v nests (an object or array is one level),
+// how many keys and items it holds in all, and its longest string or key.
+func measure(v any, level int) (depth, keys, longest int) {
+	depth = level
+	visit := func(child any) {
+		d, k, l := measure(child, level+1)
+		depth, keys, longest = max(depth, d), keys+1+k, max(longest, l)
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		depth = level + 1
+		for k, child := range v {
+			longest = max(longest, len(k))
+			visit(child)
+		}
+	case []any:
+		depth = level + 1
+		for _, child := range v {
+			visit(child)
+		}
+	case string:
+		longest = len(v)
+	}
+	return depth, keys, longest
 }
 
 // decodeEvent is postEvent's reading of a body.
