@@ -315,6 +315,9 @@ func Parse(filename string, src []byte, opts ...Option) (*File, error) {
 // logs and marshals as "(sensitive)". Value returns the real thing.
 type Secret struct {
 	value string
+	// origin is where in the file the value comes from (SecretAttr
+	// without the value); nil for a secret made by NewSecret.
+	origin *SecretAttr
 }
 
 // NewSecret wraps s.

@@ -207,6 +207,7 @@ func (d *decoder) file(filename string, body *hclsyntax.Body) *File {
 			}
 		}
 	}
+	recordOrigins(f, body, d.ctx)
 	return f
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -88,7 +89,12 @@ admin_token = "`+strongAdmin+`"
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("event to an unreachable bot: %d %s, want 502", resp.StatusCode, answer)
 	}
-	// The failure is logged with the URL, its credentials masked.
+	// The failure is logged with the URL, its credentials masked; once
+	// livechatd has stopped, its log is complete.
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
 	logs := p.logs.String()
 	if !strings.Contains(logs, "token=REDACTED") {
 		t.Errorf("the failed bot call is not logged with its URL:\n%s", logs)
@@ -226,4 +232,107 @@ func startAs(t *testing.T, bin, config string, cred *syscall.Credential, environ
 		t.Fatalf("livechatd did not listen within 60s:\n%s", p.logs.String())
 	}
 	return p
+}
+
+// devSecrets is the bot block of examples/livechatd.hcl's kind: env() with
+// the published development defaults, the variables unset.
+const devSecrets = `
+  bot_url        = "http://127.0.0.1:1/events"
+  channel_secret = env("LIVECHATD_TEST_CHANNEL_SECRET", "dev-channel-secret")
+  webhook_token  = "short-token"
+`
+
+// TestWeakSecrets: validate warns about each guessable secret at its
+// place, serve refuses them on an address others can reach, naming the
+// variable to set, and runs with a warning on loopback (make run). The
+// values themselves never appear.
+func TestWeakSecrets(t *testing.T) {
+	e := newEnv(t)
+	write := func(listen string) {
+		e.writeWebchatConfig(t, `
+listen      = "`+listen+`"
+admin_token = env("LIVECHATD_TEST_ADMIN_TOKEN", "dev-admin-token")
+`, devSecrets)
+	}
+	noValues := func(what, out string) {
+		t.Helper()
+		for _, v := range []string{"dev-admin-token", "dev-channel-secret", "short-token"} {
+			if strings.Contains(out, v) {
+				t.Errorf("%s shows the value %q:\n%s", what, v, out)
+			}
+		}
+	}
+	// file:line:col of each secret in writeWebchatConfig's layout.
+	admin := e.config + ":7:1: "
+	channel := e.config + ":14:3: "
+	webhook := e.config + ":15:3: "
+
+	write("0.0.0.0:0")
+	out, errOut, code := run(t, "validate", "-config", e.config)
+	if code != 0 {
+		t.Fatalf("validate: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		admin + "warning: admin_token is a published example value: anyone could guess it; set the environment variable LIVECHATD_TEST_ADMIN_TOKEN to a random value of at least 16 bytes",
+		channel + `warning: channel_secret in bot "shop" is a published example value: anyone could guess it; set the environment variable LIVECHATD_TEST_CHANNEL_SECRET to`,
+		webhook + `warning: webhook_token in bot "shop" is shorter than 16 bytes: anyone could guess it; set it to a random value`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("validate does not warn %q:\n%s", want, errOut)
+		}
+	}
+	noValues("validate", out+errOut)
+
+	_, errOut, code = run(t, "serve", "-config", e.config)
+	if code != 1 {
+		t.Fatalf("serve on 0.0.0.0 with development secrets: exit %d, want 1\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		admin + `admin_token is a published example value, and listen = "0.0.0.0:0" is not a loopback address: set the environment variable LIVECHATD_TEST_ADMIN_TOKEN to a random value`,
+		channel + `channel_secret in bot "shop" is a published example value, and listen`,
+		webhook + `webhook_token in bot "shop" is shorter than 16 bytes, and listen`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("serve does not refuse with %q:\n%s", want, errOut)
+		}
+	}
+	noValues("serve's refusal", errOut)
+
+	// Strong values from the environment: nothing to say.
+	cmd := exec.Command(livechatd(t), "validate", "-config", e.config)
+	cmd.Env = append(os.Environ(), "LIVECHATD_TEST_ADMIN_TOKEN="+strongAdmin, "LIVECHATD_TEST_CHANNEL_SECRET="+strongChannel)
+	b, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(b), "admin_token") || strings.Contains(string(b), "channel_secret") {
+		t.Errorf("validate with strong secrets from the environment: %v\n%s", err, b)
+	}
+
+	// On loopback, as make run: it runs, with the warnings in its log.
+	for _, listen := range []string{"127.0.0.1:0", "localhost:0", "[::1]:0"} {
+		t.Run(listen, func(t *testing.T) {
+			if listen == "[::1]:0" && !hasIPv6Loopback() {
+				t.Skip("no ::1 here")
+			}
+			write(listen)
+			p := start(t, e)
+			// Once it has stopped, its log is complete.
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			<-p.done
+			logs := p.logs.String()
+			if !strings.Contains(logs, "weak secret: admin_token is a published example value") || !strings.Contains(logs, "at="+strings.TrimSuffix(admin, ": ")) {
+				t.Errorf("serve on %s does not warn about admin_token:\n%s", listen, logs)
+			}
+			noValues("serve's log", logs)
+		})
+	}
+}
+
+func hasIPv6Loopback() bool {
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }

@@ -75,6 +75,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if diags := configureBots(ctx, cfg, plugins, true); diags.HasErrors() {
 		return printDiagnostics(stderr, config.Format(diags))
 	}
+	// Secrets anyone could guess are refused where others can connect.
+	weak := weakSecrets(cfg, plugins, !isLoopback(cfg.Listen))
+	if weak.HasErrors() {
+		return printDiagnostics(stderr, config.Format(weak))
+	}
+	logWeakSecrets(log, weak)
 
 	reg := prometheus.NewRegistry()
 	var chat *webchat.Channel

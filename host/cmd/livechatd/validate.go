@@ -29,6 +29,10 @@ func validate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if diags := configureBots(ctx, cfg, m, false); diags.HasErrors() {
 		return printDiagnostics(stderr, config.Format(diags))
 	}
+	// Weak secrets are warnings here, whatever listen is: serve decides.
+	if diags := weakSecrets(cfg, m, false); len(diags) > 0 {
+		fmt.Fprintln(stderr, config.Format(diags))
+	}
 	fmt.Fprintf(stdout, "%s: ok (%d bots)\n", path, len(cfg.Bots))
 	return nil
 }
