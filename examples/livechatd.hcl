@@ -12,13 +12,17 @@
 # env("NAME", "default") reads an environment variable, with a default for
 # development; without a default a missing variable is an error. Secrets
 # (admin_token, channel_secret, webhook_token) never appear in logs.
+# The "dev-…" defaults below are published, so anyone can guess them:
+# validate and serve warn about each, and serve refuses them when listen is
+# not a loopback address. Outside development set each variable to a random
+# value of at least 16 bytes (openssl rand -hex 32).
 
 listen     = "127.0.0.1:8080"
 public_url = "http://127.0.0.1:8080" # how the platforms reach us; webhook URLs are printed from it
 plugin_dir = "../bin/plugins"
 log_level  = "info" # trace, debug, info, warn or error
 
-# Bearer token of the admin API (/v1/sessions...). Set a real one outside dev.
+# Bearer token of the admin API (/v1/sessions...): set LIVECHAT_ADMIN_TOKEN outside dev.
 admin_token = env("LIVECHAT_ADMIN_TOKEN", "dev-admin-token")
 
 # Pins make the host refuse a plugin binary whose sha256 differs:
