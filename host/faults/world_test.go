@@ -4,11 +4,7 @@ package faults_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -416,12 +412,10 @@ func (e *eventError) Error() string { return fmt.Sprintf("%d %s", e.status, stri
 // postEvent posts one event to base's events API, signed as a channel
 // signs (DESIGN.md §5), and returns the answer.
 func (w *world) postEvent(ctx context.Context, base string, body []byte) (map[string]any, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/bots/"+botName+"/events", bytes.NewReader(body))
+	req, err := fakes.SignedEventRequest(ctx, base+"/v1/bots/"+botName+"/events", channelSecret, body, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Livechat-Signature", sign(channelSecret, body, time.Now()))
 	resp, err := w.events.Do(req)
 	if err != nil {
 		return nil, err
@@ -463,15 +457,6 @@ func (w *world) send(ctx context.Context, base string, event map[string]any) (ma
 		case <-retry.C:
 		}
 	}
-}
-
-// sign is X-Livechat-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>.
-func sign(secret string, body []byte, now time.Time) string {
-	ts := strconv.FormatInt(now.Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprintf(mac, "%s.", ts)
-	mac.Write(body)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
 }
 
 func textPayload(s string) map[string]any {
