@@ -50,11 +50,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return diagnosticsOut(err, stderr)
 	}
 	log := newLogger(cfg.LogLevel, stderr)
+	warnInsecureEvents(cfg, log)
 
 	var parts running
 	defer parts.stop(log)
 	store, err := openStore(cfg)
-	warnInsecureEvents(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -213,12 +213,12 @@ func engineBots(cfg *config.File) []*engine.Bot {
 			ChannelURL:     b.ChannelURL,
 			Webchat:        b.Channel == config.ChannelWebchat,
 			ChannelSecret:  b.ChannelSecret.Value(),
+			InsecureEvents: b.InsecureEvents,
+			EventTolerance: b.EventTolerance,
 			WebhookToken:   b.WebhookToken.Value(),
 			Messages: engine.Messages{
 				Start:       b.Messages.Start,
 				EndPrompt:   b.Messages.EndPrompt,
-			InsecureEvents: b.InsecureEvents,
-			EventTolerance: b.EventTolerance,
 				EndButton:   b.Messages.EndButton,
 				Unavailable: b.Messages.Unavailable,
 			},
@@ -227,10 +227,6 @@ func engineBots(cfg *config.File) []*engine.Bot {
 	return out
 }
 
-// webchatBots maps the bots on the built-in webchat to their secrets.
-func webchatBots(cfg *config.File) map[string]string {
-	out := map[string]string{}
-	for _, b := range cfg.Bots {
 // warnInsecureEvents says, once per bot, which bots take their channel's
 // events unauthenticated.
 func warnInsecureEvents(cfg *config.File, log hclog.Logger) {
@@ -242,6 +238,10 @@ func warnInsecureEvents(cfg *config.File, log hclog.Logger) {
 	}
 }
 
+// webchatBots maps the bots on the built-in webchat to their secrets.
+func webchatBots(cfg *config.File) map[string]string {
+	out := map[string]string{}
+	for _, b := range cfg.Bots {
 		if b.Channel == config.ChannelWebchat {
 			out[b.Name] = b.ChannelSecret.Value()
 		}
