@@ -237,6 +237,11 @@ func agentMessages(w webhookBody, sc scope) []sdk.Event {
 	if w.ID > 0 {
 		id = fmt.Sprintf("message:%d", int64(w.ID))
 	}
+	if id == "" {
+		// Neither a message id nor a delivery id: nothing to deliver it
+		// once by. Chatwoot always sends both; this is not Chatwoot.
+		return nil
+	}
 	author := sdk.Author{Type: sdk.AuthorAgent, Name: string(w.Sender.name())}
 	if w.Sender != nil && w.Sender.ID > 0 {
 		author.ID = strconv.FormatInt(int64(w.Sender.ID), 10)

@@ -339,7 +339,10 @@ func (h *hook) plan() (events []sdk.Event, fetch bool, err error) {
 	if h.public == no || strings.EqualFold(h.channel, "internal-note") {
 		return nil, false, nil
 	}
-	trusted := h.format == "json" && h.fromAgent == yes && (h.public == yes || h.channel != "") && h.hasText
+	// Trusted only with an id to deduplicate by; without one, the message is
+	// looked up, which needs its message id.
+	trusted := h.format == "json" && h.fromAgent == yes && (h.public == yes || h.channel != "") && h.hasText &&
+		(h.messageID != "" || h.eventID != "")
 	if trusted {
 		return h.events(), false, nil
 	}
