@@ -40,7 +40,7 @@ type Event struct {
 // not signed by the channel, or from the webchat, whose users are
 // anonymous.
 func (e *Event) vouch(b *Bot) {
-	e.MetadataVerified = e.MetadataVerified && e.Signed && !b.Webchat
+	e.MetadataVerified = e.MetadataVerified && e.Signed && !b.Webchat && !b.InsecureEvents
 }
 
 // Client identifies the user, the channel and the bot.

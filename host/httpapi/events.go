@@ -43,6 +43,9 @@ func (s *Server) postEvent(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	webchat := s.Webchat != nil && s.Webchat.Serves(bot)
+	// Only a signed event can vouch for its user's identity
+	// (metadata_verified); webchat users are anonymous.
+	ev.Signed = !b.Webchat && !b.InsecureEvents
 	if webchat && !s.Webchat.Verify(bot, ev.Client.UserID, req.Header.Get("X-Livechat-User-Token")) {
 		s.error(w, req, &host.Error{Code: host.EUNAUTHORIZED, Field: "X-Livechat-User-Token",
 			Message: "this bot's channel is the webchat: events need the user's token (X-Livechat-User-Token)"})
