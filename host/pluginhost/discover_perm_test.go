@@ -1,10 +1,15 @@
 package pluginhost_test
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/livechatd/livechatd/host/pluginhost"
 )
@@ -129,4 +134,34 @@ func TestDiscoverChecksWhereALinkLeads(t *testing.T) {
 	if len(problems) != 1 || !strings.Contains(problems[0].Err.Error(), sub) {
 		t.Fatalf("problems = %v, want linked refused for its world-writable directory %s", problems, sub)
 	}
+}
+
+// A plugin that loads with a warning (group-writable) is logged as unsafe
+// when the Manager loads it.
+func TestLoadLogsUnsafePlugins(t *testing.T) {
+	dir := t.TempDir()
+	install(t, dir, echoBinary(t), "echo")
+	path := filepath.Join(dir, pluginhost.Prefix+"echo")
+	if err := os.Chmod(path, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	start(t, pluginhost.Options{Dir: dir, Logger: hclog.New(&hclog.LoggerOptions{Output: lockedWriter{&mu, &logs}, Level: hclog.Warn})})
+	mu.Lock()
+	defer mu.Unlock()
+	if out := logs.String(); !strings.Contains(out, "plugin loaded, but unsafe") || !strings.Contains(out, "group-writable") {
+		t.Errorf("logs = %q, want a warning about the group-writable plugin", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

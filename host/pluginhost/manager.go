@@ -156,6 +156,11 @@ func (m *Manager) Load(ctx context.Context) error {
 	for _, p := range problems {
 		m.opts.Logger.Error("plugin refused", "plugin", p.Name, "path", p.Path, "error", p.Err)
 	}
+	for _, c := range cands {
+		for _, w := range c.Warnings {
+			m.opts.Logger.Warn("plugin loaded, but unsafe", "plugin", c.Name, "path", c.Path, "warning", w)
+		}
+	}
 	var wg sync.WaitGroup
 	loaded := make([]*Plugin, len(cands))
 	for i, c := range cands {
