@@ -33,7 +33,8 @@ build: ## build bin/livechatd and every plugin into bin/plugins
 run: build ## build everything and start the demo: livechatd, the demo bot, the Gorgias sandbox
 	CONFIG=$(CONFIG) examples/run-demo.sh
 
-test: ## run every test with the race detector (what CI runs)
+test: ## run every test with the race detector (installs Debian's chromium for the browser tests when missing)
+	@.ci/need test chromium:chromium
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 
 .PHONY: faults
@@ -73,6 +74,7 @@ tools: ## build the pinned code generators into bin/tools
 	$(GO) build -o $(TOOLS_BIN)/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
 generate: tools ## regenerate proto/ Go code (protoc $(PROTOC_VERSION) and the go.mod-pinned plugins)
+	@.ci/need generate protoc:protobuf-compiler /usr/include/google/protobuf/struct.proto:libprotobuf-dev
 	@v=$$(protoc --version 2>/dev/null | awk '{print $$2}'); \
 	if [ "$$v" != "$(PROTOC_VERSION)" ]; then \
 		echo "make generate: need protoc $(PROTOC_VERSION) (found '$$v'); on Debian: apt-get install protobuf-compiler libprotobuf-dev" >&2; exit 1; \
