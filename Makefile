@@ -92,11 +92,12 @@ generate-check: generate ## fail when `make generate` changes the tree
 		git status --porcelain -- proto >&2; git diff --stat -- proto >&2; exit 1; \
 	fi
 
-lint: ## go vet, staticcheck and a gofmt check
+lint: ## go vet, staticcheck, gofmt, go mod tidy and no committed executables
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod or go.sum is not tidy: run go mod tidy" >&2; exit 1; }
 	@bins=$$(git ls-files -z | xargs -0 -I{} sh -c 'test -f "{}" && head -c 4 "{}" | grep -q "ELF" && echo "{}"' ); \
 	if [ -n "$$bins" ]; then echo "compiled executables are committed (build outputs belong in bin/):"; echo "$$bins"; exit 1; fi
 
