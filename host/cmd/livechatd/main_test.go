@@ -1,12 +1,10 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -205,45 +203,7 @@ func (s *syncBuf) String() string {
 // start runs livechatd serve and waits until it listens.
 func start(t *testing.T, e *env) *proc {
 	t.Helper()
-	cmd := exec.Command(livechatd(t), "serve", "-config", e.config)
-	p := &proc{t: t, cmd: cmd, done: make(chan struct{}), logs: &syncBuf{}}
-	cmd.Stderr = p.logs
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("livechatd logs:\n%s", p.logs.String())
-		}
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), "livechatd listening on "); ok {
-				lines <- addr
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case p.url = <-lines:
-	case <-p.done:
-		t.Fatalf("livechatd exited before listening:\n%s", p.logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("livechatd did not listen within 60s:\n%s", p.logs.String())
-	}
-	return p
+	return startAs(t, livechatd(t), e.config, nil)
 }
 
 // channelSecret is the channel_secret of the test configs' bots: events
