@@ -12,7 +12,7 @@ TESTFLAGS   ?=
 PLUGINS  := $(notdir $(wildcard plugins/*))
 EXAMPLES := echo-provider
 
-.PHONY: help build run test generate generate-check lint bench clean tools
+.PHONY: help build run test generate generate-check lint bench clean tools cross
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -100,6 +100,12 @@ lint: ## go vet, staticcheck, gofmt, go mod tidy and no committed executables
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod or go.sum is not tidy: run go mod tidy" >&2; exit 1; }
 	@bins=$$(git ls-files -z | xargs -0 -I{} sh -c 'test -f "{}" && head -c 4 "{}" | grep -q "ELF" && echo "{}"' ); \
 	if [ -n "$$bins" ]; then echo "compiled executables are committed (build outputs belong in bin/):"; echo "$$bins"; exit 1; fi
+
+cross: ## build the host and every plugin for linux, darwin and windows (compile check, nothing kept)
+	@for os in linux darwin windows; do \
+		echo "GOOS=$$os $(GO) build ./..."; \
+		GOOS=$$os $(GO) build -o /dev/null ./... || exit 1; \
+	done
 
 clean: ## remove build output
 	rm -rf $(BIN)

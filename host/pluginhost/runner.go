@@ -46,13 +46,7 @@ func newProcRunner(path string, env []string) (*procRunner, error) {
 	cmd := exec.Command(path)
 	cmd.Env = env
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Own process group: a Ctrl-C at the terminal reaches livechatd, which
-		// stops its plugins in order, and not the plugins behind its back.
-		Setpgid: true,
-		// If livechatd dies without stopping them, its plugins die too.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	cmd.SysProcAttr = pluginProcAttr()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

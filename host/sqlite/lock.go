@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/livechatd/livechatd/host"
 )
 
-// fileLock is an exclusive advisory lock (flock) on "<database>.lock",
+// errLocked is tryLock's answer when another process holds the lock.
+var errLocked = errors.New("locked by another process")
+
+// fileLock is an exclusive lock (flock; LockFileEx on Windows) on "<database>.lock",
 // held for as long as the store is open. The engine assumes it is the only
 // worker of the file: it releases every claim when it starts. A second
 // process on the same file (a rolling restart, a second replica) would run
@@ -25,10 +27,10 @@ func lockFile(dbPath string) (*fileLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: lock file: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := tryLock(f); err != nil {
 		holder, _ := os.ReadFile(path)
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLocked) {
 			who := strings.TrimSpace(string(holder))
 			if who == "" {
 				who = "another process"
