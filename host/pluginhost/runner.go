@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin/runner"
@@ -134,7 +135,17 @@ func (r *procRunner) ID() string {
 	return strconv.Itoa(r.pid)
 }
 
-func (r *procRunner) Diagnose(context.Context) string {
+func (r *procRunner) Diagnose(ctx context.Context) string {
+	// go-plugin asks as soon as stdout ends, which can be before it has read
+	// the plugin's last words on stderr: wait, briefly, for the process to
+	// be reaped, which happens once both pipes are drained.
+	wait := time.NewTimer(2 * time.Second)
+	defer wait.Stop()
+	select {
+	case <-r.exited:
+	case <-ctx.Done():
+	case <-wait.C:
+	}
 	if t := r.tail.String(); t != "" {
 		return "the plugin printed on stderr: " + t
 	}
