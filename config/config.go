@@ -1,4 +1,4 @@
-// Package config loads livechatd's HCL configuration file (DESIGN.md §3.2).
+// Package config loads livechatd's HCL configuration file (README.md, Configuration).
 //
 // Loading has two phases. Load parses and checks everything the host itself
 // understands: listen address, storage, plugin pins, bots. Each bot's

@@ -443,7 +443,7 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 }
 
 // channelAuth decodes how a bot's channel authenticates its events. A
-// channel_url bot's channel signs them with channel_secret (DESIGN.md §5),
+// channel_url bot's channel signs them with channel_secret (docs/events.md),
 // so the bot needs one unless insecure_events = true; webchat events carry
 // user tokens, and the two attributes do not apply. secretAttr and
 // hasSecret are what decoding channel_secret gave.

@@ -2,7 +2,7 @@ package host
 
 import "time"
 
-// SessionState is where a livechat session is in its lifecycle (DESIGN.md §2).
+// SessionState is where a livechat session is in its lifecycle (docs/lifecycle.md).
 type SessionState string
 
 const (

@@ -9,7 +9,7 @@ import (
 	"github.com/livechatd/livechatd/host"
 )
 
-// The reserved payloads of DESIGN.md §2.
+// The reserved payloads of docs/lifecycle.md.
 const (
 	PayloadStart   = "LIVECHAT_SESSION_START"
 	PayloadEnd     = "LIVECHAT_SESSION_END"

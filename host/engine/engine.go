@@ -1,5 +1,5 @@
-// Package engine is livechatd's session engine: the lifecycle of DESIGN.md
-// §2. It intercepts the reserved payloads, forwards everything else to the
+// Package engine is livechatd's session engine: the lifecycle of
+// docs/lifecycle.md. It intercepts the reserved payloads, forwards everything else to the
 // bot, hands user messages to the provider plugin and agent messages to the
 // channel, and expires idle sessions.
 //

@@ -47,7 +47,7 @@ type (
 	noticeWork struct {
 		Payload string `json:"payload"`
 	}
-	// Delivery is what a channel receives: DESIGN.md §3.3.
+	// Delivery is what a channel receives: docs/events.md.
 	Delivery struct {
 		Client    Client       `json:"client"`
 		SessionID string       `json:"session_id,omitempty"`

@@ -14,7 +14,7 @@ import (
 )
 
 // SignatureHeader carries the signature of a delivery to channel_url and of
-// an event from a channel_url bot's channel (DESIGN.md §5):
+// an event from a channel_url bot's channel (docs/events.md):
 // t=<unix seconds>,v1=<hex HMAC-SHA256(channel_secret, "<t>.<exact body>")>.
 const SignatureHeader = "X-Livechat-Signature"
 

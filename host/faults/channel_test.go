@@ -95,7 +95,7 @@ func (c *channel) set(mode channelMode) error {
 	return nil
 }
 
-// delivery is the body livechatd posts to channel_url (DESIGN.md §3.3).
+// delivery is the body livechatd posts to channel_url (docs/events.md).
 type delivery struct {
 	Client struct {
 		UserID string `json:"user_id"`

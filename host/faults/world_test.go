@@ -410,7 +410,7 @@ type eventError struct {
 func (e *eventError) Error() string { return fmt.Sprintf("%d %s", e.status, strings.TrimSpace(e.body)) }
 
 // postEvent posts one event to base's events API, signed as a channel
-// signs (DESIGN.md §5), and returns the answer.
+// signs (docs/events.md), and returns the answer.
 func (w *world) postEvent(ctx context.Context, base string, body []byte) (map[string]any, error) {
 	req, err := fakes.SignedEventRequest(ctx, base+"/v1/bots/"+botName+"/events", channelSecret, body, time.Now())
 	if err != nil {

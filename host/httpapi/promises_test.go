@@ -85,7 +85,7 @@ func TestConcurrentRetriesReachTheAgentOnce(t *testing.T) {
 	}
 }
 
-// DESIGN.md §5: a request id is scoped to (bot, user) and bound to its body.
+// docs/events.md: a request id is scoped to (bot, user) and bound to its body.
 func TestRequestIDIsBoundToUserAndBody(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	if r := s.sayWithID("u1", "req-1", "first"); r.Status != http.StatusOK {

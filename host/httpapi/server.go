@@ -1,4 +1,4 @@
-// Package httpapi is livechatd's HTTP API (DESIGN.md §3.3) on gorilla/mux:
+// Package httpapi is livechatd's HTTP API (docs/events.md) on gorilla/mux:
 // channel events, provider webhooks, the admin API, health and metrics.
 // Handlers parse the request, call the engine or the store, and encode the
 // result or the error; every error is {"error": {"code", "message"}}.

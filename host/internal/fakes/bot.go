@@ -1,5 +1,5 @@
 // Package fakes has the bot and the channel that livechatd's tests talk to:
-// httptest servers that speak the CSML shapes of DESIGN.md §3.3, record what
+// httptest servers that speak the CSML shapes of docs/events.md, record what
 // they receive, and can be told to fail.
 package fakes
 

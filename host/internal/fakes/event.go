@@ -11,7 +11,7 @@ import (
 
 // SignedEventRequest is a POST of body to url, a bot's events URL
 // (…/v1/bots/{bot}/events), signed with secret at now as a channel signs
-// its events (X-Livechat-Signature, DESIGN.md §5).
+// its events (X-Livechat-Signature, docs/events.md).
 func SignedEventRequest(ctx context.Context, url, secret string, body []byte, now time.Time) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
