@@ -17,8 +17,9 @@
 # not a loopback address. Outside development set each variable to a random
 # value of at least 16 bytes (openssl rand -hex 32).
 
-listen     = "127.0.0.1:8080"
-public_url = "http://127.0.0.1:8080" # how the platforms reach us; webhook URLs are printed from it
+# The ports are the demo's (make run): LIVECHAT_PORT, DEMO_BOT_PORT and SANDBOX_PORT.
+listen     = "127.0.0.1:${env("LIVECHAT_PORT", "8080")}"
+public_url = "http://127.0.0.1:${env("LIVECHAT_PORT", "8080")}" # how the platforms reach us; webhook URLs are printed from it
 plugin_dir = "../bin/plugins"
 log_level  = "info" # trace, debug, info, warn or error
 
@@ -44,7 +45,7 @@ bot "demo" {
   expired_notice  = "immediate" # or "next_message": when the bot hears LIVECHAT_SESSION_EXPIRED
   transcript_size = 20          # exchanges with the bot handed to the agent
 
-  bot_url = "http://127.0.0.1:9000/events" # the bot: CSML engine or any HTTP bot (make run starts examples/demobot)
+  bot_url = "http://127.0.0.1:${env("DEMO_BOT_PORT", "9000")}/events" # the bot: CSML engine or any HTTP bot (make run starts examples/demobot)
   channel = "webchat"                      # the built-in chat page at /chat/demo; or channel_url = "https://…/deliver"
   # A channel_url bot's channel signs its events with channel_secret (README: "Signing events");
   # insecure_events = true takes them unsigned, logged as insecure; event_tolerance = "5m" bounds their age.
@@ -64,7 +65,7 @@ bot "demo" {
   # (livechat-provider-gorgias --describe prints it; plugins/gorgias/README.md
   # explains each). For a real account: domain = "acme" instead of base_url.
   config {
-    base_url = "http://127.0.0.1:7000/api/" # the sandbox
+    base_url = "http://127.0.0.1:${env("SANDBOX_PORT", "7000")}/api/" # the sandbox
     email    = "ops@acme.com"
     api_key  = env("GORGIAS_API_KEY", "sandbox-api-key")
     tags     = ["livechat", "demo"]
@@ -73,7 +74,7 @@ bot "demo" {
 
 bot "echo" {
   provider       = "echo"
-  bot_url        = "http://127.0.0.1:9000/events"
+  bot_url        = "http://127.0.0.1:${env("DEMO_BOT_PORT", "9000")}/events"
   channel        = "webchat"
   channel_secret = env("DEMO_CHANNEL_SECRET", "dev-channel-secret")
   webhook_token  = env("ECHO_WEBHOOK_TOKEN", "dev-echo-webhook-token")

@@ -109,6 +109,8 @@ func handler() http.Handler {
 }
 
 func main() {
+	log.SetFlags(0)
+	log.SetPrefix("demobot: ") // its errors name it among the demo's processes
 	listen := flag.String("listen", "127.0.0.1:9000", "address to listen on")
 	flag.Parse()
 	srv := &http.Server{Addr: *listen, Handler: handler(), ReadHeaderTimeout: 10 * time.Second}

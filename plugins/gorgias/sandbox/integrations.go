@@ -424,7 +424,7 @@ func (s *Sandbox) deliverJob(in *integration, j job) {
 		s.deliveries = append(s.deliveries, d)
 		s.touch()
 		s.mu.Unlock()
-		s.log.Info("delivery", "integration", in.ID, "event", j.event.ID, "type", j.event.Type,
+		s.log.Info("delivery", "integration", fmt.Sprintf("#%d", in.ID), "event", j.event.ID, "type", j.event.Type,
 			"attempt", attempt, "status", d.Status, "error", d.Error, "url", d.URL)
 		if d.OK() || d.Deactivated {
 			return

@@ -112,7 +112,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "API   %s  (HTTP Basic %s / %s)\n", sb.BaseURL(), *email, *apiKey)
 	fmt.Fprintf(stdout, "desk  %s\n", sb.DeskURL())
 	for _, in := range sb.Integrations() {
-		fmt.Fprintf(stdout, "integration %d: %s %s (%s)\n", in.ID, in.HTTP.Method, in.HTTP.URL, *intTriggers)
+		fmt.Fprintf(stdout, "integration #%d: %s %s (%s)\n", in.ID, in.HTTP.Method, in.HTTP.URL, *intTriggers)
 	}
 	<-ctx.Done()
 	fmt.Fprintf(stdout, "stopping\n")

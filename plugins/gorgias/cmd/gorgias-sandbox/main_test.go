@@ -52,7 +52,7 @@ func TestMain_RunsAndStops(t *testing.T) {
 			api = f[1]
 		case len(f) >= 2 && f[0] == "desk":
 			desk = f[1]
-		case strings.HasPrefix(lines.Text(), "integration "):
+		case strings.HasPrefix(lines.Text(), "integration #"):
 			integration = strings.Contains(lines.Text(), "{{message.body_text}}")
 		}
 	}
