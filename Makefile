@@ -43,7 +43,10 @@ faults: ## fault-injection acceptance run: real livechatd + Gorgias plugin under
 
 # Every native fuzz target, as package:Target; `make fuzz` runs each for
 # FUZZTIME. A failing input is written to the package's testdata/fuzz/Target/.
-FUZZTIME ?= 5s
+# The default is a count, not a duration: with a short duration, a loaded
+# machine can spend it all on the seed corpus, and go test then fails with
+# "context deadline exceeded" without having found anything.
+FUZZTIME ?= 3000x
 FUZZ_TARGETS := \
 	host/httpapi:FuzzDecodeEvent \
 	host/engine:FuzzSignature \
@@ -58,7 +61,7 @@ FUZZ_TARGETS := \
 	plugins/chatwoot:FuzzHandleWebhook
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZTIME each (default 5s; e.g. make fuzz FUZZTIME=60s)
+fuzz: ## run every fuzz target for FUZZTIME each (default 3000x inputs; e.g. make fuzz FUZZTIME=60s)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=./$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name in $$pkg for $(FUZZTIME)"; \
