@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/hashicorp/hcl/v2"
 	"github.com/livechatd/livechatd/config"
 )
 
@@ -34,13 +32,7 @@ func TestLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := config.Parse("livechatd.hcl", []byte(tt.src), env(nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, f.Limits, cmpopts.IgnoreTypes(hcl.Range{})); diff != "" {
-				t.Errorf("Limits mismatch (-want +got):\n%s", diff)
-			}
+			checkBlock(t, tt.src, tt.want, func(f *config.File) config.Limits { return f.Limits })
 		})
 	}
 }

@@ -54,14 +54,20 @@ func TestRetention(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := config.Parse("livechatd.hcl", []byte(tt.src), env(nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, f.Retention, cmpopts.IgnoreTypes(hcl.Range{})); diff != "" {
-				t.Errorf("Retention mismatch (-want +got):\n%s", diff)
-			}
+			checkBlock(t, tt.src, tt.want, func(f *config.File) config.Retention { return f.Retention })
 		})
+	}
+}
+
+// checkBlock parses src and compares what get reads of it with want.
+func checkBlock[T any](t *testing.T, src string, want T, get func(*config.File) T) {
+	t.Helper()
+	f, err := config.Parse("livechatd.hcl", []byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, get(f), cmpopts.IgnoreTypes(hcl.Range{})); diff != "" {
+		t.Errorf("%T mismatch (-want +got):\n%s", want, diff)
 	}
 }
 
