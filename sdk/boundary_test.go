@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -84,5 +85,22 @@ func TestEventWithoutIDRefused(t *testing.T) {
 	_, err = p.HandleWebhook(ctx, sdk.WebhookRequest{Bot: "shop", Method: "POST", Path: "/hook", Body: []byte("noid")})
 	if err == nil || !strings.Contains(err.Error(), "Event.ID is empty") {
 		t.Errorf("webhook returning an event without an ID: err = %v, want a refusal naming Event.ID", err)
+	}
+}
+
+// A plugin whose provider cannot read sessions back answers ReadSession
+// with an error the host recognises (errors.ErrUnsupported), permanent, and
+// goes on serving.
+func TestReadSessionUnsupported(t *testing.T) {
+	p, ctx := launchFaulty(t)
+	_, err := p.ReadSession(ctx, sdk.ReadRequest{Bot: "shop", SessionID: "s1", Ref: "T1"})
+	if !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("ReadSession of a provider without it: err = %v, want errors.ErrUnsupported", err)
+	}
+	if ok, _ := sdk.IsRetryable(err); ok {
+		t.Errorf("%v is retryable; no retry can help", err)
+	}
+	if _, err := p.SendMessage(ctx, sdk.SendRequest{Bot: "shop", SessionID: "s1", Message: sdk.Text("after read"), IdempotencyKey: "k-read"}); err != nil {
+		t.Fatalf("call after ReadSession: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -143,6 +144,27 @@ func (c *RemoteProvider) HandleWebhook(ctx context.Context, req WebhookRequest) 
 		Header: valuesFromProto(res.GetResponse().GetHeaders()),
 		Body:   res.GetResponse().GetBody(),
 	}, nil
+}
+
+// ReadSession reads a session's platform side since req.Cursor. A plugin
+// that does not serve it (one built before the call existed, or whose
+// provider is no SessionReader) answers an error wrapping
+// errors.ErrUnsupported; check Info's CapReadSession first.
+func (c *RemoteProvider) ReadSession(ctx context.Context, req ReadRequest) (ReadResult, error) {
+	user, err := userToProto(req.User)
+	if err != nil {
+		return ReadResult{}, Permanent(err)
+	}
+	res, err := c.client.ReadSession(ctx, &livechatv1.ReadSessionRequest{
+		BotId: req.Bot, SessionId: req.SessionID, Ref: req.Ref, User: user, Cursor: req.Cursor,
+	})
+	if status.Code(err) == codes.Unimplemented {
+		return ReadResult{}, &Error{Kind: KindInvalid, Err: fmt.Errorf("the plugin cannot read sessions back: %w", errors.ErrUnsupported)}
+	}
+	if err != nil {
+		return ReadResult{}, callError(err)
+	}
+	return ReadResult{Events: eventsFromProto(res.GetEvents()), Closed: res.GetClosed(), Cursor: res.GetCursor()}, nil
 }
 
 // Shutdown asks the plugin to finish its work before it is stopped.

@@ -10,6 +10,7 @@ import (
 
 	livechatv1 "github.com/livechatd/livechatd/proto/livechat/v1"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -76,6 +77,9 @@ func infoToProto(i Info) (*livechatv1.InfoResponse, error) {
 	for _, c := range i.Capabilities {
 		out.Capabilities = append(out.Capabilities, string(c))
 	}
+	if !i.RateLimit.IsZero() {
+		out.RateLimit = &livechatv1.RateLimit{Calls: uint32(i.RateLimit.Calls), Per: durationpb.New(i.RateLimit.Per)}
+	}
 	for _, w := range i.Webhooks {
 		out.Webhooks = append(out.Webhooks, &livechatv1.WebhookSetup{
 			Name: w.Name, Method: w.Method, Query: w.Query, Headers: w.Headers, Body: w.Body,
@@ -113,6 +117,9 @@ func infoFromProto(p *livechatv1.InfoResponse) (Info, error) {
 	}
 	for _, c := range p.GetCapabilities() {
 		i.Capabilities = append(i.Capabilities, Capability(c))
+	}
+	if rl := p.GetRateLimit(); rl != nil {
+		i.RateLimit = RateLimit{Calls: int(rl.GetCalls()), Per: rl.GetPer().AsDuration()}
 	}
 	for _, w := range p.GetWebhooks() {
 		i.Webhooks = append(i.Webhooks, WebhookSetup{

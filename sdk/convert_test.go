@@ -19,6 +19,7 @@ func TestInfoRoundTrip(t *testing.T) {
 			Name: "gorgias", Version: "1.2.3", Description: "Gorgias helpdesk",
 			ProtocolVersions: []int{1, 2},
 			Capabilities:     []Capability{CapWebhook, CapCloseTicket},
+			RateLimit:        RateLimit{Calls: 40, Per: 20 * time.Second},
 			Webhooks: []WebhookSetup{
 				{Name: "messages", Method: "GET", Query: "ticket_id={{ticket.id}}", Triggers: []string{"ticket-message-created"}, Instructions: "Settings > HTTP"},
 				{Name: "status", Method: "POST", Headers: map[string]string{"X-A": "b"}, Body: `{"id": "{{ticket.id}}"}`, Optional: true},

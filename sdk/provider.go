@@ -30,6 +30,17 @@ type ConfigValidator interface {
 	ValidateConfig(ctx context.Context, bot string, cfg Config) Diagnostics
 }
 
+// SessionReader is implemented by providers that can read a session's
+// platform side back: the agent messages written since a cursor and whether
+// the ticket is closed. Platforms drop webhooks (some never retry them); the
+// host reads every open session back on an interval, after a plugin
+// restart and after its own restart, within the bot's rate limit (see
+// Info.RateLimit), so no agent reply is lost. A read should cost the
+// platform one or two requests.
+type SessionReader interface {
+	ReadSession(ctx context.Context, req ReadRequest) (ReadResult, error)
+}
+
 // Shutdowner is implemented by providers with work to finish before the
 // process stops.
 type Shutdowner interface {

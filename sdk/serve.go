@@ -43,6 +43,7 @@ func Serve(info Info, p Provider) {
 // not hand over to go-plugin.
 func serve(info Info, p Provider, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	info.ProtocolVersions = []int{ProtocolVersion}
+	info = withImplied(info, p)
 	if err := info.validate(); err != nil {
 		fmt.Fprintf(stderr, "livechat provider plugin: invalid Info: %v\n", err)
 		return 2
@@ -95,4 +96,13 @@ func (i Info) validate() error {
 		}
 	}
 	return nil
+}
+
+// withImplied adds the capabilities the provider's optional interfaces
+// imply, so the host sees them whether or not the author listed them.
+func withImplied(info Info, p Provider) Info {
+	if _, ok := p.(SessionReader); ok && !slices.Contains(info.Capabilities, CapReadSession) {
+		info.Capabilities = append(slices.Clone(info.Capabilities), CapReadSession)
+	}
+	return info
 }

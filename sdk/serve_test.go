@@ -66,3 +66,46 @@ func TestServeRefusesInvalidInfo(t *testing.T) {
 		t.Errorf("code %d, stderr %q", code, stderr.String())
 	}
 }
+
+type readerProvider struct{ nopProvider }
+
+func (readerProvider) ReadSession(context.Context, ReadRequest) (ReadResult, error) {
+	return ReadResult{}, nil
+}
+
+// A provider that implements SessionReader is described with
+// CapReadSession, listed by its author or not; one that does not never is.
+func TestServeImpliesReadSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    Provider
+		caps []Capability
+		want bool
+	}{
+		{"reader", readerProvider{}, nil, true},
+		{"reader listing it", readerProvider{}, []Capability{CapReadSession}, true},
+		{"no reader", nopProvider{}, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			info := nopInfo
+			info.Capabilities = tc.caps
+			var stdout, stderr bytes.Buffer
+			if code := serve(info, tc.p, []string{"p", "--describe"}, noEnv, &stdout, &stderr); code != 0 {
+				t.Fatalf("exit code %d: %s", code, stderr.String())
+			}
+			var got Info
+			if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, c := range got.Capabilities {
+				if c == CapReadSession {
+					n++
+				}
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.want]; n != want {
+				t.Errorf("capabilities %v list read_session %d times, want %d", got.Capabilities, n, want)
+			}
+		})
+	}
+}

@@ -165,6 +165,28 @@ func (s *providerServer) HandleWebhook(ctx context.Context, req *livechatv1.Hand
 	}, nil
 }
 
+func (s *providerServer) ReadSession(ctx context.Context, req *livechatv1.ReadSessionRequest) (*livechatv1.ReadSessionResponse, error) {
+	r, ok := s.provider.(SessionReader)
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "provider %s cannot read sessions back (no ReadSession)", s.info.Name)
+	}
+	res, err := r.ReadSession(ctx, ReadRequest{
+		Bot:       req.GetBotId(),
+		SessionID: req.GetSessionId(),
+		Ref:       req.GetRef(),
+		User:      userFromProto(req.GetUser()),
+		Cursor:    req.GetCursor(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	events, err := eventsToProto(res.Events)
+	if err != nil {
+		return nil, status.Error(codes.Internal, "read result: "+err.Error())
+	}
+	return &livechatv1.ReadSessionResponse{Events: events, Closed: res.Closed, Cursor: res.Cursor}, nil
+}
+
 func (s *providerServer) Shutdown(ctx context.Context, _ *livechatv1.ShutdownRequest) (*livechatv1.ShutdownResponse, error) {
 	if sd, ok := s.provider.(Shutdowner); ok {
 		if err := sd.Shutdown(ctx); err != nil {

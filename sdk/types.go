@@ -21,6 +21,28 @@ type Info struct {
 	// Webhooks tell the operator how to point the platform at the host;
 	// `livechatd webhook-url` prints them with the bot's URL and token.
 	Webhooks []WebhookSetup `json:"webhooks,omitempty"`
+	// RateLimit is the platform's documented API rate limit for one bot's
+	// account, e.g. 40 calls per 20 s for Gorgias. The host keeps its
+	// ReadSession calls within it, after the calls it makes for starts,
+	// sends and ends; operators can override it per bot. Zero: the host's
+	// default.
+	RateLimit RateLimit `json:"rate_limit,omitzero"`
+}
+
+// RateLimit is a platform's API budget: Calls per Per.
+type RateLimit struct {
+	Calls int           `json:"calls"`
+	Per   time.Duration `json:"per"`
+}
+
+// IsZero reports whether r says nothing.
+func (r RateLimit) IsZero() bool { return r.Calls <= 0 || r.Per <= 0 }
+
+func (r RateLimit) String() string {
+	if r.IsZero() {
+		return "none"
+	}
+	return fmt.Sprintf("%d/%s", r.Calls, r.Per)
 }
 
 // WebhookSetup is one webhook (an "HTTP integration") to create on the
@@ -57,6 +79,10 @@ const (
 	CapPush Capability = "push"
 	// CapCloseTicket: EndSession closes the ticket on the platform.
 	CapCloseTicket Capability = "close_ticket"
+	// CapReadSession: the provider implements SessionReader, so the host
+	// catches up on agent replies and closings whose webhooks were lost.
+	// Serve adds it when the provider implements the interface.
+	CapReadSession Capability = "read_session"
 )
 
 // Schema is the shape of a bot's `config {}` block for this provider.
@@ -414,4 +440,35 @@ type Event struct {
 	SessionID string
 	Ref       string
 	Message   Message
+}
+
+// ReadRequest asks for what happened on a session's platform side since
+// Cursor.
+type ReadRequest struct {
+	Bot       string
+	SessionID string
+	Ref       string
+	User      User
+	// Cursor is the Cursor of the last ReadResult of this session, or ""
+	// on the first read, which covers the whole session.
+	Cursor string
+}
+
+// ReadResult is what a provider found on the platform since the cursor.
+type ReadResult struct {
+	// Events are the agent messages written since the cursor, in the
+	// platform's order, each with the same ID the webhook gives it (the
+	// host applies an event once, whichever way it arrives) and naming the
+	// session by SessionID or Ref. Messages the platform echoes of the
+	// user's own, notes agents keep to themselves and messages of an
+	// earlier conversation are left out, as in HandleWebhook.
+	Events []Event
+	// Closed says the session is closed on the platform (an agent resolved
+	// or closed it): the host ends it, after applying Events.
+	Closed bool
+	// Cursor is passed back on the next read; "" keeps the one sent. Use
+	// something that makes the next read cheap: the last message's id or
+	// time. A read with an old cursor must be safe (the host may repeat
+	// one after a crash): events it finds again are dropped as replays.
+	Cursor string
 }

@@ -20,6 +20,7 @@ package livechatv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -352,7 +353,11 @@ type InfoResponse struct {
 	Description  string        `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
 	// How an operator points the platform's webhooks at the host; printed by
 	// `livechatd webhook-url`.
-	Webhooks      []*WebhookSetup `protobuf:"bytes,7,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	Webhooks []*WebhookSetup `protobuf:"bytes,7,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	// The platform's API rate limit for one bot's account, when it has a
+	// documented one; the host keeps its ReadSession calls within it, after
+	// the calls it makes for sends. Absent: the host's default applies.
+	RateLimit     *RateLimit `protobuf:"bytes,8,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -436,6 +441,66 @@ func (x *InfoResponse) GetWebhooks() []*WebhookSetup {
 	return nil
 }
 
+func (x *InfoResponse) GetRateLimit() *RateLimit {
+	if x != nil {
+		return x.RateLimit
+	}
+	return nil
+}
+
+// RateLimit is "calls per window", e.g. 40 per 20 s.
+type RateLimit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Calls         uint32                 `protobuf:"varint,1,opt,name=calls,proto3" json:"calls,omitempty"`
+	Per           *durationpb.Duration   `protobuf:"bytes,2,opt,name=per,proto3" json:"per,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateLimit) Reset() {
+	*x = RateLimit{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateLimit) ProtoMessage() {}
+
+func (x *RateLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
+func (*RateLimit) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RateLimit) GetCalls() uint32 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *RateLimit) GetPer() *durationpb.Duration {
+	if x != nil {
+		return x.Per
+	}
+	return nil
+}
+
 // WebhookSetup is one webhook (integration) to create on the platform.
 type WebhookSetup struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -462,7 +527,7 @@ type WebhookSetup struct {
 
 func (x *WebhookSetup) Reset() {
 	*x = WebhookSetup{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[2]
+	mi := &file_livechat_v1_provider_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +539,7 @@ func (x *WebhookSetup) String() string {
 func (*WebhookSetup) ProtoMessage() {}
 
 func (x *WebhookSetup) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[2]
+	mi := &file_livechat_v1_provider_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +552,7 @@ func (x *WebhookSetup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookSetup.ProtoReflect.Descriptor instead.
 func (*WebhookSetup) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{2}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WebhookSetup) GetName() string {
@@ -555,7 +620,7 @@ type ConfigSchema struct {
 
 func (x *ConfigSchema) Reset() {
 	*x = ConfigSchema{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[3]
+	mi := &file_livechat_v1_provider_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +632,7 @@ func (x *ConfigSchema) String() string {
 func (*ConfigSchema) ProtoMessage() {}
 
 func (x *ConfigSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[3]
+	mi := &file_livechat_v1_provider_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +645,7 @@ func (x *ConfigSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigSchema.ProtoReflect.Descriptor instead.
 func (*ConfigSchema) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{3}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConfigSchema) GetAttributes() []*Attribute {
@@ -606,7 +671,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[4]
+	mi := &file_livechat_v1_provider_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +683,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[4]
+	mi := &file_livechat_v1_provider_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +696,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{4}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Attribute) GetName() string {
@@ -689,7 +754,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[5]
+	mi := &file_livechat_v1_provider_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +766,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[5]
+	mi := &file_livechat_v1_provider_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +779,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{5}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Diagnostic) GetSeverity() Severity {
@@ -757,7 +822,7 @@ type ValidateConfigRequest struct {
 
 func (x *ValidateConfigRequest) Reset() {
 	*x = ValidateConfigRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[6]
+	mi := &file_livechat_v1_provider_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +834,7 @@ func (x *ValidateConfigRequest) String() string {
 func (*ValidateConfigRequest) ProtoMessage() {}
 
 func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[6]
+	mi := &file_livechat_v1_provider_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +847,7 @@ func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
 func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{6}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ValidateConfigRequest) GetBotId() string {
@@ -808,7 +873,7 @@ type ValidateConfigResponse struct {
 
 func (x *ValidateConfigResponse) Reset() {
 	*x = ValidateConfigResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[7]
+	mi := &file_livechat_v1_provider_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +885,7 @@ func (x *ValidateConfigResponse) String() string {
 func (*ValidateConfigResponse) ProtoMessage() {}
 
 func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[7]
+	mi := &file_livechat_v1_provider_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +898,7 @@ func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
 func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{7}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ValidateConfigResponse) GetDiagnostics() []*Diagnostic {
@@ -855,7 +920,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[8]
+	mi := &file_livechat_v1_provider_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +932,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[8]
+	mi := &file_livechat_v1_provider_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +945,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{8}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfigureRequest) GetBotId() string {
@@ -913,7 +978,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[9]
+	mi := &file_livechat_v1_provider_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +990,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[9]
+	mi := &file_livechat_v1_provider_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1003,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{9}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
@@ -970,7 +1035,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[10]
+	mi := &file_livechat_v1_provider_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1047,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[10]
+	mi := &file_livechat_v1_provider_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1060,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{10}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *User) GetId() string {
@@ -1038,7 +1103,7 @@ type Author struct {
 
 func (x *Author) Reset() {
 	*x = Author{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[11]
+	mi := &file_livechat_v1_provider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1115,7 @@ func (x *Author) String() string {
 func (*Author) ProtoMessage() {}
 
 func (x *Author) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[11]
+	mi := &file_livechat_v1_provider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1128,7 @@ func (x *Author) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Author.ProtoReflect.Descriptor instead.
 func (*Author) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{11}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Author) GetType() AuthorType {
@@ -1105,7 +1170,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[12]
+	mi := &file_livechat_v1_provider_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1117,7 +1182,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[12]
+	mi := &file_livechat_v1_provider_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1130,7 +1195,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{12}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Message) GetId() string {
@@ -1185,7 +1250,7 @@ type StartSessionRequest struct {
 
 func (x *StartSessionRequest) Reset() {
 	*x = StartSessionRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[13]
+	mi := &file_livechat_v1_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1262,7 @@ func (x *StartSessionRequest) String() string {
 func (*StartSessionRequest) ProtoMessage() {}
 
 func (x *StartSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[13]
+	mi := &file_livechat_v1_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1275,7 @@ func (x *StartSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionRequest.ProtoReflect.Descriptor instead.
 func (*StartSessionRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{13}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StartSessionRequest) GetBotId() string {
@@ -1265,7 +1330,7 @@ type StartSessionResponse struct {
 
 func (x *StartSessionResponse) Reset() {
 	*x = StartSessionResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[14]
+	mi := &file_livechat_v1_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1342,7 @@ func (x *StartSessionResponse) String() string {
 func (*StartSessionResponse) ProtoMessage() {}
 
 func (x *StartSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[14]
+	mi := &file_livechat_v1_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1355,7 @@ func (x *StartSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionResponse.ProtoReflect.Descriptor instead.
 func (*StartSessionResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{14}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StartSessionResponse) GetRef() string {
@@ -1314,7 +1379,7 @@ type SendMessageRequest struct {
 
 func (x *SendMessageRequest) Reset() {
 	*x = SendMessageRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[15]
+	mi := &file_livechat_v1_provider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1391,7 @@ func (x *SendMessageRequest) String() string {
 func (*SendMessageRequest) ProtoMessage() {}
 
 func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[15]
+	mi := &file_livechat_v1_provider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1404,7 @@ func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendMessageRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{15}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SendMessageRequest) GetBotId() string {
@@ -1394,7 +1459,7 @@ type SendMessageResponse struct {
 
 func (x *SendMessageResponse) Reset() {
 	*x = SendMessageResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[16]
+	mi := &file_livechat_v1_provider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1471,7 @@ func (x *SendMessageResponse) String() string {
 func (*SendMessageResponse) ProtoMessage() {}
 
 func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[16]
+	mi := &file_livechat_v1_provider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1484,7 @@ func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendMessageResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{16}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SendMessageResponse) GetPlatformMessageId() string {
@@ -1443,7 +1508,7 @@ type EndSessionRequest struct {
 
 func (x *EndSessionRequest) Reset() {
 	*x = EndSessionRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[17]
+	mi := &file_livechat_v1_provider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1520,7 @@ func (x *EndSessionRequest) String() string {
 func (*EndSessionRequest) ProtoMessage() {}
 
 func (x *EndSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[17]
+	mi := &file_livechat_v1_provider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1533,7 @@ func (x *EndSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionRequest.ProtoReflect.Descriptor instead.
 func (*EndSessionRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{17}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EndSessionRequest) GetBotId() string {
@@ -1521,7 +1586,7 @@ type EndSessionResponse struct {
 
 func (x *EndSessionResponse) Reset() {
 	*x = EndSessionResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[18]
+	mi := &file_livechat_v1_provider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1598,7 @@ func (x *EndSessionResponse) String() string {
 func (*EndSessionResponse) ProtoMessage() {}
 
 func (x *EndSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[18]
+	mi := &file_livechat_v1_provider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1611,7 @@ func (x *EndSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionResponse.ProtoReflect.Descriptor instead.
 func (*EndSessionResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{18}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{19}
 }
 
 type Values struct {
@@ -1558,7 +1623,7 @@ type Values struct {
 
 func (x *Values) Reset() {
 	*x = Values{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[19]
+	mi := &file_livechat_v1_provider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1635,7 @@ func (x *Values) String() string {
 func (*Values) ProtoMessage() {}
 
 func (x *Values) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[19]
+	mi := &file_livechat_v1_provider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1648,7 @@ func (x *Values) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Values.ProtoReflect.Descriptor instead.
 func (*Values) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{19}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Values) GetValues() []string {
@@ -1608,7 +1673,7 @@ type HandleWebhookRequest struct {
 
 func (x *HandleWebhookRequest) Reset() {
 	*x = HandleWebhookRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[20]
+	mi := &file_livechat_v1_provider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1685,7 @@ func (x *HandleWebhookRequest) String() string {
 func (*HandleWebhookRequest) ProtoMessage() {}
 
 func (x *HandleWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[20]
+	mi := &file_livechat_v1_provider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1698,7 @@ func (x *HandleWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookRequest.ProtoReflect.Descriptor instead.
 func (*HandleWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{20}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HandleWebhookRequest) GetBotId() string {
@@ -1690,7 +1755,7 @@ type HTTPResponse struct {
 
 func (x *HTTPResponse) Reset() {
 	*x = HTTPResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[21]
+	mi := &file_livechat_v1_provider_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1767,7 @@ func (x *HTTPResponse) String() string {
 func (*HTTPResponse) ProtoMessage() {}
 
 func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[21]
+	mi := &file_livechat_v1_provider_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1780,7 @@ func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPResponse.ProtoReflect.Descriptor instead.
 func (*HTTPResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{21}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HTTPResponse) GetStatus() int32 {
@@ -1755,7 +1820,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[22]
+	mi := &file_livechat_v1_provider_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1832,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[22]
+	mi := &file_livechat_v1_provider_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1845,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{22}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Event) GetId() string {
@@ -1828,7 +1893,7 @@ type HandleWebhookResponse struct {
 
 func (x *HandleWebhookResponse) Reset() {
 	*x = HandleWebhookResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[23]
+	mi := &file_livechat_v1_provider_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1840,7 +1905,7 @@ func (x *HandleWebhookResponse) String() string {
 func (*HandleWebhookResponse) ProtoMessage() {}
 
 func (x *HandleWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[23]
+	mi := &file_livechat_v1_provider_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1853,7 +1918,7 @@ func (x *HandleWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookResponse.ProtoReflect.Descriptor instead.
 func (*HandleWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{23}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HandleWebhookResponse) GetEvents() []*Event {
@@ -1870,6 +1935,150 @@ func (x *HandleWebhookResponse) GetResponse() *HTTPResponse {
 	return nil
 }
 
+type ReadSessionRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	BotId     string                 `protobuf:"bytes,1,opt,name=bot_id,json=botId,proto3" json:"bot_id,omitempty"`
+	SessionId string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Ref       string                 `protobuf:"bytes,3,opt,name=ref,proto3" json:"ref,omitempty"`
+	User      *User                  `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	// The cursor of the last ReadSessionResponse for this session; empty on
+	// the first read, which covers the whole session.
+	Cursor        string `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadSessionRequest) Reset() {
+	*x = ReadSessionRequest{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadSessionRequest) ProtoMessage() {}
+
+func (x *ReadSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadSessionRequest.ProtoReflect.Descriptor instead.
+func (*ReadSessionRequest) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ReadSessionRequest) GetBotId() string {
+	if x != nil {
+		return x.BotId
+	}
+	return ""
+}
+
+func (x *ReadSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *ReadSessionRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *ReadSessionRequest) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *ReadSessionRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+type ReadSessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What happened since the cursor, in the platform's order: agent messages
+	// (EVENT_TYPE_AGENT_MESSAGE) with the same ids the webhook gives them, so
+	// the host applies each once whichever way it arrives. Events must name
+	// the session (session_id or ref), as a webhook's do.
+	Events []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Whether the session is closed on the platform (an agent resolved it).
+	Closed bool `protobuf:"varint,2,opt,name=closed,proto3" json:"closed,omitempty"`
+	// The cursor for the next read; empty keeps the one sent.
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadSessionResponse) Reset() {
+	*x = ReadSessionResponse{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadSessionResponse) ProtoMessage() {}
+
+func (x *ReadSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadSessionResponse.ProtoReflect.Descriptor instead.
+func (*ReadSessionResponse) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ReadSessionResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ReadSessionResponse) GetClosed() bool {
+	if x != nil {
+		return x.Closed
+	}
+	return false
+}
+
+func (x *ReadSessionResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
 type ShutdownRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1878,7 +2087,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[24]
+	mi := &file_livechat_v1_provider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +2099,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[24]
+	mi := &file_livechat_v1_provider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +2112,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{24}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{27}
 }
 
 type ShutdownResponse struct {
@@ -1914,7 +2123,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[25]
+	mi := &file_livechat_v1_provider_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +2135,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[25]
+	mi := &file_livechat_v1_provider_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2148,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{25}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{28}
 }
 
 type PushEventsRequest struct {
@@ -1952,7 +2161,7 @@ type PushEventsRequest struct {
 
 func (x *PushEventsRequest) Reset() {
 	*x = PushEventsRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[26]
+	mi := &file_livechat_v1_provider_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1964,7 +2173,7 @@ func (x *PushEventsRequest) String() string {
 func (*PushEventsRequest) ProtoMessage() {}
 
 func (x *PushEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[26]
+	mi := &file_livechat_v1_provider_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1977,7 +2186,7 @@ func (x *PushEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEventsRequest.ProtoReflect.Descriptor instead.
 func (*PushEventsRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{26}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PushEventsRequest) GetBotId() string {
@@ -2002,7 +2211,7 @@ type PushEventsResponse struct {
 
 func (x *PushEventsResponse) Reset() {
 	*x = PushEventsResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[27]
+	mi := &file_livechat_v1_provider_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2223,7 @@ func (x *PushEventsResponse) String() string {
 func (*PushEventsResponse) ProtoMessage() {}
 
 func (x *PushEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[27]
+	mi := &file_livechat_v1_provider_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,15 +2236,15 @@ func (x *PushEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEventsResponse.ProtoReflect.Descriptor instead.
 func (*PushEventsResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{27}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{30}
 }
 
 var File_livechat_v1_provider_proto protoreflect.FileDescriptor
 
 const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\n" +
-	"\x1alivechat/v1/provider.proto\x12\vlivechat.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\r\n" +
-	"\vInfoRequest\"\xa6\x02\n" +
+	"\x1alivechat/v1/provider.proto\x12\vlivechat.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\r\n" +
+	"\vInfoRequest\"\xdd\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12+\n" +
@@ -2043,7 +2252,12 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12>\n" +
 	"\rconfig_schema\x18\x05 \x01(\v2\x19.livechat.v1.ConfigSchemaR\fconfigSchema\x12 \n" +
 	"\vdescription\x18\x06 \x01(\tR\vdescription\x125\n" +
-	"\bwebhooks\x18\a \x03(\v2\x19.livechat.v1.WebhookSetupR\bwebhooks\"\xbe\x02\n" +
+	"\bwebhooks\x18\a \x03(\v2\x19.livechat.v1.WebhookSetupR\bwebhooks\x125\n" +
+	"\n" +
+	"rate_limit\x18\b \x01(\v2\x16.livechat.v1.RateLimitR\trateLimit\"N\n" +
+	"\tRateLimit\x12\x14\n" +
+	"\x05calls\x18\x01 \x01(\rR\x05calls\x12+\n" +
+	"\x03per\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03per\"\xbe\x02\n" +
 	"\fWebhookSetup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x14\n" +
@@ -2165,7 +2379,18 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\amessage\x18\x05 \x01(\v2\x14.livechat.v1.MessageR\amessage\"z\n" +
 	"\x15HandleWebhookResponse\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.livechat.v1.EventR\x06events\x125\n" +
-	"\bresponse\x18\x02 \x01(\v2\x19.livechat.v1.HTTPResponseR\bresponse\"\x11\n" +
+	"\bresponse\x18\x02 \x01(\v2\x19.livechat.v1.HTTPResponseR\bresponse\"\x9b\x01\n" +
+	"\x12ReadSessionRequest\x12\x15\n" +
+	"\x06bot_id\x18\x01 \x01(\tR\x05botId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x10\n" +
+	"\x03ref\x18\x03 \x01(\tR\x03ref\x12%\n" +
+	"\x04user\x18\x04 \x01(\v2\x11.livechat.v1.UserR\x04user\x12\x16\n" +
+	"\x06cursor\x18\x05 \x01(\tR\x06cursor\"q\n" +
+	"\x13ReadSessionResponse\x12*\n" +
+	"\x06events\x18\x01 \x03(\v2\x12.livechat.v1.EventR\x06events\x12\x16\n" +
+	"\x06closed\x18\x02 \x01(\bR\x06closed\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
 	"\x10ShutdownResponse\"V\n" +
 	"\x11PushEventsRequest\x12\x15\n" +
@@ -2200,7 +2425,7 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18EVENT_TYPE_AGENT_MESSAGE\x10\x01\x12\x1d\n" +
-	"\x19EVENT_TYPE_SESSION_CLOSED\x10\x022\x85\x05\n" +
+	"\x19EVENT_TYPE_SESSION_CLOSED\x10\x022\xd7\x05\n" +
 	"\bProvider\x12;\n" +
 	"\x04Info\x12\x18.livechat.v1.InfoRequest\x1a\x19.livechat.v1.InfoResponse\x12Y\n" +
 	"\x0eValidateConfig\x12\".livechat.v1.ValidateConfigRequest\x1a#.livechat.v1.ValidateConfigResponse\x12J\n" +
@@ -2209,7 +2434,8 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\vSendMessage\x12\x1f.livechat.v1.SendMessageRequest\x1a .livechat.v1.SendMessageResponse\x12M\n" +
 	"\n" +
 	"EndSession\x12\x1e.livechat.v1.EndSessionRequest\x1a\x1f.livechat.v1.EndSessionResponse\x12V\n" +
-	"\rHandleWebhook\x12!.livechat.v1.HandleWebhookRequest\x1a\".livechat.v1.HandleWebhookResponse\x12G\n" +
+	"\rHandleWebhook\x12!.livechat.v1.HandleWebhookRequest\x1a\".livechat.v1.HandleWebhookResponse\x12P\n" +
+	"\vReadSession\x12\x1f.livechat.v1.ReadSessionRequest\x1a .livechat.v1.ReadSessionResponse\x12G\n" +
 	"\bShutdown\x12\x1c.livechat.v1.ShutdownRequest\x1a\x1d.livechat.v1.ShutdownResponse2U\n" +
 	"\x04Host\x12M\n" +
 	"\n" +
@@ -2228,7 +2454,7 @@ func file_livechat_v1_provider_proto_rawDescGZIP() []byte {
 }
 
 var file_livechat_v1_provider_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_livechat_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_livechat_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_livechat_v1_provider_proto_goTypes = []any{
 	(AttributeType)(0),             // 0: livechat.v1.AttributeType
 	(Severity)(0),                  // 1: livechat.v1.Severity
@@ -2237,94 +2463,104 @@ var file_livechat_v1_provider_proto_goTypes = []any{
 	(EventType)(0),                 // 4: livechat.v1.EventType
 	(*InfoRequest)(nil),            // 5: livechat.v1.InfoRequest
 	(*InfoResponse)(nil),           // 6: livechat.v1.InfoResponse
-	(*WebhookSetup)(nil),           // 7: livechat.v1.WebhookSetup
-	(*ConfigSchema)(nil),           // 8: livechat.v1.ConfigSchema
-	(*Attribute)(nil),              // 9: livechat.v1.Attribute
-	(*Diagnostic)(nil),             // 10: livechat.v1.Diagnostic
-	(*ValidateConfigRequest)(nil),  // 11: livechat.v1.ValidateConfigRequest
-	(*ValidateConfigResponse)(nil), // 12: livechat.v1.ValidateConfigResponse
-	(*ConfigureRequest)(nil),       // 13: livechat.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),      // 14: livechat.v1.ConfigureResponse
-	(*User)(nil),                   // 15: livechat.v1.User
-	(*Author)(nil),                 // 16: livechat.v1.Author
-	(*Message)(nil),                // 17: livechat.v1.Message
-	(*StartSessionRequest)(nil),    // 18: livechat.v1.StartSessionRequest
-	(*StartSessionResponse)(nil),   // 19: livechat.v1.StartSessionResponse
-	(*SendMessageRequest)(nil),     // 20: livechat.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),    // 21: livechat.v1.SendMessageResponse
-	(*EndSessionRequest)(nil),      // 22: livechat.v1.EndSessionRequest
-	(*EndSessionResponse)(nil),     // 23: livechat.v1.EndSessionResponse
-	(*Values)(nil),                 // 24: livechat.v1.Values
-	(*HandleWebhookRequest)(nil),   // 25: livechat.v1.HandleWebhookRequest
-	(*HTTPResponse)(nil),           // 26: livechat.v1.HTTPResponse
-	(*Event)(nil),                  // 27: livechat.v1.Event
-	(*HandleWebhookResponse)(nil),  // 28: livechat.v1.HandleWebhookResponse
-	(*ShutdownRequest)(nil),        // 29: livechat.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 30: livechat.v1.ShutdownResponse
-	(*PushEventsRequest)(nil),      // 31: livechat.v1.PushEventsRequest
-	(*PushEventsResponse)(nil),     // 32: livechat.v1.PushEventsResponse
-	nil,                            // 33: livechat.v1.WebhookSetup.HeadersEntry
-	nil,                            // 34: livechat.v1.HandleWebhookRequest.QueryEntry
-	nil,                            // 35: livechat.v1.HandleWebhookRequest.HeadersEntry
-	nil,                            // 36: livechat.v1.HTTPResponse.HeadersEntry
-	(*structpb.Struct)(nil),        // 37: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),  // 38: google.protobuf.Timestamp
+	(*RateLimit)(nil),              // 7: livechat.v1.RateLimit
+	(*WebhookSetup)(nil),           // 8: livechat.v1.WebhookSetup
+	(*ConfigSchema)(nil),           // 9: livechat.v1.ConfigSchema
+	(*Attribute)(nil),              // 10: livechat.v1.Attribute
+	(*Diagnostic)(nil),             // 11: livechat.v1.Diagnostic
+	(*ValidateConfigRequest)(nil),  // 12: livechat.v1.ValidateConfigRequest
+	(*ValidateConfigResponse)(nil), // 13: livechat.v1.ValidateConfigResponse
+	(*ConfigureRequest)(nil),       // 14: livechat.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),      // 15: livechat.v1.ConfigureResponse
+	(*User)(nil),                   // 16: livechat.v1.User
+	(*Author)(nil),                 // 17: livechat.v1.Author
+	(*Message)(nil),                // 18: livechat.v1.Message
+	(*StartSessionRequest)(nil),    // 19: livechat.v1.StartSessionRequest
+	(*StartSessionResponse)(nil),   // 20: livechat.v1.StartSessionResponse
+	(*SendMessageRequest)(nil),     // 21: livechat.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),    // 22: livechat.v1.SendMessageResponse
+	(*EndSessionRequest)(nil),      // 23: livechat.v1.EndSessionRequest
+	(*EndSessionResponse)(nil),     // 24: livechat.v1.EndSessionResponse
+	(*Values)(nil),                 // 25: livechat.v1.Values
+	(*HandleWebhookRequest)(nil),   // 26: livechat.v1.HandleWebhookRequest
+	(*HTTPResponse)(nil),           // 27: livechat.v1.HTTPResponse
+	(*Event)(nil),                  // 28: livechat.v1.Event
+	(*HandleWebhookResponse)(nil),  // 29: livechat.v1.HandleWebhookResponse
+	(*ReadSessionRequest)(nil),     // 30: livechat.v1.ReadSessionRequest
+	(*ReadSessionResponse)(nil),    // 31: livechat.v1.ReadSessionResponse
+	(*ShutdownRequest)(nil),        // 32: livechat.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),       // 33: livechat.v1.ShutdownResponse
+	(*PushEventsRequest)(nil),      // 34: livechat.v1.PushEventsRequest
+	(*PushEventsResponse)(nil),     // 35: livechat.v1.PushEventsResponse
+	nil,                            // 36: livechat.v1.WebhookSetup.HeadersEntry
+	nil,                            // 37: livechat.v1.HandleWebhookRequest.QueryEntry
+	nil,                            // 38: livechat.v1.HandleWebhookRequest.HeadersEntry
+	nil,                            // 39: livechat.v1.HTTPResponse.HeadersEntry
+	(*durationpb.Duration)(nil),    // 40: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 41: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),  // 42: google.protobuf.Timestamp
 }
 var file_livechat_v1_provider_proto_depIdxs = []int32{
-	8,  // 0: livechat.v1.InfoResponse.config_schema:type_name -> livechat.v1.ConfigSchema
-	7,  // 1: livechat.v1.InfoResponse.webhooks:type_name -> livechat.v1.WebhookSetup
-	33, // 2: livechat.v1.WebhookSetup.headers:type_name -> livechat.v1.WebhookSetup.HeadersEntry
-	9,  // 3: livechat.v1.ConfigSchema.attributes:type_name -> livechat.v1.Attribute
-	0,  // 4: livechat.v1.Attribute.type:type_name -> livechat.v1.AttributeType
-	1,  // 5: livechat.v1.Diagnostic.severity:type_name -> livechat.v1.Severity
-	10, // 6: livechat.v1.ValidateConfigResponse.diagnostics:type_name -> livechat.v1.Diagnostic
-	10, // 7: livechat.v1.ConfigureResponse.diagnostics:type_name -> livechat.v1.Diagnostic
-	37, // 8: livechat.v1.User.metadata:type_name -> google.protobuf.Struct
-	2,  // 9: livechat.v1.Author.type:type_name -> livechat.v1.AuthorType
-	37, // 10: livechat.v1.Message.content:type_name -> google.protobuf.Struct
-	16, // 11: livechat.v1.Message.author:type_name -> livechat.v1.Author
-	38, // 12: livechat.v1.Message.time:type_name -> google.protobuf.Timestamp
-	15, // 13: livechat.v1.StartSessionRequest.user:type_name -> livechat.v1.User
-	17, // 14: livechat.v1.StartSessionRequest.transcript:type_name -> livechat.v1.Message
-	17, // 15: livechat.v1.StartSessionRequest.messages:type_name -> livechat.v1.Message
-	15, // 16: livechat.v1.SendMessageRequest.user:type_name -> livechat.v1.User
-	17, // 17: livechat.v1.SendMessageRequest.message:type_name -> livechat.v1.Message
-	15, // 18: livechat.v1.EndSessionRequest.user:type_name -> livechat.v1.User
-	3,  // 19: livechat.v1.EndSessionRequest.reason:type_name -> livechat.v1.EndReason
-	34, // 20: livechat.v1.HandleWebhookRequest.query:type_name -> livechat.v1.HandleWebhookRequest.QueryEntry
-	35, // 21: livechat.v1.HandleWebhookRequest.headers:type_name -> livechat.v1.HandleWebhookRequest.HeadersEntry
-	36, // 22: livechat.v1.HTTPResponse.headers:type_name -> livechat.v1.HTTPResponse.HeadersEntry
-	4,  // 23: livechat.v1.Event.type:type_name -> livechat.v1.EventType
-	17, // 24: livechat.v1.Event.message:type_name -> livechat.v1.Message
-	27, // 25: livechat.v1.HandleWebhookResponse.events:type_name -> livechat.v1.Event
-	26, // 26: livechat.v1.HandleWebhookResponse.response:type_name -> livechat.v1.HTTPResponse
-	27, // 27: livechat.v1.PushEventsRequest.events:type_name -> livechat.v1.Event
-	24, // 28: livechat.v1.HandleWebhookRequest.QueryEntry.value:type_name -> livechat.v1.Values
-	24, // 29: livechat.v1.HandleWebhookRequest.HeadersEntry.value:type_name -> livechat.v1.Values
-	24, // 30: livechat.v1.HTTPResponse.HeadersEntry.value:type_name -> livechat.v1.Values
-	5,  // 31: livechat.v1.Provider.Info:input_type -> livechat.v1.InfoRequest
-	11, // 32: livechat.v1.Provider.ValidateConfig:input_type -> livechat.v1.ValidateConfigRequest
-	13, // 33: livechat.v1.Provider.Configure:input_type -> livechat.v1.ConfigureRequest
-	18, // 34: livechat.v1.Provider.StartSession:input_type -> livechat.v1.StartSessionRequest
-	20, // 35: livechat.v1.Provider.SendMessage:input_type -> livechat.v1.SendMessageRequest
-	22, // 36: livechat.v1.Provider.EndSession:input_type -> livechat.v1.EndSessionRequest
-	25, // 37: livechat.v1.Provider.HandleWebhook:input_type -> livechat.v1.HandleWebhookRequest
-	29, // 38: livechat.v1.Provider.Shutdown:input_type -> livechat.v1.ShutdownRequest
-	31, // 39: livechat.v1.Host.PushEvents:input_type -> livechat.v1.PushEventsRequest
-	6,  // 40: livechat.v1.Provider.Info:output_type -> livechat.v1.InfoResponse
-	12, // 41: livechat.v1.Provider.ValidateConfig:output_type -> livechat.v1.ValidateConfigResponse
-	14, // 42: livechat.v1.Provider.Configure:output_type -> livechat.v1.ConfigureResponse
-	19, // 43: livechat.v1.Provider.StartSession:output_type -> livechat.v1.StartSessionResponse
-	21, // 44: livechat.v1.Provider.SendMessage:output_type -> livechat.v1.SendMessageResponse
-	23, // 45: livechat.v1.Provider.EndSession:output_type -> livechat.v1.EndSessionResponse
-	28, // 46: livechat.v1.Provider.HandleWebhook:output_type -> livechat.v1.HandleWebhookResponse
-	30, // 47: livechat.v1.Provider.Shutdown:output_type -> livechat.v1.ShutdownResponse
-	32, // 48: livechat.v1.Host.PushEvents:output_type -> livechat.v1.PushEventsResponse
-	40, // [40:49] is the sub-list for method output_type
-	31, // [31:40] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	9,  // 0: livechat.v1.InfoResponse.config_schema:type_name -> livechat.v1.ConfigSchema
+	8,  // 1: livechat.v1.InfoResponse.webhooks:type_name -> livechat.v1.WebhookSetup
+	7,  // 2: livechat.v1.InfoResponse.rate_limit:type_name -> livechat.v1.RateLimit
+	40, // 3: livechat.v1.RateLimit.per:type_name -> google.protobuf.Duration
+	36, // 4: livechat.v1.WebhookSetup.headers:type_name -> livechat.v1.WebhookSetup.HeadersEntry
+	10, // 5: livechat.v1.ConfigSchema.attributes:type_name -> livechat.v1.Attribute
+	0,  // 6: livechat.v1.Attribute.type:type_name -> livechat.v1.AttributeType
+	1,  // 7: livechat.v1.Diagnostic.severity:type_name -> livechat.v1.Severity
+	11, // 8: livechat.v1.ValidateConfigResponse.diagnostics:type_name -> livechat.v1.Diagnostic
+	11, // 9: livechat.v1.ConfigureResponse.diagnostics:type_name -> livechat.v1.Diagnostic
+	41, // 10: livechat.v1.User.metadata:type_name -> google.protobuf.Struct
+	2,  // 11: livechat.v1.Author.type:type_name -> livechat.v1.AuthorType
+	41, // 12: livechat.v1.Message.content:type_name -> google.protobuf.Struct
+	17, // 13: livechat.v1.Message.author:type_name -> livechat.v1.Author
+	42, // 14: livechat.v1.Message.time:type_name -> google.protobuf.Timestamp
+	16, // 15: livechat.v1.StartSessionRequest.user:type_name -> livechat.v1.User
+	18, // 16: livechat.v1.StartSessionRequest.transcript:type_name -> livechat.v1.Message
+	18, // 17: livechat.v1.StartSessionRequest.messages:type_name -> livechat.v1.Message
+	16, // 18: livechat.v1.SendMessageRequest.user:type_name -> livechat.v1.User
+	18, // 19: livechat.v1.SendMessageRequest.message:type_name -> livechat.v1.Message
+	16, // 20: livechat.v1.EndSessionRequest.user:type_name -> livechat.v1.User
+	3,  // 21: livechat.v1.EndSessionRequest.reason:type_name -> livechat.v1.EndReason
+	37, // 22: livechat.v1.HandleWebhookRequest.query:type_name -> livechat.v1.HandleWebhookRequest.QueryEntry
+	38, // 23: livechat.v1.HandleWebhookRequest.headers:type_name -> livechat.v1.HandleWebhookRequest.HeadersEntry
+	39, // 24: livechat.v1.HTTPResponse.headers:type_name -> livechat.v1.HTTPResponse.HeadersEntry
+	4,  // 25: livechat.v1.Event.type:type_name -> livechat.v1.EventType
+	18, // 26: livechat.v1.Event.message:type_name -> livechat.v1.Message
+	28, // 27: livechat.v1.HandleWebhookResponse.events:type_name -> livechat.v1.Event
+	27, // 28: livechat.v1.HandleWebhookResponse.response:type_name -> livechat.v1.HTTPResponse
+	16, // 29: livechat.v1.ReadSessionRequest.user:type_name -> livechat.v1.User
+	28, // 30: livechat.v1.ReadSessionResponse.events:type_name -> livechat.v1.Event
+	28, // 31: livechat.v1.PushEventsRequest.events:type_name -> livechat.v1.Event
+	25, // 32: livechat.v1.HandleWebhookRequest.QueryEntry.value:type_name -> livechat.v1.Values
+	25, // 33: livechat.v1.HandleWebhookRequest.HeadersEntry.value:type_name -> livechat.v1.Values
+	25, // 34: livechat.v1.HTTPResponse.HeadersEntry.value:type_name -> livechat.v1.Values
+	5,  // 35: livechat.v1.Provider.Info:input_type -> livechat.v1.InfoRequest
+	12, // 36: livechat.v1.Provider.ValidateConfig:input_type -> livechat.v1.ValidateConfigRequest
+	14, // 37: livechat.v1.Provider.Configure:input_type -> livechat.v1.ConfigureRequest
+	19, // 38: livechat.v1.Provider.StartSession:input_type -> livechat.v1.StartSessionRequest
+	21, // 39: livechat.v1.Provider.SendMessage:input_type -> livechat.v1.SendMessageRequest
+	23, // 40: livechat.v1.Provider.EndSession:input_type -> livechat.v1.EndSessionRequest
+	26, // 41: livechat.v1.Provider.HandleWebhook:input_type -> livechat.v1.HandleWebhookRequest
+	30, // 42: livechat.v1.Provider.ReadSession:input_type -> livechat.v1.ReadSessionRequest
+	32, // 43: livechat.v1.Provider.Shutdown:input_type -> livechat.v1.ShutdownRequest
+	34, // 44: livechat.v1.Host.PushEvents:input_type -> livechat.v1.PushEventsRequest
+	6,  // 45: livechat.v1.Provider.Info:output_type -> livechat.v1.InfoResponse
+	13, // 46: livechat.v1.Provider.ValidateConfig:output_type -> livechat.v1.ValidateConfigResponse
+	15, // 47: livechat.v1.Provider.Configure:output_type -> livechat.v1.ConfigureResponse
+	20, // 48: livechat.v1.Provider.StartSession:output_type -> livechat.v1.StartSessionResponse
+	22, // 49: livechat.v1.Provider.SendMessage:output_type -> livechat.v1.SendMessageResponse
+	24, // 50: livechat.v1.Provider.EndSession:output_type -> livechat.v1.EndSessionResponse
+	29, // 51: livechat.v1.Provider.HandleWebhook:output_type -> livechat.v1.HandleWebhookResponse
+	31, // 52: livechat.v1.Provider.ReadSession:output_type -> livechat.v1.ReadSessionResponse
+	33, // 53: livechat.v1.Provider.Shutdown:output_type -> livechat.v1.ShutdownResponse
+	35, // 54: livechat.v1.Host.PushEvents:output_type -> livechat.v1.PushEventsResponse
+	45, // [45:55] is the sub-list for method output_type
+	35, // [35:45] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_livechat_v1_provider_proto_init() }
@@ -2338,7 +2574,7 @@ func file_livechat_v1_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livechat_v1_provider_proto_rawDesc), len(file_livechat_v1_provider_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   32,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

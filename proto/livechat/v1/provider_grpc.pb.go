@@ -37,6 +37,7 @@ const (
 	Provider_SendMessage_FullMethodName    = "/livechat.v1.Provider/SendMessage"
 	Provider_EndSession_FullMethodName     = "/livechat.v1.Provider/EndSession"
 	Provider_HandleWebhook_FullMethodName  = "/livechat.v1.Provider/HandleWebhook"
+	Provider_ReadSession_FullMethodName    = "/livechat.v1.Provider/ReadSession"
 	Provider_Shutdown_FullMethodName       = "/livechat.v1.Provider/Shutdown"
 )
 
@@ -62,6 +63,12 @@ type ProviderClient interface {
 	EndSession(ctx context.Context, in *EndSessionRequest, opts ...grpc.CallOption) (*EndSessionResponse, error)
 	// HandleWebhook turns one HTTP request from the platform into events.
 	HandleWebhook(ctx context.Context, in *HandleWebhookRequest, opts ...grpc.CallOption) (*HandleWebhookResponse, error)
+	// ReadSession reads a session's platform side since a cursor: the agent
+	// messages written there and whether the agent closed it. Optional: a
+	// plugin that serves it lists the "read_session" capability; an older
+	// plugin answers UNIMPLEMENTED and the host never calls it again. The host
+	// calls it to catch up on webhooks the platform did not deliver.
+	ReadSession(ctx context.Context, in *ReadSessionRequest, opts ...grpc.CallOption) (*ReadSessionResponse, error)
 	// Shutdown asks the plugin to finish in-flight work before it is stopped.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
 }
@@ -144,6 +151,16 @@ func (c *providerClient) HandleWebhook(ctx context.Context, in *HandleWebhookReq
 	return out, nil
 }
 
+func (c *providerClient) ReadSession(ctx context.Context, in *ReadSessionRequest, opts ...grpc.CallOption) (*ReadSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadSessionResponse)
+	err := c.cc.Invoke(ctx, Provider_ReadSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *providerClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ShutdownResponse)
@@ -176,6 +193,12 @@ type ProviderServer interface {
 	EndSession(context.Context, *EndSessionRequest) (*EndSessionResponse, error)
 	// HandleWebhook turns one HTTP request from the platform into events.
 	HandleWebhook(context.Context, *HandleWebhookRequest) (*HandleWebhookResponse, error)
+	// ReadSession reads a session's platform side since a cursor: the agent
+	// messages written there and whether the agent closed it. Optional: a
+	// plugin that serves it lists the "read_session" capability; an older
+	// plugin answers UNIMPLEMENTED and the host never calls it again. The host
+	// calls it to catch up on webhooks the platform did not deliver.
+	ReadSession(context.Context, *ReadSessionRequest) (*ReadSessionResponse, error)
 	// Shutdown asks the plugin to finish in-flight work before it is stopped.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
 	mustEmbedUnimplementedProviderServer()
@@ -208,6 +231,9 @@ func (UnimplementedProviderServer) EndSession(context.Context, *EndSessionReques
 }
 func (UnimplementedProviderServer) HandleWebhook(context.Context, *HandleWebhookRequest) (*HandleWebhookResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method HandleWebhook not implemented")
+}
+func (UnimplementedProviderServer) ReadSession(context.Context, *ReadSessionRequest) (*ReadSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadSession not implemented")
 }
 func (UnimplementedProviderServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
@@ -359,6 +385,24 @@ func _Provider_HandleWebhook_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Provider_ReadSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProviderServer).ReadSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Provider_ReadSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProviderServer).ReadSession(ctx, req.(*ReadSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Provider_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ShutdownRequest)
 	if err := dec(in); err != nil {
@@ -411,6 +455,10 @@ var Provider_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "HandleWebhook",
 			Handler:    _Provider_HandleWebhook_Handler,
+		},
+		{
+			MethodName: "ReadSession",
+			Handler:    _Provider_ReadSession_Handler,
 		},
 		{
 			MethodName: "Shutdown",
