@@ -9,8 +9,8 @@ import (
 	"sort"
 
 	livechatv1 "github.com/livechatd/livechatd/proto/livechat/v1"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
