@@ -86,6 +86,12 @@ type Session struct {
 	ExpiredNotice ExpiredNotice
 	NoticePending bool
 
+	// SyncCursor is the provider's cursor of the last time the host read
+	// the session's platform side back (reconciliation), and SyncedAt when
+	// that was; zero when never.
+	SyncCursor string
+	SyncedAt   time.Time
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	ExpiresAt time.Time // open sessions past this are due for expiry

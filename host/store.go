@@ -51,6 +51,11 @@ type Store interface {
 	// or before now, the earliest first. It is an indexed query: there
 	// are no per-session timers.
 	DueExpiries(ctx context.Context, now time.Time, limit int) ([]*Session, error)
+	// DueSyncs returns up to limit active sessions of bot with a provider
+	// reference whose SyncedAt is before before, the least recently read
+	// first: the sessions to read back from the platform next. An indexed
+	// query, like DueExpiries.
+	DueSyncs(ctx context.Context, bot string, before time.Time, limit int) ([]*Session, error)
 
 	Outbox
 

@@ -25,6 +25,7 @@ func TestQueryPlans(t *testing.T) {
 		want  []string // each must appear in the plan
 	}{
 		{"due expiries", dueExpiriesQuery, []any{0, 10}, []string{"USING INDEX sessions_due"}},
+		{"due syncs", dueSyncsQuery, []any{"b", 0, 10}, []string{"USING INDEX sessions_sync (bot=? AND synced_at<?)"}},
 		{"open session", openSessionQuery, []any{"b", "u"}, []string{"INDEX sessions_one_open"}},
 		{"pending notice", pendingNoticeQuery, []any{"b", "u"}, []string{"INDEX sessions_notice"}},
 		{"by provider ref", byRefQuery, []any{"b", "r"}, []string{"INDEX sessions_ref"}},

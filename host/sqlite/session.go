@@ -14,7 +14,8 @@ import (
 )
 
 const sessionColumns = `id, bot, user_id, channel_id, provider, provider_ref, state, end_reason,
-	metadata, expired_notice, notice_pending, created_at, updated_at, expires_at, ended_at`
+	metadata, expired_notice, notice_pending, created_at, updated_at, expires_at, ended_at,
+	sync_cursor, synced_at`
 
 // openStates must match the WHERE clause of the partial indexes
 // sessions_one_open and sessions_due word for word, or SQLite will not use
@@ -44,10 +45,10 @@ func (t *tx) CreateSession(s *host.Session) error {
 		endedAt = t.now
 	}
 	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.Bot, s.UserID, s.ChannelID, s.Provider, s.ProviderRef, s.State, s.EndReason,
 		meta, s.ExpiredNotice, s.NoticePending, t.now.UnixMilli(), t.now.UnixMilli(),
-		msOrNull(s.ExpiresAt), msOrNull(endedAt))
+		msOrNull(s.ExpiresAt), msOrNull(endedAt), s.SyncCursor, msOrZero(s.SyncedAt))
 	if err != nil {
 		return sessionWriteError("create session", s, err)
 	}
@@ -72,11 +73,12 @@ func (t *tx) UpdateSession(s *host.Session) error {
 	// so that it holds against whatever committed since s was read.
 	res, err := t.tx.ExecContext(t.ctx, `UPDATE sessions SET
 			channel_id = ?, provider_ref = ?, state = ?, end_reason = ?, metadata = ?,
-			expired_notice = ?, notice_pending = ?, updated_at = ?, expires_at = ?, ended_at = ?
+			expired_notice = ?, notice_pending = ?, updated_at = ?, expires_at = ?, ended_at = ?,
+			sync_cursor = ?, synced_at = ?
 		WHERE id = ? AND (`+openStates+` OR state = ?)`,
 		s.ChannelID, s.ProviderRef, s.State, s.EndReason, meta,
 		s.ExpiredNotice, s.NoticePending, t.now.UnixMilli(), msOrNull(s.ExpiresAt), msOrNull(endedAt),
-		s.ID, s.State)
+		s.SyncCursor, msOrZero(s.SyncedAt), s.ID, s.State)
 	if err != nil {
 		return sessionWriteError("update session", s, err)
 	}
@@ -201,6 +203,11 @@ func (db *DB) DueExpiries(ctx context.Context, now time.Time, limit int) ([]*hos
 	return querySessions(ctx, db.r, dueExpiriesQuery, now.UnixMilli(), host.ClampLimit(limit))
 }
 
+// DueSyncs implements host.Store.
+func (db *DB) DueSyncs(ctx context.Context, bot string, before time.Time, limit int) ([]*host.Session, error) {
+	return querySessions(ctx, db.r, dueSyncsQuery, bot, before.UnixMilli(), host.ClampLimit(limit))
+}
+
 // The queries that run on every event or webhook; TestQueryPlans checks
 // their indexes. Partial indexes need their WHERE clause repeated.
 const (
@@ -221,6 +228,13 @@ const (
 const dueExpiriesQuery = `SELECT ` + sessionColumns + ` FROM sessions INDEXED BY sessions_due
 	WHERE ` + openStates + ` AND expires_at <= ?
 	ORDER BY expires_at, id LIMIT ?`
+
+// dueSyncsQuery is answered by the partial index sessions_sync: the open
+// sessions of one bot, least recently read first. Starting sessions have
+// no ticket to read yet.
+const dueSyncsQuery = `SELECT ` + sessionColumns + ` FROM sessions INDEXED BY sessions_sync
+	WHERE ` + openStates + ` AND bot = ? AND synced_at < ? AND state = 'active' AND provider_ref <> ''
+	ORDER BY synced_at, id LIMIT ?`
 
 func sessionByID(ctx context.Context, q queryer, id string) (*host.Session, error) {
 	s, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
@@ -271,9 +285,11 @@ func scanSession(row scanner) (*host.Session, error) {
 		meta             sql.NullString
 		created, updated int64
 		expires, ended   sql.NullInt64
+		synced           int64
 	)
 	err := row.Scan(&s.ID, &s.Bot, &s.UserID, &s.ChannelID, &s.Provider, &s.ProviderRef, &s.State, &s.EndReason,
-		&meta, &s.ExpiredNotice, &s.NoticePending, &created, &updated, &expires, &ended)
+		&meta, &s.ExpiredNotice, &s.NoticePending, &created, &updated, &expires, &ended,
+		&s.SyncCursor, &synced)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	} else if err != nil {
@@ -288,6 +304,9 @@ func scanSession(row scanner) (*host.Session, error) {
 	s.UpdatedAt = time.UnixMilli(updated).UTC()
 	s.ExpiresAt = fromMS(expires)
 	s.EndedAt = fromMS(ended)
+	if synced != 0 {
+		s.SyncedAt = time.UnixMilli(synced).UTC()
+	}
 	return &s, nil
 }
 

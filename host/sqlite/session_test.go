@@ -357,6 +357,63 @@ func TestDueExpiries(t *testing.T) {
 	}
 }
 
+// DueSyncs lists a bot's active sessions with a ticket, least recently
+// read back first, and UpdateSession keeps what the last read left.
+func TestDueSyncs(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openDB(t)
+	at := func(bot, user string, state host.SessionState, ref string, synced time.Duration) {
+		s := newSession(user)
+		s.Bot = bot
+		s = createSession(t, db, s)
+		s.State, s.ProviderRef = state, ref
+		if !state.IsOpen() {
+			s.EndReason = host.EndUser
+		}
+		if synced != 0 {
+			s.SyncedAt, s.SyncCursor = t0.Add(synced), "c-"+user
+		}
+		mustTx(t, db, func(tx host.Tx) error { return tx.UpdateSession(s) })
+	}
+	at("shop", "never", host.SessionActive, "T1", 0)
+	at("shop", "old", host.SessionActive, "T2", -time.Hour)
+	at("shop", "recent", host.SessionActive, "T3", -time.Second)
+	at("shop", "starting", host.SessionStarting, "", 0)
+	at("shop", "ended", host.SessionEnded, "T4", 0)
+	at("other", "elsewhere", host.SessionActive, "T5", 0)
+
+	tests := []struct {
+		before time.Time
+		limit  int
+		want   []string // users, least recently read first
+	}{
+		{t0.Add(-2 * time.Hour), 0, []string{"never"}},
+		{t0.Add(-time.Minute), 0, []string{"never", "old"}},
+		{t0, 0, []string{"never", "old", "recent"}},
+		{t0, 1, []string{"never"}},
+	}
+	for _, tt := range tests {
+		due, err := db.DueSyncs(ctx, "shop", tt.before, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []string{}
+		for _, s := range due {
+			got = append(got, s.UserID)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("DueSyncs(t0%+v, %d) (-want +got):\n%s", tt.before.Sub(t0), tt.limit, diff)
+		}
+	}
+	s, err := db.OpenSession(ctx, "shop", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SyncCursor != "c-old" || !s.SyncedAt.Equal(t0.Add(-time.Hour)) {
+		t.Errorf("read back cursor %q at %v, want c-old at t0-1h", s.SyncCursor, s.SyncedAt)
+	}
+}
+
 func TestListSessions(t *testing.T) {
 	ctx := context.Background()
 	db, clk := openDB(t)

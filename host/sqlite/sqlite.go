@@ -355,6 +355,14 @@ func msOrNull(t time.Time) any {
 	return t.UnixMilli()
 }
 
+// msOrZero is msOrNull for the columns that keep 0 for the zero time.
+func msOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
 func fromMS(n sql.NullInt64) time.Time {
 	if !n.Valid {
 		return time.Time{}
