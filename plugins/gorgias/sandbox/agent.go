@@ -295,6 +295,8 @@ func (s *Sandbox) registerSandbox(r *mux.Router) {
 	r.HandleFunc("/sandbox/redeliver", s.postRedeliver).Methods(http.MethodPost)
 	r.HandleFunc("/sandbox/wait-idle", s.postWaitIdle).Methods(http.MethodPost)
 	r.HandleFunc("/sandbox/faults", s.postFault).Methods(http.MethodPost)
+	s.registerWebhookFaults(r)
+	s.registerCalls(r)
 	r.HandleFunc("/sandbox/faults", func(w http.ResponseWriter, _ *http.Request) {
 		s.ClearFaults()
 		w.WriteHeader(http.StatusNoContent)

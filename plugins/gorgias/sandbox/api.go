@@ -159,7 +159,11 @@ func (s *Sandbox) admit(w *bufferedWriter, r *http.Request) (body []byte, accoun
 		// Only slow: the call goes on as any other.
 	}
 	s.mu.Lock() // a refused call does not fill the bucket
-	ok, wait := s.bucket.take(s.now())
+	now := s.now()
+	ok, wait := s.bucket.take(now)
+	if ok {
+		s.countCall(account.Email, now)
+	}
 	s.mu.Unlock()
 	if !ok {
 		w.header.Set("Retry-After", retryAfterSeconds(wait))

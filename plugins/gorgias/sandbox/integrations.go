@@ -387,7 +387,9 @@ func (s *Sandbox) work(in *integration) {
 		j := in.queue[0]
 		in.queue = in.queue[1:]
 		s.mu.Unlock()
-		s.deliverJob(in, j)
+		if s.webhookFault(in, j) {
+			s.deliverJob(in, j)
+		}
 		s.mu.Lock()
 		s.done(1)
 		s.mu.Unlock()

@@ -138,6 +138,11 @@ type Sandbox struct {
 	requests     []Request
 	faults       []Fault
 	bucket       bucket
+	// webhookFaults drop or delay deliveries; dropped lists what they
+	// kept from integrations.
+	webhookFaults []WebhookFault
+	dropped       []DroppedWebhook
+	calls         map[string]*callCounter // by lower-case account email
 
 	srv *http.Server
 	ln  net.Listener
