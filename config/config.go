@@ -244,6 +244,8 @@ type Bot struct {
 	// WebhookToken must accompany the provider's webhooks; never empty.
 	WebhookToken Secret
 	Messages     Messages
+	// Reconcile is the bot's reconcile block, or DefaultReconcile.
+	Reconcile Reconcile
 	// DeclRange is the block's header, `bot "NAME" {`.
 	DeclRange hcl.Range
 
@@ -251,6 +253,33 @@ type Bot struct {
 	// the provider block's expressions, which may hold secrets.
 	src *botSource
 }
+
+// Reconcile is how a bot's sessions are read back from the platform, to
+// catch up on webhooks it did not deliver (the bot's reconcile block). It
+// applies when the bot's plugin can read sessions back (the read_session
+// capability).
+type Reconcile struct {
+	// Enabled turns reading back on (the default) or off.
+	Enabled bool
+	// Interval is how long an active session goes without being read
+	// back; sessions are also read at once after livechatd or the plugin
+	// restarts.
+	Interval time.Duration
+	// RateLimitCalls per RateLimitPer is the platform's API limit for the
+	// bot's account (rate_limit = "40/20s"); zero takes the plugin's own.
+	// Reads use at most half of it, after the calls made for sends.
+	RateLimitCalls int
+	RateLimitPer   time.Duration
+}
+
+// DefaultReconcile is the Reconcile of a bot without a reconcile block.
+var DefaultReconcile = Reconcile{Enabled: true, Interval: 30 * time.Second}
+
+// Bounds of reconcile's interval.
+const (
+	MinReconcileInterval = time.Second
+	MaxReconcileInterval = 24 * time.Hour
+)
 
 // Messages are the texts the host itself says to the user.
 type Messages struct {

@@ -86,6 +86,7 @@ func TestLoadFull(t *testing.T) {
 					EndButton:   "Quitter",
 					Unavailable: "Personne pour l'instant.",
 				},
+				Reconcile: config.Reconcile{Enabled: true, Interval: time.Minute, RateLimitCalls: 40, RateLimitPer: 20 * time.Second},
 			},
 			{
 				Name:           "demo-2",
@@ -98,6 +99,7 @@ func TestLoadFull(t *testing.T) {
 				Channel:        "webchat",
 				WebhookToken:   config.NewSecret("dev-token"),
 				Messages:       config.DefaultMessages,
+				Reconcile:      config.DefaultReconcile,
 			},
 		},
 		Retention: config.Retention{
@@ -130,8 +132,8 @@ func TestLoadFull(t *testing.T) {
 		"plugin echo":            "testdata/full.hcl:18:1",
 		"bot shop":               "testdata/full.hcl:22:1",
 		"bot shop provider":      "testdata/full.hcl:23:3",
-		"bot demo-2 absent attr": "testdata/full.hcl:47:1",
-		"retention":              "testdata/full.hcl:54:1",
+		"bot demo-2 absent attr": "testdata/full.hcl:52:1",
+		"retention":              "testdata/full.hcl:59:1",
 	}
 	for name, r := range ranges {
 		if got := fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column); got != wantPos[name] {
@@ -178,6 +180,7 @@ func TestLoadDefaults(t *testing.T) {
 				EndButton:   "Quit livechat",
 				Unavailable: "No agent is available right now.",
 			},
+			Reconcile: config.DefaultReconcile,
 		}},
 		Retention: config.DefaultRetention,
 		Limits:    config.DefaultLimits,

@@ -51,8 +51,9 @@ var (
 		"bot_url", "channel_url", "channel", "channel_secret", "webhook_token",
 		"insecure_events", "event_tolerance",
 	}
-	botBlocks     = []string{"messages", "config"}
-	messagesAttrs = []string{"start", "end_prompt", "end_button", "unavailable"}
+	botBlocks      = []string{"messages", "config", "reconcile"}
+	messagesAttrs  = []string{"start", "end_prompt", "end_button", "unavailable"}
+	reconcileAttrs = []string{"enabled", "interval", "rate_limit"}
 )
 
 // section is a body's accepted names, and " in <what>" for messages.
@@ -412,7 +413,7 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 		required("webhook_token", a)
 	}
 
-	var messages, config *hclsyntax.Block
+	var messages, config, reconcile *hclsyntax.Block
 	for _, blk := range body.Blocks {
 		var seen **hclsyntax.Block
 		switch blk.Type {
@@ -420,6 +421,8 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 			seen = &messages
 		case "config":
 			seen = &config
+		case "reconcile":
+			seen = &reconcile
 		default:
 			continue
 		}
@@ -434,6 +437,10 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 	}
 	if messages != nil {
 		bot.Messages = d.messages(messages.Body, fmt.Sprintf(" in bot %q messages", bot.Name))
+	}
+	bot.Reconcile = DefaultReconcile
+	if reconcile != nil {
+		bot.Reconcile = d.reconcile(reconcile.Body, fmt.Sprintf(" in bot %q reconcile", bot.Name))
 	}
 	if config != nil {
 		bot.src.config = config.Body
@@ -494,6 +501,48 @@ func (d *decoder) messages(body *hclsyntax.Body, in string) Messages {
 		}
 	}
 	return m
+}
+
+// reconcile decodes a bot's reconcile block.
+func (d *decoder) reconcile(body *hclsyntax.Body, in string) Reconcile {
+	d.check(body, section{in: in, attrs: reconcileAttrs})
+	r := DefaultReconcile
+	if v, _, ok := d.attr(body, "enabled", in, cty.Bool); ok {
+		r.Enabled = v.True()
+	}
+	if v, ok := d.duration(body, "interval", in, MaxReconcileInterval); ok {
+		if v < MinReconcileInterval {
+			d.errorf(body.Attributes["interval"].Expr.Range(), "interval%s must be at least %s, got %q", in, formatDuration(MinReconcileInterval), formatDuration(v))
+		} else {
+			r.Interval = v
+		}
+	}
+	if s, a, ok := d.str(body, "rate_limit", in); ok {
+		calls, per, err := parseRateLimit(s)
+		if err != nil {
+			d.errorf(a.Expr.Range(), "rate_limit%s must be calls per duration, as in \"40/20s\": %v", in, err)
+		} else {
+			r.RateLimitCalls, r.RateLimitPer = calls, per
+		}
+	}
+	return r
+}
+
+// parseRateLimit reads "40/20s": 40 calls per 20 seconds.
+func parseRateLimit(s string) (int, time.Duration, error) {
+	n, d, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, 0, fmt.Errorf("got %q, no /", s)
+	}
+	calls, err := strconv.Atoi(strings.TrimSpace(n))
+	if err != nil || calls < 1 || calls > 1_000_000 {
+		return 0, 0, fmt.Errorf("got %q: the number of calls must be a whole number from 1 to 1000000", s)
+	}
+	per, err := parseDuration(strings.TrimSpace(d))
+	if err != nil || per < time.Second || per > 24*time.Hour {
+		return 0, 0, fmt.Errorf("got %q: the window must be a duration from 1s to 24h", s)
+	}
+	return calls, per, nil
 }
 
 // check reports the attributes and blocks of body that s does not accept.

@@ -37,6 +37,11 @@ bot "shop" {
     unavailable = "Personne pour l'instant."
   }
 
+  reconcile {
+    interval   = "1m"
+    rate_limit = "40/20s"
+  }
+
   config {
     domain  = "acme"
     email   = "ops@acme.com"

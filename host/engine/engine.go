@@ -65,6 +65,8 @@ type Bot struct {
 	EventTolerance time.Duration
 	WebhookToken   string
 	Messages       Messages
+	// Reconcile is how the bot's sessions are read back from the platform.
+	Reconcile Reconcile
 }
 
 // Messages are the texts the host itself says to users.
@@ -96,6 +98,13 @@ type Options struct {
 	AttemptTimeout time.Duration
 	// ExpiryInterval is how often due expiries are looked up (1s).
 	ExpiryInterval time.Duration
+	// ReconcileTick is how often sessions due to be read back from their
+	// platform are looked up (1s); each bot's Reconcile.Interval says when
+	// a session is due.
+	ReconcileTick time.Duration
+	// DefaultRateLimit is the API limit assumed for a platform when neither
+	// the bot nor its plugin gives one (DefaultRateLimit).
+	DefaultRateLimit sdk.RateLimit
 	// Webchat receives deliveries for bots with channel = "webchat".
 	Webchat Channel
 	// Bots calls bots (HTTP to each bot's bot_url).
@@ -133,6 +142,7 @@ type Engine struct {
 	channels  Channel
 	requests  flights   // requests in flight, for concurrent duplicates
 	userLocks userLocks // per-user steps that run one at a time
+	rec       reconciler
 
 	poke     chan struct{} // wakes the outbox dispatcher when a queue frees up
 	stop     chan struct{}
@@ -173,6 +183,12 @@ func New(store host.Store, providers Providers, bots []*Bot, opts Options) *Engi
 	if opts.ExpiryInterval <= 0 {
 		opts.ExpiryInterval = time.Second
 	}
+	if opts.ReconcileTick <= 0 {
+		opts.ReconcileTick = time.Second
+	}
+	if opts.DefaultRateLimit.IsZero() {
+		opts.DefaultRateLimit = DefaultRateLimit
+	}
 	e := &Engine{
 		store:      store,
 		providers:  providers,
@@ -183,8 +199,12 @@ func New(store host.Store, providers Providers, bots []*Bot, opts Options) *Engi
 		poke:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 	}
+	e.rec = reconciler{since: map[string]time.Time{}, restarts: map[string]int{}, unsupported: map[string]bool{}}
 	for _, b := range bots {
 		e.botsByName[b.Name] = b
+		// Whatever the platform did while the host was down is read back
+		// at once: every session last read before now is due.
+		e.rec.since[b.Name] = opts.Now()
 	}
 	e.bots, e.channels = opts.Bots, opts.Channels
 	if e.bots == nil {

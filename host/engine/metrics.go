@@ -18,6 +18,8 @@ type Metrics struct {
 	attemptTime   *prometheus.HistogramVec
 	deadLetters   *prometheus.CounterVec
 	deliveries    *prometheus.CounterVec
+	reads         *prometheus.CounterVec
+	caughtUpEv    *prometheus.CounterVec
 }
 
 // NewMetrics registers the engine's metrics with reg.
@@ -48,8 +50,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "livechat_channel_deliveries_total", Help: "Deliveries accepted by channels, by bot.",
 		}, []string{"bot"}),
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livechat_reconcile_reads_total", Help: "Sessions read back from their platform, by bot and result (ok, error, rate_limited, gone, unsupported).",
+		}, []string{"bot", "result"}),
+		caughtUpEv: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livechat_reconcile_events_total", Help: "Events found by reading sessions back that no webhook had delivered, by bot.",
+		}, []string{"bot"}),
 	}
-	reg.MustRegister(m.events, m.sessionsOpen, m.sessionsClose, m.webhooks, m.attempts, m.attemptTime, m.deadLetters, m.deliveries)
+	reg.MustRegister(m.events, m.sessionsOpen, m.sessionsClose, m.webhooks, m.attempts, m.attemptTime, m.deadLetters, m.deliveries, m.reads, m.caughtUpEv)
 	return m
 }
 
@@ -149,5 +157,17 @@ func (m *Metrics) deadLetter(kind string) {
 func (m *Metrics) delivered(bot string) {
 	if m != nil {
 		m.deliveries.WithLabelValues(bot).Inc()
+	}
+}
+
+func (m *Metrics) read(bot, result string) {
+	if m != nil {
+		m.reads.WithLabelValues(bot, result).Inc()
+	}
+}
+
+func (m *Metrics) caughtUp(bot string, n int) {
+	if m != nil {
+		m.caughtUpEv.WithLabelValues(bot).Add(float64(n))
 	}
 }

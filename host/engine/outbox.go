@@ -75,10 +75,14 @@ func (e *Engine) Run() {
 	if err := e.store.ReleaseClaims(context.Background()); err != nil {
 		e.log.Error("release outbox claims", "error", err)
 	}
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go func() {
 		defer e.wg.Done()
 		e.supervise("outbox dispatcher", e.dispatch)
+	}()
+	go func() {
+		defer e.wg.Done()
+		e.supervise("reconciliation loop", e.reconcileLoop)
 	}()
 	go func() {
 		defer e.wg.Done()
@@ -397,6 +401,7 @@ func (e *Engine) doStart(ctx context.Context, it *host.OutboxItem) error {
 	}
 	callCtx, cancel := context.WithTimeout(ctx, b.StartTimeout)
 	defer cancel()
+	e.spendCall(b, p)
 	res, err := p.StartSession(callCtx, sdk.StartRequest{
 		Bot: s.Bot, SessionID: s.ID, User: w.User, Transcript: w.Transcript, IdempotencyKey: it.Key,
 	})
@@ -487,13 +492,14 @@ func (e *Engine) doSend(ctx context.Context, it *host.OutboxItem) error {
 	if err != nil {
 		return err
 	}
-	s, _, p, err := e.sessionProvider(ctx, it)
+	s, b, p, err := e.sessionProvider(ctx, it)
 	if err != nil {
 		return err
 	}
 	if s.ProviderRef == "" {
 		return nil // the start failed: there is no ticket to write to
 	}
+	e.spendCall(b, p)
 	_, err = p.SendMessage(ctx, sdk.SendRequest{
 		Bot: s.Bot, SessionID: s.ID, Ref: s.ProviderRef, User: w.User,
 		Message:        sdk.Message{ID: w.MessageID, ContentType: w.Payload.ContentType, Content: w.Payload.Content, Author: sdk.Author{Type: sdk.AuthorUser}},
@@ -513,13 +519,14 @@ func (e *Engine) doEnd(ctx context.Context, it *host.OutboxItem) error {
 	if err != nil {
 		return err
 	}
-	s, _, p, err := e.sessionProvider(ctx, it)
+	s, b, p, err := e.sessionProvider(ctx, it)
 	if err != nil {
 		return err
 	}
 	if s.ProviderRef == "" {
 		return nil
 	}
+	e.spendCall(b, p)
 	err = p.EndSession(ctx, sdk.EndRequest{Bot: s.Bot, SessionID: s.ID, Ref: s.ProviderRef, User: userOfSession(s), Reason: w.Reason, IdempotencyKey: it.Key})
 	if sdk.KindOf(err) == sdk.KindNotFound {
 		e.log.Info("the ticket to close is gone already", "session", s.ID, "ref", s.ProviderRef)

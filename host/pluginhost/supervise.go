@@ -318,6 +318,21 @@ func (p *Plugin) HandleWebhook(ctx context.Context, req sdk.WebhookRequest) (sdk
 	})
 }
 
+// ReadSession reads a session's platform side back. A plugin without the
+// call answers an error wrapping errors.ErrUnsupported.
+func (p *Plugin) ReadSession(ctx context.Context, req sdk.ReadRequest) (sdk.ReadResult, error) {
+	return call(ctx, p, func(ctx context.Context, r *sdk.RemoteProvider) (sdk.ReadResult, error) {
+		return r.ReadSession(ctx, req)
+	})
+}
+
+// Restarts counts the plugin's relaunches: a change means a new process.
+func (p *Plugin) Restarts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}
+
 // close stops supervision and the process: a Shutdown call so the plugin
 // can finish its work, then go-plugin's graceful kill.
 func (p *Plugin) close(ctx context.Context) {

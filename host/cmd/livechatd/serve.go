@@ -18,6 +18,7 @@ import (
 	"github.com/livechatd/livechatd/host/redact"
 	"github.com/livechatd/livechatd/host/retention"
 	"github.com/livechatd/livechatd/host/sqlite"
+	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/host/webchat"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -222,10 +223,26 @@ func engineBots(cfg *config.File) []*engine.Bot {
 				EndButton:   b.Messages.EndButton,
 				Unavailable: b.Messages.Unavailable,
 			},
+			Reconcile: engineReconcile(b.Reconcile),
 		})
 	}
 	return out
 }
+
+// engineReconcile turns a bot's reconcile block into the engine's settings.
+func engineReconcile(r config.Reconcile) engine.Reconcile {
+	if !r.Enabled {
+		return engine.Reconcile{}
+	}
+	return engine.Reconcile{Interval: r.Interval, RateLimit: sdk.RateLimit{Calls: r.RateLimitCalls, Per: r.RateLimitPer}}
+}
+
+// The plugin host's plugins are what reconciliation needs of a provider.
+var (
+	_ engine.SessionReader = (*pluginhost.Plugin)(nil)
+	_ engine.Described     = (*pluginhost.Plugin)(nil)
+	_ engine.Restarted     = (*pluginhost.Plugin)(nil)
+)
 
 // warnInsecureEvents says, once per bot, which bots take their channel's
 // events unauthenticated.
