@@ -18,8 +18,8 @@ import (
 	"github.com/livechatd/livechatd/host/redact"
 	"github.com/livechatd/livechatd/host/retention"
 	"github.com/livechatd/livechatd/host/sqlite"
-	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/host/webchat"
+	"github.com/livechatd/livechatd/sdk"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
