@@ -244,6 +244,9 @@ func (p *Provider) inbox(ctx context.Context, b *bot) (int64, error) {
 		if got.ChannelType != apiChannel {
 			return 0, sdk.Permanent(fmt.Errorf("inbox_id %d is a %s inbox; livechat needs an API channel inbox (Settings › Inboxes › Add inbox › API)", want, got.ChannelType))
 		}
+		if got.LockToSingleConversation {
+			return 0, errLocked(got.ID, got.Name)
+		}
 		in = got
 	} else {
 		all, err := b.api.inboxes(ctx)
@@ -257,6 +260,9 @@ func (p *Provider) inbox(ctx context.Context, b *bot) (int64, error) {
 			}
 			if i.ChannelType != apiChannel {
 				return 0, sdk.Permanent(fmt.Errorf("inbox %q (id %d) is a %s inbox; livechat needs an API channel inbox: choose another inbox_name, or set inbox_id", i.Name, i.ID, i.ChannelType))
+			}
+			if i.LockToSingleConversation {
+				return 0, errLocked(i.ID, i.Name)
 			}
 			in, found = i, true
 			break
@@ -274,6 +280,18 @@ func (p *Provider) inbox(ctx context.Context, b *bot) (int64, error) {
 	b.mu.Unlock()
 	p.log.Debug("chatwoot inbox", "bot", b.name, "inbox", in.ID)
 	return in.ID, nil
+}
+
+// errLocked refuses an inbox locked to a single conversation. There,
+// Chatwoot answers POST /conversations with the contact's earlier
+// conversation (ConversationBuilder), possibly resolved, belonging to an
+// earlier session; a livechat session needs a conversation of its own,
+// whose resolving ends it. Working around it (a new contact inbox per
+// session) would defeat the setting the operator chose, so the plugin
+// says which setting to turn off.
+func errLocked(id int64, name string) error {
+	return sdk.Permanent(fmt.Errorf("inbox %d (%q) has lock_to_single_conversation on: Chatwoot would hand every livechat session "+
+		"of a user their earlier conversation; turn off Settings › Inboxes › %s › Settings › \"Lock to single conversation\"", id, name, name))
 }
 
 // knownInbox is the bot's inbox id when it has been resolved, else 0.

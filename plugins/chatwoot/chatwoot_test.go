@@ -344,8 +344,8 @@ func TestEndSession(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.f.WaitStatus(t, conv, "resolved")
-		if n := len(messagesOf(e.f, conv, "outgoing", true)); n != 1 {
-			t.Errorf("%d private notes, want the transcript only", n)
+		if notes := messagesOf(e.f, conv, "outgoing", true); len(notes) != 2 || !strings.Contains(notes[1].Content, "The customer left the chat") {
+			t.Errorf("private notes %+v, want the transcript and one saying the customer left", notes)
 		}
 	})
 	t.Run("expired: a note, then resolved, once", func(t *testing.T) {

@@ -168,9 +168,10 @@ func errorMessage(raw []byte) string {
 // The resources, with the fields the plugin reads.
 
 type inbox struct {
-	ID          int64  `json:"id"`
-	Name        string `json:"name"`
-	ChannelType string `json:"channel_type"`
+	ID                       int64  `json:"id"`
+	Name                     string `json:"name"`
+	ChannelType              string `json:"channel_type"`
+	LockToSingleConversation bool   `json:"lock_to_single_conversation"`
 }
 
 type contactInbox struct {
@@ -182,6 +183,7 @@ type contact struct {
 	ID             int64          `json:"id"`
 	Name           string         `json:"name"`
 	Email          string         `json:"email"`
+	PhoneNumber    string         `json:"phone_number"`
 	Identifier     string         `json:"identifier"`
 	ContactInboxes []contactInbox `json:"contact_inboxes"`
 }
@@ -226,7 +228,12 @@ func (c *client) createInbox(ctx context.Context, name string) (inbox, error) {
 // first contact that match accepts; Chatwoot's search matches substrings
 // of names, emails, phone numbers and identifiers, so results are only
 // candidates.
+//
+// A blank q is never sent: Chatwoot answers it 422.
 func (c *client) searchContacts(ctx context.Context, q string, match func(contact) bool) (*contact, error) {
+	if strings.TrimSpace(q) == "" {
+		return nil, nil
+	}
 	const maxPages = 10
 	for page := 1; page <= maxPages; page++ {
 		var out struct {
@@ -316,6 +323,33 @@ func (c *client) messages(ctx context.Context, conv int64) ([]message, error) {
 		Payload []message `json:"payload"`
 	}
 	if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/conversations/%d/messages", conv), nil, &out); err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return out.Payload, nil
+}
+
+func (c *client) conversation(ctx context.Context, id int64) (conversation, error) {
+	var out conversation
+	if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/conversations/%d", id), nil, &out); err != nil {
+		return out, fmt.Errorf("read the conversation: %w", err)
+	}
+	return out, nil
+}
+
+// pageAfter is how many messages Chatwoot answers at most for ?after=
+// (MessageFinder#messages_after: limit 100).
+const pageAfter = 100
+
+// messagesAfter returns the conversation's messages with an id above
+// after, oldest first, at most pageAfter of them: MessageFinder's
+// messages_after (`after` alone; with `before` too it is another query,
+// and with neither the latest 20).
+func (c *client) messagesAfter(ctx context.Context, conv, after int64) ([]chatMessage, error) {
+	var out struct {
+		Payload []chatMessage `json:"payload"`
+	}
+	path := fmt.Sprintf("/conversations/%d/messages?after=%d", conv, after)
+	if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
 	return out.Payload, nil

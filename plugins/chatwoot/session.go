@@ -87,13 +87,26 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 // contact finds the user's contact (by identifier, then by email when it
 // has one) or creates it in the inbox, and returns it with its source id in
 // the inbox, creating that contact inbox when needed.
+//
+// Chatwoot's search finds contacts only by email, phone number or
+// identifier (and refuses a blank term with 422), so the contact is
+// looked for by those, and a user with none of them is refused: its
+// contact could never be found again, and a retried start would make a
+// second one.
 func (p *Provider) contact(ctx context.Context, b *bot, inboxID int64, want newContact) (contact, string, error) {
+	if want.Identifier == "" && want.Email == "" && want.PhoneNumber == "" {
+		return contact{}, "", sdk.Permanent(fmt.Errorf("user.id: required (the user has no id, and no email or phone number the channel vouches for): " +
+			"the Chatwoot contact is found again by its identifier"))
+	}
 	find := func() (*contact, error) {
 		c, err := b.api.searchContacts(ctx, want.Identifier, func(c contact) bool { return c.Identifier == want.Identifier })
-		if err != nil || c != nil || want.Email == "" {
+		if err != nil || c != nil {
 			return c, err
 		}
-		return b.api.searchContacts(ctx, want.Email, func(c contact) bool { return strings.EqualFold(c.Email, want.Email) })
+		if c, err = b.api.searchContacts(ctx, want.Email, func(c contact) bool { return strings.EqualFold(c.Email, want.Email) }); err != nil || c != nil {
+			return c, err
+		}
+		return b.api.searchContacts(ctx, want.PhoneNumber, func(c contact) bool { return c.PhoneNumber == want.PhoneNumber })
 	}
 	c, err := find()
 	if err != nil {
@@ -154,7 +167,20 @@ func (p *Provider) conversation(ctx context.Context, b *bot, inboxID, contactID 
 	c, err := b.api.createConversation(ctx, newConversation{
 		SourceID: sourceID, InboxID: inboxID, ContactID: contactID, Status: "open", CustomAttributes: attrs,
 	})
-	return c, false, err
+	if err != nil {
+		return c, false, err
+	}
+	if got := attrString(c.CustomAttributes, attrSession); got != req.SessionID {
+		// Not the conversation asked for: the inbox was locked to a single
+		// conversation after the bot was configured, and Chatwoot handed
+		// back the contact's earlier one. Nothing is written into it.
+		b.mu.Lock()
+		b.inboxID = 0 // looked up again, and refused, at the next start
+		b.mu.Unlock()
+		p.log.Warn("chatwoot returned an earlier conversation", "bot", req.Bot, "session", req.SessionID, "conversation", c.ID)
+		return conversation{}, false, fmt.Errorf("conversation %d of session %q returned for session %q: %w", c.ID, got, req.SessionID, errLocked(inboxID, b.cfg.InboxName))
+	}
+	return c, false, nil
 }
 
 // post posts a message carrying key; with lookup it first looks for a
@@ -211,10 +237,11 @@ func (p *Provider) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.Se
 	return sdk.SendResult{PlatformMessageID: strconv.FormatInt(m.ID, 10)}, nil
 }
 
-// EndSession resolves the conversation (resolve_on_end) when the user
-// ended the session, an admin did, or it expired; an expiry also leaves a
-// private note, and so does an end the conversation stays open after.
-// When an agent resolved it, there is nothing to do.
+// EndSession leaves a private note saying why the session ended (the
+// customer left, it expired, an administrator ended it), then resolves
+// the conversation (resolve_on_end), so an agent never types into a chat
+// nobody reads. The note is keyed: a retried end finds it instead of
+// posting a second. When an agent resolved it, there is nothing to do.
 func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
 	b, err := p.bot(req.Bot)
 	if err != nil {
@@ -232,20 +259,15 @@ func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
 		key = "end:" + req.SessionID
 	}
 	var note string
-	switch {
-	case req.Reason == sdk.EndExpired:
+	switch req.Reason {
+	case sdk.EndExpired:
 		note = "The livechat session expired: nobody wrote for a while, and the user is back with the bot."
-	case b.cfg.ResolveOnEnd:
-		// Chatwoot's own activity message says who resolved it.
-	case req.Reason == sdk.EndAdmin:
+	case sdk.EndAdmin:
 		note = "An administrator ended the livechat session; the bot answers the user again."
 	default:
-		note = "The user left the livechat; the bot answers them again."
+		note = "The customer left the chat; the bot answers them again. Messages written here no longer reach them."
 	}
-	err = nil
-	if note != "" {
-		_, err = p.post(ctx, b, conv, key+":note", newMessage{Content: note, MessageType: "outgoing", Private: true, ContentType: "text"}, true)
-	}
+	_, err = p.post(ctx, b, conv, key+":note", newMessage{Content: note, MessageType: "outgoing", Private: true, ContentType: "text"}, true)
 	if err == nil && b.cfg.ResolveOnEnd {
 		err = b.api.toggleStatus(ctx, conv, "resolved")
 	}

@@ -171,10 +171,9 @@ type conversationW struct {
 }
 
 type sender struct {
-	ID            flexInt    `json:"id"`
-	Name          flexString `json:"name"`
-	AvailableName flexString `json:"available_name"`
-	Type          flexString `json:"type"`
+	ID   flexInt    `json:"id"`
+	Name flexString `json:"name"`
+	Type flexString `json:"type"`
 }
 
 type attachment struct {
@@ -219,7 +218,7 @@ func livechat(sc scope, account, inbox int64, attrs map[string]any) string {
 // agentMessages are the events of a message_created: none unless it is an
 // agent's public reply (outgoing, not private) in a livechat conversation.
 func agentMessages(w webhookBody, sc scope) []sdk.Event {
-	if w.Conversation == nil || w.MessageType != "outgoing" || bool(w.Private) {
+	if w.Conversation == nil {
 		return nil
 	}
 	var account int64
@@ -231,9 +230,43 @@ func agentMessages(w webhookBody, sc scope) []sdk.Event {
 	if session == "" || conv.ID <= 0 {
 		return nil
 	}
+	return messageEvents(chatMessage{
+		ID: w.ID, Content: w.Content, ContentType: w.ContentType, ContentAttributes: w.ContentAttributes,
+		MessageType: w.MessageType, Private: w.Private, CreatedAt: w.CreatedAt, Sender: w.Sender, Attachments: w.Attachments,
+	}, session, strconv.FormatInt(int64(conv.ID), 10), sc.delivery)
+}
+
+// chatMessage is a Chatwoot message as both paths see it: a webhook's
+// Message#webhook_data and the messages API's rendering carry the same
+// fields (message_type by name or number, created_at as an ISO time or
+// unix seconds, the sender's id and name).
+type chatMessage struct {
+	ID                flexInt      `json:"id"`
+	Content           flexString   `json:"content"`
+	ContentType       flexString   `json:"content_type"`
+	ContentAttributes flexObject   `json:"content_attributes"`
+	MessageType       messageType  `json:"message_type"`
+	Private           flexBool     `json:"private"`
+	CreatedAt         flexTime     `json:"created_at"`
+	Sender            *sender      `json:"sender"`
+	Attachments       []attachment `json:"attachments"`
+}
+
+// messageEvents are the events of one message of session's conversation
+// ref, whichever way it arrived (webhook or ReadSession): the same ids and
+// the same messages, so the host applies it once. Only an agent's public
+// reply (outgoing, not private) makes events: the user's own messages
+// echoed (incoming), notes, activity and template messages (greetings,
+// surveys) make none. delivery names the event when the message has no
+// id (never from Chatwoot).
+func messageEvents(w chatMessage, session, ref, delivery string) []sdk.Event {
+	if w.MessageType != "outgoing" || bool(w.Private) {
+		return nil
+	}
 	// The message id names the event: one message delivered twice (a
-	// redelivery, or by two webhooks of the account) is one event.
-	id := sc.delivery
+	// redelivery, two webhooks of the account, a webhook and a read) is
+	// one event.
+	id := delivery
 	if w.ID > 0 {
 		id = fmt.Sprintf("message:%d", int64(w.ID))
 	}
@@ -242,9 +275,14 @@ func agentMessages(w webhookBody, sc scope) []sdk.Event {
 		// once by. Chatwoot always sends both; this is not Chatwoot.
 		return nil
 	}
-	author := sdk.Author{Type: sdk.AuthorAgent, Name: string(w.Sender.name())}
-	if w.Sender != nil && w.Sender.ID > 0 {
-		author.ID = strconv.FormatInt(int64(w.Sender.ID), 10)
+	// sender.name: an agent's User#webhook_data has no available_name,
+	// and the API's push_event_data has both; the name is in both.
+	author := sdk.Author{Type: sdk.AuthorAgent}
+	if w.Sender != nil {
+		author.Name = string(w.Sender.Name)
+		if w.Sender.ID > 0 {
+			author.ID = strconv.FormatInt(int64(w.Sender.ID), 10)
+		}
 	}
 	var msgs []sdk.Message
 	if text := strings.TrimSpace(string(w.Content)); text != "" {
@@ -262,13 +300,15 @@ func agentMessages(w webhookBody, sc scope) []sdk.Event {
 		}
 		msgs = append(msgs, sdk.Message{ContentType: kind, Content: map[string]any{"url": string(a.DataURL)}})
 	}
-	ref := strconv.FormatInt(int64(conv.ID), 10)
+	// Whole seconds: the API renders created_at as unix seconds, the
+	// webhook with milliseconds; the same message has one time.
+	at := time.Time(w.CreatedAt).Truncate(time.Second)
 	events := make([]sdk.Event, 0, len(msgs))
 	for i, m := range msgs {
 		m.Author = author
-		m.Time = time.Time(w.CreatedAt)
+		m.Time = at
 		evID := id
-		if i > 0 && evID != "" {
+		if i > 0 {
 			evID = fmt.Sprintf("%s:%d", id, i)
 		}
 		if w.ID > 0 {
@@ -280,16 +320,6 @@ func agentMessages(w webhookBody, sc scope) []sdk.Event {
 		events = append(events, sdk.Event{ID: evID, Type: sdk.EventAgentMessage, SessionID: session, Ref: ref, Message: m})
 	}
 	return events
-}
-
-func (s *sender) name() flexString {
-	if s == nil {
-		return ""
-	}
-	if s.AvailableName != "" {
-		return s.AvailableName
-	}
-	return s.Name
 }
 
 // content is an agent's message as a chat message: a question with buttons

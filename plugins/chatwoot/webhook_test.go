@@ -41,10 +41,13 @@ func attrs(m map[string]any) map[string]any { return m["custom_attributes"].(map
 
 func TestWebhookEvents(t *testing.T) {
 	e := newEnv(t, fake.Options{}) // bot "shop", account 1, inbox 1
-	created := time.Date(2025, 3, 4, 10, 15, 30, 0, time.UTC)
+	// The fixtures are Chatwoot's bodies (../shared/providers/chatwoot-payloads):
+	// created_at 2026-01-19T10:15:30.123Z, kept to the second; the agent
+	// named by sender.name (User#webhook_data has no available_name).
+	created := time.Date(2026, 1, 19, 10, 15, 30, 0, time.UTC)
 	agent := func(id, text string) sdk.Message {
 		m := sdk.Text(text)
-		m.ID, m.Time, m.Author = id, created, sdk.Author{Type: sdk.AuthorAgent, Name: "Ann", ID: "3"}
+		m.ID, m.Time, m.Author = id, created, sdk.Author{Type: sdk.AuthorAgent, Name: "Ann Agent", ID: "3"}
 		return m
 	}
 	reply := sdk.Event{ID: "message:101", Type: sdk.EventAgentMessage, SessionID: "sess-1", Ref: "7", Message: agent("101", "Hello Jane, I'm Ann. How can I help?")}
@@ -57,9 +60,11 @@ func TestWebhookEvents(t *testing.T) {
 	}{
 		{"agent reply", msg, nil, []sdk.Event{reply}},
 		{"message_type as the API's number", msg, func(m map[string]any) { m["message_type"] = 1 }, []sdk.Event{reply}},
-		{"no available name: the name", msg, func(m map[string]any) { delete(m["sender"].(map[string]any), "available_name") },
+		{"an available_name is not the name", msg, func(m map[string]any) { m["sender"].(map[string]any)["available_name"] = "Ann" }, []sdk.Event{reply}},
+		{"a sender without a name", msg, func(m map[string]any) { delete(m["sender"].(map[string]any), "name") },
 			[]sdk.Event{{ID: "message:101", Type: sdk.EventAgentMessage, SessionID: "sess-1", Ref: "7",
-				Message: func() sdk.Message { m := reply.Message; m.Author.Name = "Ann Agent"; return m }()}}},
+				Message: func() sdk.Message { m := reply.Message; m.Author.Name = ""; return m }()}}},
+		{"the user's own message as Chatwoot echoes it", "message_created_incoming.json", nil, nil},
 		{"the user's own message echoed", msg, func(m map[string]any) { m["message_type"] = "incoming" }, nil},
 		{"echo, as a number", msg, func(m map[string]any) { m["message_type"] = 0 }, nil},
 		{"private note", msg, func(m map[string]any) { m["private"] = true }, nil},
@@ -153,7 +158,11 @@ func TestWebhookSignature(t *testing.T) {
 	const secret = "whsec-123"
 	e := newEnv(t, fake.Options{}, "webhook_secret", secret, "timestamp_tolerance", "5m")
 	now := e.clk.Now()
-	body := payload(t, "message_created_outgoing.json", nil)
+	// Signed over the file's exact bytes, as Chatwoot signs @payload.to_json.
+	body, err := os.ReadFile("testdata/message_created_outgoing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ts := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).Unix(), 10) }
 	sig := func(secret, ts string, body []byte) string { return "sha256=" + fake.Sign(secret, ts, body) }
 	for _, tc := range []struct {

@@ -8,8 +8,17 @@
 //
 // Tests play the agents through its test API (AgentReply, PrivateNote,
 // UseCannedResponse, Resolve), read its stores, inject failures (Fail),
-// and control webhook delivery (Flush, WaitIdle, Redeliver, Replay) and
-// the clock, so they never sleep.
+// and control webhook delivery (DropWebhooks, HoldWebhooks, Release,
+// WaitIdle, Redeliver, Replay) and the clock, so they never sleep.
+//
+// Like Chatwoot (app/jobs/webhook_job.rb, lib/webhooks/trigger.rb), it
+// sends each account webhook once and never retries one that failed; it
+// never webhooks activity messages; conversation_status_changed carries
+// "changed_attributes": null. It answers 401 where Chatwoot does: a wrong
+// token, an account the token's user is no member of, an action the
+// user's role does not allow (Pundit). A blank contact search is a 422,
+// and the search finds only contacts with an email, a phone number or an
+// identifier. Inboxes may be locked to a single conversation.
 package fake
 
 import (
@@ -19,6 +28,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,6 +57,13 @@ type Options struct {
 	Events []string
 	// Now is the clock (time.Now): created_at, and webhook timestamps.
 	Now func() time.Time
+	// AgentToken, when set, is the api_access_token of an agent (not an
+	// administrator) of the account: Chatwoot answers 401 when it creates
+	// an inbox.
+	AgentToken string
+	// ForeignAccounts exist on the instance, but the token's user is no
+	// member of them: Chatwoot answers 401 there, not 404.
+	ForeignAccounts []int64
 }
 
 // The canned response CSML Studio recommended for signing off: its content
@@ -84,6 +101,8 @@ type Server struct {
 	queue      []*Delivery
 	failed     []*Delivery
 	inflight   int
+	rules      []*webhookRule
+	held       []*Delivery
 	closed     bool
 	done       chan struct{}
 	client     *http.Client
@@ -94,6 +113,10 @@ type Inbox struct {
 	ID          int64
 	Name        string
 	ChannelType string // "Channel::Api", "Channel::WebWidget"...
+	// LockToSingleConversation: POST /conversations for a contact inbox
+	// that has a conversation returns that one (the first), whatever its
+	// status, instead of creating one (ConversationBuilder).
+	LockToSingleConversation bool
 }
 
 // Contact is a contact of the account.
@@ -139,7 +162,15 @@ type Message struct {
 	Private           bool
 	ContentAttributes map[string]any
 	Sender            Sender
+	Attachments       []Attachment
 	CreatedAt         time.Time
+}
+
+// Attachment is a file of a message, as Attachment#push_event_data
+// renders it (in the API and in webhooks alike).
+type Attachment struct {
+	FileType string // image, audio, video, file, location...
+	DataURL  string
 }
 
 // Sender is who wrote a message: a contact, or a user (an agent, or the
@@ -263,16 +294,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux http.Handler)
 	case token == "":
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": []string{"You need to sign in or sign up before continuing."}})
 		return
-	case token != s.opts.Token:
+	case token != s.opts.Token && (s.opts.AgentToken == "" || token != s.opts.AgentToken):
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "Invalid Access Token"})
 		return
 	}
 	if rest, ok := strings.CutPrefix(r.URL.Path, "/api/v1/accounts/"); ok {
 		id, _, _ := strings.Cut(rest, "/")
-		if id != strconv.FormatInt(s.opts.AccountID, 10) {
+		n, _ := strconv.ParseInt(id, 10, 64)
+		switch {
+		case slices.Contains(s.opts.ForeignAccounts, n):
+			// EnsureCurrentAccountHelper: the account exists, the user is
+			// no member of it.
+			unauthorized(w, "You are not authorized to access this account")
+			return
+		case id != strconv.FormatInt(s.opts.AccountID, 10):
 			writeJSON(w, http.StatusNotFound, map[string]any{"error": "Resource could not be found"})
 			return
 		}
+	}
+	if token == s.opts.AgentToken && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/inboxes") {
+		// InboxPolicy#create? is for administrators; Pundit's refusal is a 401.
+		unauthorized(w, "You are not authorized to do this action")
+		return
 	}
 	if f := s.fault(r); f != nil {
 		if f.Apply {
@@ -322,6 +365,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // Chatwoot's error bodies.
+
+// unauthorized is render_unauthorized: Pundit's refusals and foreign
+// accounts are 401s, never 403s.
+func unauthorized(w http.ResponseWriter, message string) {
+	writeJSON(w, http.StatusUnauthorized, map[string]any{"error": message})
+}
+
 func notFound(w http.ResponseWriter) {
 	writeJSON(w, http.StatusNotFound, map[string]any{"error": "Resource could not be found"})
 }
@@ -379,8 +429,9 @@ var channelTypes = map[string]string{
 
 func (s *Server) postInbox(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Name    string `json:"name"`
-		Channel struct {
+		Name                     string `json:"name"`
+		LockToSingleConversation bool   `json:"lock_to_single_conversation"`
+		Channel                  struct {
 			Type string `json:"type"`
 		} `json:"channel"`
 	}
@@ -399,6 +450,7 @@ func (s *Server) postInbox(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in := s.addInbox(body.Name, ct)
+	in.LockToSingleConversation = body.LockToSingleConversation
 	writeJSON(w, http.StatusOK, s.inboxJSON(in))
 }
 
@@ -422,6 +474,7 @@ func (s *Server) inboxJSON(in *Inbox) map[string]any {
 		"id": in.ID, "name": in.Name, "channel_id": in.ID, "channel_type": in.ChannelType,
 		"avatar_url": "", "webhook_url": nil, "greeting_enabled": false, "greeting_message": nil,
 		"enable_auto_assignment": true, "working_hours_enabled": false, "allow_messages_after_resolved": true,
+		"lock_to_single_conversation": in.LockToSingleConversation,
 	}
 }
 
@@ -430,7 +483,12 @@ func (s *Server) inboxJSON(in *Inbox) map[string]any {
 const perPage = 15
 
 func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request) {
-	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if q == "" {
+		// contacts_controller.rb#search: a blank term is refused.
+		unprocessable(w, "Specify search string with parameter q")
+		return
+	}
 	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
 	if page < 1 {
 		page = 1
@@ -438,14 +496,15 @@ func (s *Server) searchContacts(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var found []*Contact
-	if q != "" {
-		for _, c := range s.contacts {
-			for _, f := range []string{c.Name, c.Email, c.PhoneNumber, c.Identifier} {
-				if strings.Contains(strings.ToLower(f), q) { // ILIKE %q%
-					found = append(found, c)
-					break
-				}
-			}
+	lower := strings.ToLower(q)
+	for _, c := range s.contacts {
+		if c.Email == "" && c.PhoneNumber == "" && c.Identifier == "" {
+			continue // only "resolved" contacts are searched
+		}
+		// name, email and phone ILIKE %q%; identifier LIKE %q%, case-sensitive.
+		if strings.Contains(strings.ToLower(c.Name), lower) || strings.Contains(strings.ToLower(c.Email), lower) ||
+			strings.Contains(c.PhoneNumber, q) || strings.Contains(c.Identifier, q) {
+			found = append(found, c)
 		}
 	}
 	out := []any{}
@@ -667,12 +726,22 @@ func (s *Server) postConversation(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
+	if in := s.inbox(link.InboxID); in != nil && in.LockToSingleConversation {
+		// ConversationBuilder#look_up_exising_conversation: the contact
+		// inbox's first conversation, whatever its status and attributes.
+		for _, old := range s.conversations {
+			if old.SourceID == link.SourceID && old.InboxID == link.InboxID {
+				writeJSON(w, http.StatusOK, s.conversationJSON(old))
+				return
+			}
+		}
+	}
 	now := s.now()
 	cv := &Conversation{ID: s.nextID("conversations"), InboxID: link.InboxID, ContactID: link.ContactID, SourceID: link.SourceID,
 		Status: body.Status, CustomAttributes: body.CustomAttributes, AdditionalAttributes: body.AdditionalAttributes,
 		CreatedAt: now, UpdatedAt: now}
 	s.conversations = append(s.conversations, cv)
-	s.emit("conversation_created", s.conversationEvent(cv, "conversation_created", nil), 0, cv.ID)
+	s.emit("conversation_created", s.conversationEvent(cv, "conversation_created"), 0, cv.ID)
 	if body.Message != nil && body.Message.Content != "" {
 		// Chatwoot's MessageBuilder: the initial message is outgoing.
 		s.addMessage(cv, &Message{Content: body.Message.Content, ContentType: "text", MessageType: "outgoing", Sender: s.apiSender()})
@@ -737,10 +806,12 @@ func (s *Server) setStatus(cv *Conversation, status, by string) {
 	if cv.Status == status {
 		return
 	}
-	prev := cv.Status
 	cv.Status, cv.UpdatedAt = status, s.now()
-	changed := []any{map[string]any{"status": map[string]any{"previous_value": prev, "current_value": status}}}
-	s.emit("conversation_status_changed", s.conversationEvent(cv, "conversation_status_changed", changed), 0, cv.ID)
+	// Conversation#notify_status_change passes status_change, nil after
+	// the save: Chatwoot sends "changed_attributes": null.
+	ev := s.conversationEvent(cv, "conversation_status_changed")
+	ev["changed_attributes"] = nil
+	s.emit("conversation_status_changed", ev, 0, cv.ID)
 	var text string
 	switch status {
 	case "resolved":
@@ -776,19 +847,23 @@ func (s *Server) conversationJSON(cv *Conversation) map[string]any {
 
 // conversationEvent is a conversation webhook: the conversation's push
 // data with the event (and the changed attributes).
-func (s *Server) conversationEvent(cv *Conversation, event string, changed []any) map[string]any {
+func (s *Server) conversationEvent(cv *Conversation, event string) map[string]any {
 	m := s.conversationJSON(cv)
 	m["event"] = event
-	if changed != nil {
-		m["changed_attributes"] = changed
-	}
 	return m
 }
 
 // --- messages ---
 
+// listMessages is MessageFinder: after and before are message ids.
+// after alone: the messages with a greater id, oldest first, 100 at most;
+// before alone: the 20 before it; both: ids in [after, before), 1000 at
+// most; neither: the latest 20. Always oldest first, ordered by
+// created_at (then id, for messages of the same instant).
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
-	before, _ := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
+	q := r.URL.Query()
+	after, hasAfter := idParam(q.Get("after"))
+	before, hasBefore := idParam(q.Get("before"))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cv := s.conversation(pathID(r))
@@ -796,24 +871,65 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	var list []*Message
+	var all []*Message
 	for _, m := range s.messages {
-		if m.ConversationID == cv.ID && (before == 0 || m.ID < before) {
-			list = append(list, m)
+		if m.ConversationID == cv.ID {
+			all = append(all, m)
 		}
 	}
-	if len(list) > 20 { // Chatwoot answers the latest 20
-		list = list[len(list)-20:]
+	sort.SliceStable(all, func(i, j int) bool {
+		if !all[i].CreatedAt.Equal(all[j].CreatedAt) {
+			return all[i].CreatedAt.Before(all[j].CreatedAt)
+		}
+		return all[i].ID < all[j].ID
+	})
+	where := func(keep func(*Message) bool) []*Message {
+		var out []*Message
+		for _, m := range all {
+			if keep(m) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	first := func(l []*Message, n int) []*Message { return l[:min(n, len(l))] }
+	last := func(l []*Message, n int) []*Message { return l[max(0, len(l)-n):] }
+	var list []*Message
+	switch {
+	case hasAfter && hasBefore:
+		list = first(where(func(m *Message) bool { return m.ID >= after && m.ID < before }), 1000)
+	case hasBefore:
+		list = last(where(func(m *Message) bool { return m.ID < before }), 20)
+	case hasAfter:
+		list = first(where(func(m *Message) bool { return m.ID > after }), 100)
+	default:
+		list = last(all, 20)
 	}
 	out := []any{}
 	for _, m := range list {
 		out = append(out, s.messageJSON(m))
 	}
 	contact := s.contactJSON(s.contact(cv.ContactID), false)
+	contact["type"] = "contact"
 	writeJSON(w, http.StatusOK, map[string]any{
-		"meta":    map[string]any{"labels": []any{}, "additional_attributes": object(cv.AdditionalAttributes), "contact": contact, "assignee": nil},
+		"meta":    map[string]any{"labels": []any{}, "additional_attributes": object(cv.AdditionalAttributes), "contact": contact, "agent_last_seen_at": 0},
 		"payload": out,
 	})
+}
+
+// idParam is a paging parameter as Rails reads it: present when not
+// blank, then to_i (a leading number, else 0).
+func idParam(v string) (int64, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	end := 0
+	for end < len(v) && v[end] >= '0' && v[end] <= '9' {
+		end++
+	}
+	n, _ := strconv.ParseInt(v[:end], 10, 64)
+	return n, true
 }
 
 var contentTypes = map[string]bool{
@@ -919,7 +1035,10 @@ func (s *Server) addMessage(cv *Conversation, m *Message) {
 	m.ID, m.ConversationID, m.CreatedAt = s.nextID("messages"), cv.ID, s.now()
 	s.messages = append(s.messages, m)
 	cv.UpdatedAt = m.CreatedAt
-	s.emit("message_created", s.messageEvent(m), m.ID, cv.ID)
+	if m.MessageType != "activity" {
+		// webhook_sendable?: activity messages are never webhooked.
+		s.emit("message_created", s.messageEvent(m), m.ID, cv.ID)
+	}
 	if m.MessageType == "incoming" && cv.Status == "resolved" {
 		s.setStatus(cv, "open", s.contact(cv.ContactID).Name)
 	}
@@ -941,6 +1060,9 @@ func (s *Server) user(name string) *user {
 	return u
 }
 
+// senderJSON is a sender's push_event_data, as the API renders it (a
+// user has an available_name there); webhookSenderJSON is its
+// webhook_data.
 func (s *Server) senderJSON(sd Sender) any {
 	switch sd.Type {
 	case "contact":
@@ -954,10 +1076,40 @@ func (s *Server) senderJSON(sd Sender) any {
 				email = u.Email
 			}
 		}
-		return map[string]any{"id": sd.ID, "name": sd.Name, "available_name": sd.Name, "avatar_url": "",
-			"email": email, "type": "user", "availability_status": "online"}
+		return map[string]any{"id": sd.ID, "name": sd.Name, "available_name": s.availableName(sd.ID), "avatar_url": "",
+			"type": "user", "availability_status": "online", "thumbnail": "", "email": email}
 	}
 	return nil
+}
+
+// webhookSenderJSON is User#webhook_data ({id, name, email, type}: no
+// available_name) or Contact#webhook_data (no type).
+func (s *Server) webhookSenderJSON(sd Sender) any {
+	switch sd.Type {
+	case "contact":
+		return s.contactJSON(s.contact(sd.ID), false)
+	case "user":
+		var email string
+		for _, u := range s.users {
+			if u.ID == sd.ID {
+				email = u.Email
+			}
+		}
+		return map[string]any{"id": sd.ID, "name": sd.Name, "email": email, "type": "user"}
+	}
+	return nil
+}
+
+// availableName is a user's display name, which agents often set shorter
+// than their name: their first name.
+func (s *Server) availableName(id int64) string {
+	for _, u := range s.users {
+		if u.ID == id {
+			first, _, _ := strings.Cut(u.Name, " ")
+			return first
+		}
+	}
+	return ""
 }
 
 // messageJSON is a message as the API renders it: message_type a number,
@@ -974,8 +1126,20 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 		"id": m.ID, "content": m.Content, "inbox_id": cv.InboxID, "conversation_id": cv.ID,
 		"message_type": mt, "content_type": m.ContentType, "status": "sent",
 		"content_attributes": object(m.ContentAttributes), "created_at": m.CreatedAt.Unix(),
-		"private": m.Private, "source_id": nil, "sender": s.senderJSON(m.Sender),
+		"private": m.Private, "source_id": nil, "sender": s.senderJSON(m.Sender), "attachments": attachmentsJSON(m),
 	}
+}
+
+func attachmentsJSON(m *Message) any {
+	if len(m.Attachments) == 0 {
+		return nil
+	}
+	out := make([]any, 0, len(m.Attachments))
+	for i, a := range m.Attachments {
+		out = append(out, map[string]any{"id": m.ID*10 + int64(i), "message_id": m.ID, "file_type": a.FileType,
+			"data_url": a.DataURL, "thumb_url": "", "file_size": 1024})
+	}
+	return out
 }
 
 // messageEvent is a message_created webhook as Chatwoot's
@@ -988,7 +1152,8 @@ func (s *Server) messageEvent(m *Message) map[string]any {
 		"event": "message_created", "id": m.ID, "content": m.Content, "content_type": m.ContentType,
 		"content_attributes": object(m.ContentAttributes), "message_type": m.MessageType, "private": m.Private,
 		"created_at": m.CreatedAt.Format("2006-01-02T15:04:05.000Z"), "source_id": nil, "additional_attributes": map[string]any{},
-		"sender":       s.senderJSON(m.Sender),
+		"sender":       s.webhookSenderJSON(m.Sender),
+		"attachments":  attachmentsJSON(m),
 		"conversation": s.conversationJSON(cv),
 		"account":      map[string]any{"id": s.opts.AccountID, "name": s.opts.AccountName},
 		"inbox":        map[string]any{"id": in.ID, "name": in.Name},

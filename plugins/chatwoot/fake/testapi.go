@@ -3,6 +3,7 @@ package fake
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -44,7 +45,13 @@ func (s *Server) AddCannedResponse(shortCode, content string) {
 	s.canned[shortCode] = content
 }
 
-func (s *Server) agentMessage(conv int64, agent, text string, private bool) Message {
+// AgentReplyWith is agent's public reply with attachments.
+func (s *Server) AgentReplyWith(conv int64, agent, text string, attachments ...Attachment) Message {
+	s.t.Helper()
+	return s.agentMessage(conv, agent, text, false, attachments...)
+}
+
+func (s *Server) agentMessage(conv int64, agent, text string, private bool, attachments ...Attachment) Message {
 	s.t.Helper()
 	s.mu.Lock()
 	cv := s.conversation(conv)
@@ -54,7 +61,7 @@ func (s *Server) agentMessage(conv int64, agent, text string, private bool) Mess
 	}
 	u := s.user(agent)
 	m := &Message{Content: text, ContentType: "text", MessageType: "outgoing", Private: private,
-		Sender: Sender{Type: "user", ID: u.ID, Name: u.Name}}
+		Sender: Sender{Type: "user", ID: u.ID, Name: u.Name}, Attachments: attachments}
 	s.addMessage(cv, m)
 	out := copyMessage(m)
 	s.mu.Unlock()
@@ -74,6 +81,19 @@ func (s *Server) Resolve(conv int64, agent string) {
 	s.setStatus(cv, "resolved", agent)
 	s.mu.Unlock()
 	s.w.Notify()
+}
+
+// SetLockToSingleConversation turns an inbox's "Lock to single
+// conversation" setting on or off.
+func (s *Server) SetLockToSingleConversation(inbox int64, on bool) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.inbox(inbox)
+	if in == nil {
+		s.t.Fatalf("fake chatwoot: no inbox %d", inbox)
+	}
+	in.LockToSingleConversation = on
 }
 
 // AddInbox adds an inbox, e.g. a website inbox ("Channel::WebWidget").
@@ -253,5 +273,6 @@ func copyConversation(cv *Conversation) Conversation {
 func copyMessage(m *Message) Message {
 	c := *m
 	c.ContentAttributes = maps.Clone(m.ContentAttributes)
+	c.Attachments = slices.Clone(m.Attachments)
 	return c
 }

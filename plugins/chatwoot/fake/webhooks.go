@@ -25,6 +25,10 @@ type Delivery struct {
 	MessageID      int64 // for message_created
 	ConversationID int64
 	Attempts       []Attempt
+	// Dropped: a DropWebhooks rule took it; it was never sent.
+	Dropped bool
+	// Held: a HoldWebhooks rule holds it until Release.
+	Held bool
 }
 
 // Delivered reports whether an attempt was answered 2xx.
@@ -63,13 +67,23 @@ func (s *Server) emit(event string, payload map[string]any, messageID, convID in
 	}
 	d := &Delivery{ID: newUUID(), Event: event, Body: body, MessageID: messageID, ConversationID: convID}
 	s.deliveries = append(s.deliveries, d)
+	switch s.take(event) {
+	case dropWebhook:
+		d.Dropped = true
+		return
+	case holdWebhook:
+		d.Held = true
+		s.held = append(s.held, d)
+		return
+	}
 	s.queue = append(s.queue, d)
 	s.cond.Broadcast()
 }
 
 // worker sends queued deliveries one at a time, in order, while there is a
-// webhook URL. A delivery that fails waits for Flush, which stands for
-// Chatwoot's retries.
+// webhook URL. Each is sent once: Chatwoot never retries an account
+// webhook (WebhookJob has no retry, Webhooks::Trigger logs the failure),
+// so a delivery refused, answered 5xx or timed out is lost.
 func (s *Server) worker() {
 	defer close(s.done)
 	for {
@@ -183,9 +197,11 @@ func (s *Server) WaitIdle(t testing.TB) {
 	}, func() string { return "webhook deliveries still pending" })
 }
 
-// Flush retries every delivery whose last attempt failed (as Chatwoot's
-// retries would, later), with a fresh timestamp and signature, and waits
-// until all are sent.
+// Flush sends again every delivery whose last attempt failed, with a
+// fresh timestamp and signature, and waits until all are sent. Chatwoot
+// itself never does this (it does not retry account webhooks): Flush is a
+// test resending by hand. A lost webhook is what DropWebhooks makes, and
+// only reading the conversation back (ReadSession) recovers it.
 func (s *Server) Flush(t testing.TB) {
 	t.Helper()
 	s.mu.Lock()
@@ -270,6 +286,87 @@ func (s *Server) DeliveryOf(t testing.TB, messageID int64) Delivery {
 	}
 	t.Fatalf("fake chatwoot: no delivery of message %d", messageID)
 	return Delivery{}
+}
+
+// WebhookRule selects webhook events for DropWebhooks and HoldWebhooks.
+type WebhookRule struct {
+	// Event is the event's name, e.g. "message_created" or
+	// "conversation_status_changed"; "" matches every event.
+	Event string
+	// Next is how many matching events the rule takes; 0 takes every one
+	// until ResumeWebhooks.
+	Next int
+}
+
+type webhookAction int
+
+const (
+	sendWebhook webhookAction = iota
+	dropWebhook
+	holdWebhook
+)
+
+type webhookRule struct {
+	WebhookRule
+	action webhookAction
+}
+
+// DropWebhooks loses the webhook events r selects: they are recorded
+// (Delivery.Dropped) and never sent, as a delivery Chatwoot made while
+// livechatd was down. Rules apply in the order given.
+func (s *Server) DropWebhooks(r WebhookRule) { s.addRule(r, dropWebhook) }
+
+// HoldWebhooks delays the webhook events r selects until Release.
+func (s *Server) HoldWebhooks(r WebhookRule) { s.addRule(r, holdWebhook) }
+
+// ResumeWebhooks removes every drop and hold rule; held events stay held
+// until Release.
+func (s *Server) ResumeWebhooks() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = nil
+}
+
+func (s *Server) addRule(r WebhookRule, a webhookAction) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = append(s.rules, &webhookRule{WebhookRule: r, action: a})
+}
+
+// take applies the first rule matching event; the caller holds s.mu.
+func (s *Server) take(event string) webhookAction {
+	for i, r := range s.rules {
+		if r.Event != "" && r.Event != event {
+			continue
+		}
+		if r.Next > 0 {
+			r.Next--
+			if r.Next == 0 {
+				s.rules = slices.Delete(s.rules, i, i+1)
+			}
+		}
+		return r.action
+	}
+	return sendWebhook
+}
+
+// Release sends the held webhook events, oldest first (reversed: newest
+// first, to deliver them out of order), and waits until they are sent.
+func (s *Server) Release(t testing.TB, reversed bool) {
+	t.Helper()
+	s.mu.Lock()
+	held := s.held
+	s.held = nil
+	if reversed {
+		slices.Reverse(held)
+	}
+	for _, d := range held {
+		d.Held = false
+	}
+	s.queue = append(s.queue, held...)
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	s.WaitIdle(t)
 }
 
 // Fault is an injected failure of the API.
