@@ -130,6 +130,9 @@ type ticket struct {
 	ExternalID text      `json:"external_id"`
 	Status     text      `json:"status"`
 	Customer   *customer `json:"customer"`
+	// Messages are those GET /api/tickets/{id} embeds, oldest first.
+	Messages            []message `json:"messages"`
+	LastMessageDatetime text      `json:"last_message_datetime"`
 }
 
 type newTicket struct {
@@ -266,6 +269,23 @@ func (c *client) messages(ctx context.Context, ticketID int64) ([]message, error
 		return nil, sdk.Retryable(errorf("GET tickets/%d/messages: decode the answer: %v", ticketID, err), 0)
 	}
 	return msgs, nil
+}
+
+// messagePage is one page of GET /api/messages?ticket_id=…, oldest first,
+// and the cursor of the next page ("" on the last).
+func (c *client) messagePage(ctx context.Context, ticketID int64, cursor string) ([]message, string, error) {
+	q := url.Values{"ticket_id": {id(ticketID).String()}, "order_by": {"created_datetime:asc"}, "limit": {"100"}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	var page struct {
+		Data []message `json:"data"`
+		Meta struct {
+			NextCursor text `json:"next_cursor"`
+		} `json:"meta"`
+	}
+	err := c.do(ctx, http.MethodGet, "messages", q, nil, &page)
+	return page.Data, string(page.Meta.NextCursor), err
 }
 
 func (c *client) message(ctx context.Context, ticketID, messageID int64) (message, error) {

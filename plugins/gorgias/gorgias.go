@@ -48,6 +48,8 @@ const MessageTemplate = `{"event": {"id": "{{event.id}}", "type": "{{event.type}
 const StatusTemplate = `{"event": {"id": "{{event.id}}", "type": "{{event.type}}"},
  "ticket": {"id": "{{ticket.id}}", "external_id": "{{ticket.external_id}}", "status": "{{ticket.status}}"}}`
 
+const defaultUserLeftNote = "The customer left the chat: they ended the live chat session and are back with the bot. Replies on this ticket no longer reach them."
+
 const defaultExpiryNote = "The live chat session expired: nobody wrote for the session timeout and the user is back with the bot. Replies on this ticket no longer reach the user."
 
 // Info describes the plugin to the host.
@@ -55,7 +57,11 @@ var Info = sdk.Info{
 	Name:         "gorgias",
 	Version:      Version,
 	Description:  "Hands chat users over to agents in Gorgias: one ticket per session on the api channel, agent replies through an HTTP integration.",
-	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket},
+	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket, sdk.CapReadSession},
+	// Gorgias meters each account with a leaky bucket: 40 calls per 20 s
+	// for API keys (its documentation, "Rate limits"). A ReadSession costs
+	// one of them.
+	RateLimit: sdk.RateLimit{Calls: 40, Per: 20 * time.Second},
 	Schema: sdk.Schema{Attributes: []sdk.Attribute{
 		{Name: "domain", Type: sdk.String, Description: `Your Gorgias subdomain: "acme" for https://acme.gorgias.com/api/. Set domain or base_url.`},
 		{Name: "base_url", Type: sdk.String, Description: "The REST API's base URL, instead of domain (sandboxes, tests), e.g. http://127.0.0.1:7000/api/."},
@@ -65,6 +71,7 @@ var Info = sdk.Info{
 		{Name: "close_on_end", Type: sdk.Bool, Default: true, Description: "Close the ticket when the user (or an admin) ends the session."},
 		{Name: "close_on_expiry", Type: sdk.Bool, Default: true, Description: "Close the ticket when the session expires."},
 		{Name: "expiry_note", Type: sdk.String, Default: defaultExpiryNote, Description: `Internal note added to the ticket when the session expires; "" for none.`},
+		{Name: "user_left_note", Type: sdk.String, Default: defaultUserLeftNote, Description: `Internal note added to the ticket, before it is closed, when the user ends the session; "" for none.`},
 		{Name: "no_email_domain", Type: sdk.String, Default: "livechat.invalid", Description: "Users without an email become no-reply-<id>@<this domain> in Gorgias."},
 		{Name: "subject", Type: sdk.String, Default: "Live chat with {name}", Description: "Ticket subject; {name}, {firstname}, {lastname}, {email}, {user_id}, {session_id} and {bot} are replaced."},
 		{Name: "timeout", Type: sdk.Duration, Default: "20s", Description: "How long one HTTP request to Gorgias may take."},
@@ -98,6 +105,7 @@ type config struct {
 	CloseOnEnd    bool     `json:"close_on_end"`
 	CloseOnExpiry bool     `json:"close_on_expiry"`
 	ExpiryNote    string   `json:"expiry_note"`
+	UserLeftNote  string   `json:"user_left_note"`
 	NoEmailDomain string   `json:"no_email_domain"`
 	Subject       string   `json:"subject"`
 	Timeout       string   `json:"timeout"`

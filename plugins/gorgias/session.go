@@ -137,7 +137,9 @@ func (p *Provider) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.Se
 }
 
 // EndSession closes the ticket (close_on_end); on expiry it first adds the
-// expiry note (once, keyed like a message) and closes when close_on_expiry.
+// expiry note (once, keyed like a message) and closes when close_on_expiry;
+// when the user left, it first adds the user-left note (issue 11), so that
+// an agent does not type into a chat nobody reads.
 // When the agent ended it, the ticket is closed already and nothing is
 // done. A ticket that is gone is closed enough.
 func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
@@ -150,26 +152,32 @@ func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
 		return err
 	}
 	closeIt := b.cfg.CloseOnEnd
+	// The note tells the agent why the chat went quiet; it is keyed like a
+	// message so that a retried end finds it instead of writing it again.
+	var note, noteKey string
 	switch req.Reason {
 	case sdk.EndAgent:
 		closeIt = false
 	case sdk.EndExpired:
 		closeIt = b.cfg.CloseOnExpiry
-		if note := strings.TrimSpace(b.cfg.ExpiryNote); note != "" {
-			f := false
-			_, err := b.post(ctx, ticketID, newMessage{
-				Channel: "internal-note", Via: "api", FromAgent: true, Public: &f,
-				Sender:   &party{Email: b.client.email},
-				BodyText: note, BodyHTML: htmlText(note),
-				ExternalID: "livechat-expired-" + req.SessionID,
-			})
-			if sdk.KindOf(err) == sdk.KindNotFound {
-				b.forget(req.SessionID, ticketID)
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("end: expiry note: %w", err)
-			}
+		note, noteKey = b.cfg.ExpiryNote, "livechat-expired-"+req.SessionID
+	case sdk.EndUser:
+		note, noteKey = b.cfg.UserLeftNote, "livechat-user-left-"+req.SessionID
+	}
+	if note = strings.TrimSpace(note); note != "" {
+		f := false
+		_, err := b.post(ctx, ticketID, newMessage{
+			Channel: "internal-note", Via: "api", FromAgent: true, Public: &f,
+			Sender:   &party{Email: b.client.email},
+			BodyText: note, BodyHTML: htmlText(note),
+			ExternalID: noteKey,
+		})
+		if sdk.KindOf(err) == sdk.KindNotFound {
+			b.forget(req.SessionID, ticketID)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("end: %s note: %w", req.Reason, err)
 		}
 	}
 	if closeIt {

@@ -545,10 +545,14 @@ func TestEndSession(t *testing.T) {
 		wantNotes  []string
 		wantCalls  int
 	}{
-		{name: "user", reason: sdk.EndUser, wantStatus: "closed", wantCalls: 1},
+		// Issue 11, point 5: the user leaving is an internal note before
+		// the close, written once however often the end is retried.
+		{name: "user", reason: sdk.EndUser, wantStatus: "closed", wantNotes: []string{defaultUserLeftNote}, wantCalls: 3},
 		{name: "admin", reason: sdk.EndAdmin, wantStatus: "closed", wantCalls: 1},
-		{name: "user, twice", reason: sdk.EndUser, times: 2, wantStatus: "closed", wantCalls: 2},
-		{name: "user, close_on_end off", reason: sdk.EndUser, config: sdk.Config{"close_on_end": false}, wantStatus: "open"},
+		{name: "user, twice", reason: sdk.EndUser, times: 2, wantStatus: "closed", wantNotes: []string{defaultUserLeftNote}, wantCalls: 5},
+		{name: "user, close_on_end off", reason: sdk.EndUser, config: sdk.Config{"close_on_end": false}, wantStatus: "open",
+			wantNotes: []string{defaultUserLeftNote}, wantCalls: 2},
+		{name: "user, no note", reason: sdk.EndUser, config: sdk.Config{"user_left_note": ""}, wantStatus: "closed", wantCalls: 1},
 		{name: "agent: closed already", reason: sdk.EndAgent, wantStatus: "open"},
 		{name: "expired", reason: sdk.EndExpired, wantStatus: "closed", wantNotes: []string{defaultExpiryNote}, wantCalls: 3},
 		{name: "expired, retried", reason: sdk.EndExpired, times: 2, wantStatus: "closed", wantNotes: []string{defaultExpiryNote}, wantCalls: 5},
@@ -577,7 +581,8 @@ func TestEndSession(t *testing.T) {
 					continue
 				}
 				notes = append(notes, str(m["body_text"]))
-				want := map[string]any{"public": false, "from_agent": true, "via": "api", "external_id": "livechat-expired-s1",
+				key := map[sdk.EndReason]string{sdk.EndExpired: "livechat-expired-s1", sdk.EndUser: "livechat-user-left-s1"}[tc.reason]
+				want := map[string]any{"public": false, "from_agent": true, "via": "api", "external_id": key,
 					"sender": map[string]any{"email": testEmail}}
 				for k, v := range want {
 					if !cmp.Equal(m[k], v) {
