@@ -405,3 +405,51 @@ func newReadEnvSession(t *testing.T, e *readEnv, session string) string {
 	}
 	return res.Ref
 }
+
+// A ticket that embeds fewer messages than it has is paged through
+// GET /api/messages, 100 at a time, and read the same.
+func TestReadSessionPagesALongTicket(t *testing.T) {
+	sb := sandbox.Start(t, sandbox.Options{BucketCapacity: -1, TicketMessages: 30})
+	p := New(WithLogger(discard{}))
+	ctx := context.Background()
+	if err := p.Configure(ctx, "shop", sdk.Config{"base_url": sb.BaseURL(), "email": sandbox.DefaultEmail, "api_key": sandbox.DefaultAPIKey}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ref := start(t, p, readSession, sdk.User{ID: "u1"})
+	tid := mustRef(t, ref)
+	var want []string
+	for i := range 150 {
+		want = append(want, fmt.Sprintf("reply %d", i))
+		if _, err := sb.Reply(tid, "", want[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(sb.Requests())
+	res, err := p.ReadSession(ctx, sdk.ReadRequest{Bot: "shop", SessionID: readSession, Ref: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, texts(res.Events)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	var calls []string
+	for _, r := range sb.Requests()[before:] {
+		calls = append(calls, r.Method+" "+r.Path)
+	}
+	wantCalls := []string{"GET /api/tickets/" + ref, "GET /api/messages", "GET /api/messages"} // 151 messages: two pages
+	if diff := cmp.Diff(wantCalls, calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	// From the returned cursor, nothing; from one in the middle, the rest.
+	if res, err := p.ReadSession(ctx, sdk.ReadRequest{Bot: "shop", SessionID: readSession, Ref: ref, Cursor: res.Cursor}); err != nil || len(res.Events) != 0 {
+		t.Errorf("read at the end: %d events, %v", len(res.Events), err)
+	}
+	mid := strings.TrimPrefix(res.Events[99].ID, "gorgias-message-")
+	rest, err := p.ReadSession(ctx, sdk.ReadRequest{Bot: "shop", SessionID: readSession, Ref: ref, Cursor: mid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want[100:], texts(rest.Events)); diff != "" {
+		t.Errorf("from the 100th (-want +got):\n%s", diff)
+	}
+}

@@ -748,7 +748,11 @@ func (s *Sandbox) getTicket(w http.ResponseWriter, r *http.Request) {
 	if t == nil {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.ticketView(t, true))
+	out := s.ticketView(t, true)
+	if n := s.opts.TicketMessages; n > 0 && len(out.Messages) > n {
+		out.Messages = out.Messages[:n]
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Sandbox) putTicket(w http.ResponseWriter, r *http.Request) {

@@ -93,6 +93,12 @@ type Options struct {
 	// HTTPClient delivers webhooks; by default a client with a 10s timeout.
 	HTTPClient *http.Client
 
+	// TicketMessages is how many messages GET /api/tickets/{id} embeds,
+	// oldest first (0: all). Gorgias does not document a bound; a plugin
+	// must not count on having them all there, and tests set one to see it
+	// page through GET /api/messages.
+	TicketMessages int
+
 	// MaxBodyBytes limits request bodies (413 beyond); 5 MiB by default.
 	MaxBodyBytes int64
 	// Logger receives what the sandbox does (deliveries, faults); discarded
