@@ -3,7 +3,9 @@
 // is a conversation in an API-channel inbox (the only kind of inbox where a
 // client may post messages as the contact), user messages are posted as
 // incoming messages, and agents' replies come back through Chatwoot's
-// account webhook (message_created, conversation_status_changed).
+// account webhook (message_created, conversation_status_changed) and, since
+// Chatwoot never retries a webhook, through ReadSession, which reads the
+// conversation back for the host.
 //
 // The conversation carries the livechat session id in its custom
 // attributes, so a webhook names its session without any state in the
@@ -27,9 +29,12 @@ import (
 
 // Info describes the plugin to livechatd.
 var Info = sdk.Info{
-	Name:         "chatwoot",
-	Version:      "1.0.0",
-	Description:  "Hands users over to agents in Chatwoot, in an API-channel inbox.",
+	Name:        "chatwoot",
+	Version:     "1.1.0",
+	Description: "Hands users over to agents in Chatwoot, in an API-channel inbox.",
+	// No RateLimit: Chatwoot documents none for its cloud, and a
+	// self-hosted Rack::Attack throttle is per IP and configurable; the
+	// host's default applies (see README.md).
 	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket},
 	Schema: sdk.Schema{Attributes: []sdk.Attribute{
 		{Name: "base_url", Type: sdk.String, Required: true,

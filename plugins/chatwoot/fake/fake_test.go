@@ -148,7 +148,8 @@ func TestAPI(t *testing.T) {
 }
 
 // TestWebhooks checks the deliveries: signed with the secret and the fake's
-// clock, the delivery id kept across attempts, failures retried on Flush.
+// clock, the delivery id kept across attempts, failures resent only by
+// hand (Flush): Chatwoot itself never retries.
 func TestWebhooks(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Unix(1741083330, 0)
@@ -209,7 +210,7 @@ func TestWebhooks(t *testing.T) {
 	if len(ds) != 2 || ds[1].Delivered() || ds[1].Attempts[0].Status != 500 {
 		t.Fatalf("deliveries = %+v", ds)
 	}
-	// Flush retries the failures, same delivery ids, fresh signatures.
+	// Flush resends the failures, same delivery ids, fresh signatures.
 	mu.Lock()
 	status = 200
 	now = now.Add(time.Minute)
