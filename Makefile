@@ -68,7 +68,15 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 3000x inputs; e.g. mak
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-bench: ## run the benchmarks and print their numbers
+# The load harness (host/bench, BENCHMARKS.md): the real livechatd and echo
+# plugin on loopback; one table of figures, also written to bench.json.
+# BENCHFLAGS passes flags, e.g. BENCHFLAGS=-short (seconds) or -duration=30s.
+BENCHFLAGS ?=
+.PHONY: bench-micro
+bench: build ## load harness: bot path, livechat path, expiry, memory, start-up; one table, also bench.json
+	$(GO) run ./host/cmd/livechat-bench -bin $(BIN) $(BENCHFLAGS)
+
+bench-micro: ## run the Go micro-benchmarks and print their numbers
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 tools: ## build the pinned code generators into bin/tools
