@@ -347,6 +347,9 @@ type harness struct {
 	cfg      *engine.Bot
 	opts     engine.Options
 	wrap     func(host.Store) host.Store
+	// serve, when set, is the provider the engine calls instead of
+	// provider (which it may wrap).
+	serve engine.Provider
 
 	db     *sqlite.DB // read by the tests directly, never through wrap
 	claims *claimCounter
@@ -372,6 +375,9 @@ type option func(*harness)
 
 func withBot(f func(*engine.Bot)) option         { return func(h *harness) { f(h.cfg) } }
 func withOptions(f func(*engine.Options)) option { return func(h *harness) { f(&h.opts) } }
+func withProvider(serve func(*harness) engine.Provider) option {
+	return func(h *harness) { h.serve = serve(h) }
+}
 func withStore(wrap func(host.Store) host.Store) option {
 	return func(h *harness) { h.wrap = wrap }
 }
@@ -447,7 +453,11 @@ func (h *harness) open() {
 		h.mu.Unlock()
 		h.sig.notify()
 	}
-	providers := engine.ProvidersFunc(func(string) (engine.Provider, error) { return h.provider, nil })
+	var serve engine.Provider = h.provider
+	if h.serve != nil {
+		serve = h.serve
+	}
+	providers := engine.ProvidersFunc(func(string) (engine.Provider, error) { return serve, nil })
 	h.eng = engine.New(store, providers, []*engine.Bot{h.cfg}, opts)
 	h.eng.Run()
 }

@@ -220,19 +220,21 @@ func (e *Engine) reconcileLoop() {
 	t := time.NewTicker(e.opts.ReconcileTick)
 	defer t.Stop()
 	for {
-		if _, err := e.ReconcileDue(e.workCtx); err != nil && e.workCtx.Err() == nil {
-			e.log.Error("read sessions back", "error", err)
-		}
 		select {
 		case <-e.stop:
 			return
 		case <-t.C:
 		}
+		if _, err := e.ReconcileDue(e.workCtx); err != nil && e.workCtx.Err() == nil {
+			e.log.Error("read sessions back", "error", err)
+		}
 	}
 }
 
-// maxConcurrentReads bounds the reads in flight at once, across bots.
-const maxConcurrentReads = 8
+// maxConcurrentBots bounds the bots whose sessions are read at once. One
+// bot's sessions are read one after the other: a platform that answers
+// "slow down" to one read is not sent the next.
+const maxConcurrentBots = 8
 
 // ReconcileDue reads back, as of the engine's clock, the active sessions
 // that are due — not read for their bot's interval, or not since the
@@ -251,61 +253,80 @@ func (e *Engine) ReconcileDue(ctx context.Context) (int, error) {
 		read  int
 		first error
 	)
-	sem := make(chan struct{}, maxConcurrentReads)
+	sem := make(chan struct{}, maxConcurrentBots)
 	for _, b := range bots {
-		p, r := e.reader(b)
-		if r == nil {
-			continue
-		}
-		limit := e.rateLimit(b, p)
-		budget := e.rec.budget(b.Name)
-		now := e.now()
-		n := budget.free(now, limit)
-		if n == 0 {
-			continue
-		}
-		before := now.Add(-b.Reconcile.Interval)
-		e.rec.mu.Lock()
-		if since := e.rec.since[b.Name]; since.After(before) {
-			before = since
-		}
-		e.rec.mu.Unlock()
-		due, err := e.store.DueSyncs(ctx, b.Name, before, n)
-		if err != nil {
-			if first == nil {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			n, err := e.reconcileBot(ctx, b)
+			mu.Lock()
+			defer mu.Unlock()
+			read += n
+			if err != nil && first == nil {
 				first = err
 			}
-			continue
-		}
-		for _, s := range due {
-			if !budget.take(e.now(), limit) {
-				break
-			}
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				err := e.readBack(ctx, b, r, s)
-				mu.Lock()
-				defer mu.Unlock()
-				read++
-				if err != nil && first == nil {
-					first = err
-				}
-			}()
-		}
+		}()
 	}
 	wg.Wait()
 	return read, first
 }
+
+// reconcileBot reads back bot b's due sessions, as many as its budget
+// allows, one after the other.
+func (e *Engine) reconcileBot(ctx context.Context, b *Bot) (int, error) {
+	p, r := e.reader(b)
+	if r == nil {
+		return 0, nil
+	}
+	limit := e.rateLimit(b, p)
+	budget := e.rec.budget(b.Name)
+	now := e.now()
+	n := budget.free(now, limit)
+	if n == 0 {
+		return 0, nil
+	}
+	before := now.Add(-b.Reconcile.Interval)
+	e.rec.mu.Lock()
+	if since := e.rec.since[b.Name]; since.After(before) {
+		before = since
+	}
+	e.rec.mu.Unlock()
+	due, err := e.store.DueSyncs(ctx, b.Name, before, n)
+	if err != nil {
+		return 0, err
+	}
+	read := 0
+	for _, s := range due {
+		if ctx.Err() != nil || !budget.take(e.now(), limit) {
+			break
+		}
+		read++
+		err := e.readBack(ctx, b, r, s, limit)
+		if errors.Is(err, errStopReading) {
+			break
+		}
+		if err != nil {
+			return read, err
+		}
+	}
+	return read, nil
+}
+
+// errStopReading ends a pass over a bot's sessions: the platform or the
+// plugin said no more reads now.
+var errStopReading = errors.New("stop reading this bot's sessions back")
+
+// maxReadPause bounds how long a platform's "slow down" holds reads back.
+const maxReadPause = 5 * time.Minute
 
 // readBack reads one session's platform side since its cursor and applies
 // what it finds. The session is marked read whatever the provider answers,
 // so that a session the platform cannot answer for does not starve the
 // others; only a store failure leaves it due. A ticket the platform no
 // longer has fails the session, as a send would.
-func (e *Engine) readBack(ctx context.Context, b *Bot, r SessionReader, s *host.Session) (err error) {
+func (e *Engine) readBack(ctx context.Context, b *Bot, r SessionReader, s *host.Session, limit sdk.RateLimit) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic while reading session %s back: %v", s.ID, p)
@@ -315,7 +336,7 @@ func (e *Engine) readBack(ctx context.Context, b *Bot, r SessionReader, s *host.
 	res, err := r.ReadSession(callCtx, sdk.ReadRequest{Bot: b.Name, SessionID: s.ID, Ref: s.ProviderRef, User: userOfSession(s), Cursor: s.SyncCursor})
 	cancel()
 	if err != nil {
-		return e.readFailed(ctx, b, s, err)
+		return e.readFailed(ctx, b, s, limit, err)
 	}
 	events := e.readEvents(b, s, res)
 	applied, _, err := e.applyEvents(ctx, b, b.Provider, events, true)
@@ -356,7 +377,7 @@ func (e *Engine) readEvents(b *Bot, s *host.Session, res sdk.ReadResult) []sdk.E
 // readFailed handles a failed read: a ticket that is gone fails the
 // session; a platform that says "slow down" holds the bot's reads back;
 // a plugin that cannot read is not asked again until it restarts.
-func (e *Engine) readFailed(ctx context.Context, b *Bot, s *host.Session, cause error) error {
+func (e *Engine) readFailed(ctx context.Context, b *Bot, s *host.Session, limit sdk.RateLimit, cause error) error {
 	switch {
 	case ctx.Err() != nil:
 		return nil // shutting down: read again at the next start
@@ -366,20 +387,21 @@ func (e *Engine) readFailed(ctx context.Context, b *Bot, s *host.Session, cause 
 		e.rec.mu.Unlock()
 		e.opts.Metrics.read(b.Name, "unsupported")
 		e.log.Warn("the plugin cannot read sessions back; reconciliation is off for it until it restarts", "provider", b.Provider)
-		return nil
+		return errStopReading
 	case sdk.KindOf(cause) == sdk.KindNotFound:
 		e.opts.Metrics.read(b.Name, "gone")
 		e.log.Warn("the platform no longer has the session's ticket; failing the session", "bot", b.Name, "session", s.ID, "ref", s.ProviderRef, "error", cause)
 		return e.failSession(ctx, s.ID, cause)
 	case sdk.KindOf(cause) == sdk.KindRateLimited:
-		wait := e.opts.RetryBase
+		// Without a Retry-After, a whole window of the limit.
+		wait := limit.Per
 		if _, after := sdk.IsRetryable(cause); after > 0 {
-			wait = min(after, e.opts.RetryMax)
+			wait = min(after, maxReadPause)
 		}
 		e.rec.budget(b.Name).pause(e.now().Add(wait))
 		e.opts.Metrics.read(b.Name, "rate_limited")
 		e.log.Warn("the platform asked to slow down; reads of the bot's sessions wait", "bot", b.Name, "for", wait)
-		return nil // read again when the pause is over
+		return errStopReading // this session is read first when the pause is over
 	}
 	e.opts.Metrics.read(b.Name, "error")
 	e.log.Warn("could not read a session back; trying again at its next turn", "bot", b.Name, "session", s.ID, "ref", s.ProviderRef, "error", cause)
