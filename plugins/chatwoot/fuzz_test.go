@@ -1,6 +1,7 @@
 package chatwoot
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,6 +59,33 @@ func FuzzVerify(f *testing.F) {
 		h := map[string][]string{headerSignature: {sig}, headerTimestamp: {ts}}
 		if verify(h, body, "the secret", now, 5*time.Minute) == nil {
 			t.Errorf("accepted signature %q at %q without the secret", sig, ts)
+		}
+	})
+}
+
+// FuzzReadMessages: whatever a messages page of the API holds, reading it
+// never panics, and every event it gives names the session and has an id
+// (unique among one message's events), content and an agent author.
+func FuzzReadMessages(f *testing.F) {
+	f.Add([]byte(`{"payload":[{"id":5,"content":"hi","message_type":1,"private":false,"created_at":1768817730,"sender":{"id":3,"name":"Ann Agent","available_name":"Ann","type":"user"}}]}`))
+	f.Add([]byte(`{"payload":[{"id":"6","content":"","message_type":"outgoing","attachments":[{"file_type":"image","data_url":"https://x/y.png"}]},{"id":7,"message_type":3,"content":"survey"}]}`))
+	f.Add([]byte(`{"payload":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var page struct {
+			Payload []chatMessage `json:"payload"`
+		}
+		if json.Unmarshal(body, &page) != nil {
+			return
+		}
+		for _, m := range page.Payload {
+			seen := map[string]bool{}
+			for _, ev := range messageEvents(m, "s1", "7", "") {
+				if ev.ID == "" || seen[ev.ID] || ev.SessionID != "s1" || ev.Ref != "7" || ev.Type != sdk.EventAgentMessage ||
+					ev.Message.ContentType == "" || ev.Message.Author.Type != sdk.AuthorAgent {
+					t.Errorf("event %+v", ev)
+				}
+				seen[ev.ID] = true
+			}
 		}
 	})
 }
