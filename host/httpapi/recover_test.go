@@ -93,7 +93,7 @@ func TestPanicIsA500(t *testing.T) {
 		}
 		return nil
 	}})
-	client := &http.Client{Transport: &http.Transport{}}
+	client := validatingClient(t, &http.Transport{})
 	t.Cleanup(client.CloseIdleConnections)
 
 	resp, body, _ := get(t, client, url+"/readyz", false)

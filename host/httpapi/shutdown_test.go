@@ -29,7 +29,7 @@ func TestCloseEndsWebchatStreams(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = srv.Close(context.Background()) })
 
-	resp, err := http.Get("http://" + srv.Addr() + "/v1/bots/shop/users/u1/stream?token=" + chat.Token("shop", "u1"))
+	resp, err := validatingClient(t, nil).Get("http://" + srv.Addr() + "/v1/bots/shop/users/u1/stream?token=" + chat.Token("shop", "u1"))
 	if err != nil {
 		t.Fatal(err)
 	}

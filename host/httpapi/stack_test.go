@@ -70,6 +70,8 @@ type stack struct {
 	channel *fakes.Channel
 	records string
 	reg     *prometheus.Registry
+	// client checks each exchange against docs/openapi.yaml.
+	client *http.Client
 
 	workMu   sync.Mutex
 	done     map[string]int // outbox keys completed, and how often
@@ -193,7 +195,8 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	s.reg = prometheus.NewRegistry()
 	s.engine = engine.New(db, engine.ProvidersFunc(func(name string) (engine.Provider, error) { return s.plugins.Plugin(name) }),
 		[]*engine.Bot{bot, &other}, engine.Options{Logger: log.Named("engine"), Now: s.clock.Now, RetryBase: 5 * time.Millisecond,
-			RetryMax: 50 * time.Millisecond, ExpiryInterval: time.Hour, Metrics: engine.NewMetrics(s.reg), OnWork: s.onWork, Webchat: chatChannel(chat)})
+			RetryMax: 50 * time.Millisecond, ExpiryInterval: time.Hour, Metrics: engine.NewMetrics(s.reg), OnWork: s.onWork, Webchat: chatChannel(chat),
+			HTTPClient: outgoingClient(t)})
 	engine.RegisterOutboxGauges(s.reg, db)
 	s.plugins.SetHost(s.engine)
 	s.engine.Run()
@@ -203,6 +206,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	s.url = ts.URL
+	s.client = validatingClient(t, nil)
 	t.Cleanup(func() {
 		ts.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -310,7 +314,7 @@ func (s *stack) raw(method, path string, body io.Reader, header map[string]strin
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func (s *stack) openStream(user, token, lastID string) *sse {
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		cancel()
 		s.t.Fatal(err)
