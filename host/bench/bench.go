@@ -54,6 +54,10 @@ type Options struct {
 	// Phases selects phases by name (startup, bot, livechat, memory,
 	// expiry); empty runs them all.
 	Phases []string
+	// CPUProfile, when set, receives a CPU profile of this process while
+	// it runs the in-process mode (b): the host's own code under the
+	// livechat path's load (and the load generator beside it).
+	CPUProfile string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }

@@ -16,8 +16,11 @@ type op func(ctx context.Context, client, seq int) (time.Duration, error)
 type result struct {
 	n, errs  int
 	firstErr error
-	took     time.Duration
-	lat      []time.Duration // sorted
+	// missed is how many paced requests were never sent: their time came
+	// after the phase had ended, the server being too far behind.
+	missed int
+	took   time.Duration
+	lat    []time.Duration // sorted
 }
 
 func (r result) rate() float64 {
@@ -53,8 +56,9 @@ func paced(ctx context.Context, clients, rate int, d time.Duration, do op) resul
 	start := time.Now()
 	interval := time.Second / time.Duration(rate)
 	total := int64(d / interval)
-	var next atomic.Int64
-	return run(ctx, clients, func(ctx context.Context, client int, rec func(time.Duration, error)) {
+	end := start.Add(d)
+	var next, missed atomic.Int64
+	r := run(ctx, clients, func(ctx context.Context, client int, rec func(time.Duration, error)) {
 		timer := time.NewTimer(0)
 		defer timer.Stop()
 		<-timer.C
@@ -64,6 +68,12 @@ func paced(ctx context.Context, clients, rate int, d time.Duration, do op) resul
 				return
 			}
 			due := start.Add(time.Duration(i) * interval)
+			if time.Now().After(end) {
+				// Bounded in time: what is this late is not sent.
+				missed.Add(total - i)
+				next.Store(total)
+				return
+			}
 			if wait := time.Until(due); wait > 0 {
 				timer.Reset(wait)
 				select {
@@ -77,6 +87,8 @@ func paced(ctx context.Context, clients, rate int, d time.Duration, do op) resul
 			rec(late+lat, err)
 		}
 	})
+	r.missed = int(missed.Load())
+	return r
 }
 
 func run(ctx context.Context, clients int, loop func(ctx context.Context, client int, rec func(time.Duration, error))) result {

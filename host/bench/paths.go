@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/livechatd/livechatd/host/engine"
@@ -68,12 +71,18 @@ func (h *harness) paths(ctx context.Context, doBot, doLivechat bool) error {
 	if err != nil {
 		return err
 	}
+	stopProfile, err := h.profile()
+	if err != nil {
+		return err
+	}
 	ip, err := startInProcess(ctx, cfg)
 	if err != nil {
+		stopProfile()
 		return fmt.Errorf("in process: %w", err)
 	}
 	bres, err := h.livechat(ctx, "b", "in process", ip.url(), ch, false)
 	ip.close(ctx)
+	stopProfile()
 	if err != nil {
 		return err
 	}
@@ -103,9 +112,14 @@ func ratio(x, y result) float64 {
 func loadFigure(section, name, unit string, r result, target string) Figure {
 	f := Figure{Section: section, Name: name, Rate: r.rate(), Unit: unit, P50: r.pct(50), P99: r.pct(99),
 		Count: r.n, Errors: r.errs, Target: target}
-	if r.firstErr != nil {
-		f.Note = "first error: " + r.firstErr.Error()
+	var notes []string
+	if r.missed > 0 {
+		notes = append(notes, fmt.Sprintf("%d of %d due messages not sent: the phase ended first", r.missed, r.missed+r.n+r.errs))
 	}
+	if r.firstErr != nil {
+		notes = append(notes, "first error: "+r.firstErr.Error())
+	}
+	f.Note = strings.Join(notes, "; ")
 	return f
 }
 
@@ -237,4 +251,25 @@ func (h *harness) livechat(ctx context.Context, mode, label, base string, ch *ch
 	pr := paced(ctx, h.opts.Clients, h.opts.Rate, h.opts.Duration, h.roundTrip(ch, mode+"-paced", message(users)))
 	h.rep.add(loadFigure(section, fmt.Sprintf("end to end (%s) paced at %d msg/s", mode, h.opts.Rate), "msg/s", pr, "p99 ≤ 20 ms at 2,000 msg/s"))
 	return e2e, nil
+}
+
+// profile starts the CPU profile of Options.CPUProfile, if any; the
+// function it returns stops it.
+func (h *harness) profile() (func(), error) {
+	if h.opts.CPUProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(h.opts.CPUProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	h.logf("CPU profile of the in-process mode: %s", h.opts.CPUProfile)
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

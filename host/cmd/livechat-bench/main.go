@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -47,7 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Synchronous, "synchronous", d.Synchronous, `SQLite synchronous level: "normal" or "full"`)
 	phases := fs.String("phases", "", "comma-separated phases to run: startup, bot, livechat, memory, expiry (default all)")
 	jsonPath := fs.String("json", "bench.json", "write the figures here as JSON (empty: do not)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the harness, and the host of the in-process mode) here")
+	fs.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of the in-process mode (b) here: livechatd's host code under the livechat path's load (go tool pprof FILE)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -72,20 +71,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		opts.Phases = strings.Split(*phases, ",")
 	}
 	opts.Log = stderr
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(stderr, "livechat-bench:", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(stderr, "livechat-bench:", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := bench.Run(ctx, opts)
