@@ -52,7 +52,7 @@ type Store interface {
 	// are no per-session timers.
 	DueExpiries(ctx context.Context, now time.Time, limit int) ([]*Session, error)
 	// DueSyncs returns up to limit active sessions of bot with a provider
-	// reference whose SyncedAt is before before, the least recently read
+	// reference whose SyncedAt is at or before before, the least recently read
 	// first: the sessions to read back from the platform next. An indexed
 	// query, like DueExpiries.
 	DueSyncs(ctx context.Context, bot string, before time.Time, limit int) ([]*Session, error)

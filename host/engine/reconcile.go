@@ -285,6 +285,7 @@ func (e *Engine) reconcileBot(ctx context.Context, b *Bot) (int, error) {
 	now := e.now()
 	n := budget.free(now, limit)
 	if n == 0 {
+		e.log.Debug("no read budget left in the window", "bot", b.Name, "rate_limit", limit.String())
 		return 0, nil
 	}
 	before := now.Add(-b.Reconcile.Interval)
@@ -333,8 +334,11 @@ func (e *Engine) readBack(ctx context.Context, b *Bot, r SessionReader, s *host.
 		}
 	}()
 	callCtx, cancel := context.WithTimeout(ctx, e.opts.AttemptTimeout)
+	began := time.Now()
 	res, err := r.ReadSession(callCtx, sdk.ReadRequest{Bot: b.Name, SessionID: s.ID, Ref: s.ProviderRef, User: userOfSession(s), Cursor: s.SyncCursor})
 	cancel()
+	e.log.Debug("session read back", "bot", b.Name, "session", s.ID, "ref", s.ProviderRef, "cursor", s.SyncCursor,
+		"events", len(res.Events), "closed", res.Closed, "next_cursor", res.Cursor, "took", time.Since(began), "error", err)
 	if err != nil {
 		return e.readFailed(ctx, b, s, limit, err)
 	}

@@ -233,7 +233,7 @@ const dueExpiriesQuery = `SELECT ` + sessionColumns + ` FROM sessions INDEXED BY
 // sessions of one bot, least recently read first. Starting sessions have
 // no ticket to read yet.
 const dueSyncsQuery = `SELECT ` + sessionColumns + ` FROM sessions INDEXED BY sessions_sync
-	WHERE ` + openStates + ` AND bot = ? AND synced_at < ? AND state = 'active' AND provider_ref <> ''
+	WHERE ` + openStates + ` AND bot = ? AND synced_at <= ? AND state = 'active' AND provider_ref <> ''
 	ORDER BY synced_at, id LIMIT ?`
 
 func sessionByID(ctx context.Context, q queryer, id string) (*host.Session, error) {

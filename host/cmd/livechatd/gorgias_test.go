@@ -53,6 +53,7 @@ type worldOptions struct {
 	timeout string // session_timeout (30m)
 	botURL  string // the fake bot's by default
 	webchat bool   // channel = "webchat" instead of the fake channel
+	extra   string // more of the bot block, e.g. a reconcile block
 }
 
 func newGorgiasWorld(t *testing.T, o worldOptions) *gorgiasWorld {
@@ -94,8 +95,9 @@ bot "shop" {
     email    = %q
     api_key  = %q
   }
+  %s
 }
-`, addr, addr, adminToken, o.timeout, o.botURL, channel, gorgiasToken, w.sandbox.BaseURL(), gorgiasEmail, gorgiasAPIKey)
+`, addr, addr, adminToken, o.timeout, o.botURL, channel, gorgiasToken, w.sandbox.BaseURL(), gorgiasEmail, gorgiasAPIKey, o.extra)
 	if err := os.WriteFile(w.env.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -116,6 +116,19 @@ func (s *Sandbox) Requests() []Request {
 
 // RateLimit is the bucket's level and capacity now, as the
 // X-Gorgias-Account-Api-Call-Limit header would say.
+// LimitRate turns the rate limit off (false) or back on with the
+// configured bucket (true), emptied: for a test whose setup should not
+// wait on the limit its measurement is about.
+func (s *Sandbox) LimitRate(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bucket.level, s.bucket.last = 0, time.Time{}
+	s.bucket.capacity = -1
+	if on {
+		s.bucket.capacity = float64(s.opts.BucketCapacity)
+	}
+}
+
 func (s *Sandbox) RateLimit() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

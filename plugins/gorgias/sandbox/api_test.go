@@ -686,3 +686,21 @@ func TestSlowAndResetFaults(t *testing.T) {
 		t.Errorf("request log statuses (-want +got):\n%s", diff)
 	}
 }
+
+// LimitRate(false) lets a test's setup through at any rate; LimitRate(true)
+// brings the configured bucket back, empty.
+func TestLimitRate(t *testing.T) {
+	e := newEnv(t, sandbox.Options{BucketCapacity: 2, LeakPerSecond: 1})
+	for range 2 {
+		mustStatus(t, e.call(t, "GET", "/api/tickets", nil), 200)
+	}
+	mustStatus(t, e.call(t, "GET", "/api/tickets", nil), 429)
+	e.LimitRate(false)
+	for range 10 {
+		mustStatus(t, e.call(t, "GET", "/api/tickets", nil), 200)
+	}
+	e.LimitRate(true)
+	mustStatus(t, e.call(t, "GET", "/api/tickets", nil), 200)
+	mustStatus(t, e.call(t, "GET", "/api/tickets", nil), 200)
+	mustStatus(t, e.call(t, "GET", "/api/tickets", nil), 429)
+}
