@@ -61,6 +61,14 @@ bot "demo" {
     unavailable = "No agent is available right now."
   }
 
+  # Read each open ticket back, to catch up on webhooks the platform did
+  # not deliver (try it: the sandbox drops them on demand, see
+  # plugins/gorgias/README.md). rate_limit defaults to the plugin's own:
+  # Gorgias allows 40 calls per 20 s per account; reads use at most half.
+  reconcile {
+    interval = "30s"
+  }
+
   # The provider's own settings, checked against its schema
   # (livechat-provider-gorgias --describe prints it; plugins/gorgias/README.md
   # explains each). For a real account: domain = "acme" instead of base_url.
