@@ -3,7 +3,9 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Store is the durable state of the host: sessions, the transcript, the
@@ -56,6 +58,8 @@ type Store interface {
 	// first: the sessions to read back from the platform next. An indexed
 	// query, like DueExpiries.
 	DueSyncs(ctx context.Context, bot string, before time.Time, limit int) ([]*Session, error)
+	// PluginState returns the value stored at k, or ENOTFOUND.
+	PluginState(ctx context.Context, k PluginStateKey) ([]byte, error)
 
 	Outbox
 
@@ -114,6 +118,53 @@ type Tx interface {
 	// RecalledRequest returns the record of request id of user with bot, or
 	// ENOTFOUND.
 	RecalledRequest(bot, userID, id string) (*Request, error)
+
+	// SetPluginState stores value at k, replacing what was there. k must be
+	// valid (PluginStateKey.Validate) and name a stored session of k.Bot
+	// and k.Provider (else ENOTFOUND); value is at most
+	// MaxPluginStateValue bytes, and the session's keys and values of
+	// k.Provider at most MaxPluginStateSession bytes in all (else
+	// EINVALID naming the field).
+	SetPluginState(k PluginStateKey, value []byte) error
+	// DeletePluginState removes the value at k; removing none is no error.
+	DeletePluginState(k PluginStateKey) error
+}
+
+// PluginStateKey names one value of a provider plugin's state (sdk.StateStore):
+// small values a plugin keeps with the host, per session, durably, such as
+// what a retried call already did on a platform without idempotency keys.
+// Provider is set by the host, never by the plugin, so a plugin sees only
+// its own state. The state of a session goes with its transcript (the
+// retention job's transcripts rule).
+type PluginStateKey struct {
+	Provider  string
+	Bot       string
+	SessionID string
+	Key       string
+}
+
+// Bounds of plugin state: it is for small records, not for content.
+const (
+	MaxPluginStateKey     = 256       // bytes of a key
+	MaxPluginStateValue   = 16 << 10  // bytes of a value
+	MaxPluginStateSession = 256 << 10 // bytes of the keys and values of one session of one provider
+)
+
+// Validate checks k's fields: EINVALID naming the first one that is empty
+// or, for Key, longer than MaxPluginStateKey bytes or not UTF-8.
+func (k PluginStateKey) Validate() error {
+	for _, f := range []struct{ name, v string }{{"provider", k.Provider}, {"bot_id", k.Bot}, {"session_id", k.SessionID}, {"key", k.Key}} {
+		if f.v == "" {
+			return &Error{Code: EINVALID, Field: f.name, Message: "plugin state needs a " + f.name}
+		}
+	}
+	if len(k.Key) > MaxPluginStateKey {
+		return &Error{Code: EINVALID, Field: "key", Message: fmt.Sprintf("a plugin state key is at most %d bytes, this one is %d", MaxPluginStateKey, len(k.Key))}
+	}
+	if !utf8.ValidString(k.Key) {
+		return &Error{Code: EINVALID, Field: "key", Message: "a plugin state key must be UTF-8"}
+	}
+	return nil
 }
 
 // Request is the record of a channel event that carried a request_id: its
