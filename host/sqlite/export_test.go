@@ -14,3 +14,10 @@ func WriterPragmas(db *DB) map[string]string {
 	}
 	return out
 }
+
+// QueuedTx counts the Tx calls waiting for the next batch.
+func QueuedTx(db *DB) int {
+	db.commits.mu.Lock()
+	defer db.commits.mu.Unlock()
+	return len(db.commits.pending)
+}

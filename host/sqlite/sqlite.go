@@ -52,6 +52,8 @@ type DB struct {
 	lock  *fileLock
 	r     *sql.DB // read-only connections; WAL lets them run beside the writer
 	wake  chan struct{}
+
+	commits committer // Tx calls waiting to be committed together
 }
 
 var _ host.Store = (*DB)(nil)
@@ -277,31 +279,6 @@ func (db *DB) signal() {
 // now is the store's clock at the precision it stores.
 func (db *DB) now() time.Time {
 	return db.Now().UTC().Truncate(time.Millisecond)
-}
-
-// Tx implements host.Store.
-func (db *DB) Tx(ctx context.Context, fn func(host.Tx) error) error {
-	sqlTx, err := db.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see _txlock in Open
-	if err != nil {
-		return dbError("begin", err)
-	}
-	defer sqlTx.Rollback() // also on panic; a no-op after Commit
-
-	t := &tx{ctx: ctx, tx: sqlTx, now: db.now()}
-	if err := fn(t); err != nil {
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		if ctx.Err() != nil {
-			// database/sql rolled back when ctx ended; say why.
-			return fmt.Errorf("commit: %w", ctx.Err())
-		}
-		return dbError("commit", err)
-	}
-	if t.enqueued {
-		db.signal()
-	}
-	return nil
 }
 
 // tx implements host.Tx. Every time it sets is the one read when the
