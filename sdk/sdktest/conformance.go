@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,35 +13,19 @@ import (
 	"github.com/livechatd/livechatd/sdk"
 )
 
-// Suite describes a plugin binary for the conformance checks.
-type Suite struct {
-	// Binary is the built plugin, named livechat-provider-<name>.
-	Binary string
-	// Config is a valid config block for one bot. Values of sensitive
-	// attributes in it must never show up in the plugin's output.
-	Config sdk.Config
-}
-
-// Run checks the rules every provider plugin must keep:
-//   - run by hand it prints one line on stderr, nothing on stdout, and exits
-//     with an error instead of waiting for a handshake;
-//   - --describe prints its Info as JSON, the same Info it gives the host,
-//     with a name matching the binary's and protocol version 1;
-//   - a valid config is accepted, twice (Configure is re-run after restarts);
-//   - a config missing any required attribute, or with an unknown one, is
-//     refused with a diagnostic naming that attribute;
-//   - an empty webhook gets an answer or a classified error, and the
-//     process survives it;
-//   - values of sensitive attributes never appear in its logs.
+// Run is Conformance without the report: the checks a plugin's tests have
+// run since before the suite took a Platform.
 func Run(t *testing.T, s Suite) {
 	t.Helper()
-	name := strings.TrimPrefix(filepath.Base(s.Binary), "livechat-provider-")
-	if name == filepath.Base(s.Binary) {
-		t.Fatalf("%s: a plugin binary must be named livechat-provider-<name>", s.Binary)
-	}
+	Conformance(t, s)
+}
 
-	t.Run("by hand", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// basics: the process, Info and config rules; it leaves r.current
+// launched and configured for bot "conformance" on success.
+func (r *suiteRun) basics() {
+	s := r.s
+	r.run(CheckByHand, "", func(c *check) {
+		ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, s.Binary)
 		cmd.Env = []string{}
@@ -50,99 +33,98 @@ func Run(t *testing.T, s Suite) {
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
 		if ctx.Err() != nil {
-			t.Fatal("run without the handshake it waited instead of explaining itself")
+			c.fix("run by hand (without the handshake) it waited: call sdk.Serve from main, which explains itself and exits")
+			return
 		}
 		if err == nil {
-			t.Error("run by hand it exited 0; it must exit with an error")
+			c.fix("run by hand it exited 0: it must exit with an error (sdk.Serve does)")
 		}
 		if stdout.Len() != 0 {
-			t.Errorf("run by hand it printed on stdout: %q", stdout.String())
+			c.fix("run by hand it printed %q on stdout: print nothing on stdout, which carries the go-plugin handshake", stdout.String())
 		}
 		if n := strings.Count(strings.TrimSpace(stderr.String()), "\n"); n != 0 || stderr.Len() == 0 {
-			t.Errorf("run by hand it printed %q; want one line", stderr.String())
+			c.fix("run by hand it printed %q on stderr; it must print one line saying what it is (sdk.Serve does)", stderr.String())
 		}
 	})
 
 	var described sdk.Info
-	t.Run("describe", func(t *testing.T) {
+	r.run(CheckDescribe, "", func(c *check) {
 		out, err := exec.Command(s.Binary, "--describe").Output()
 		if err != nil {
-			t.Fatalf("--describe: %v", err)
+			c.fix("--describe failed (%v): let sdk.Serve handle the flag", err)
+			return
 		}
 		if err := json.Unmarshal(out, &described); err != nil {
-			t.Fatalf("--describe printed no JSON Info: %v\n%s", err, out)
+			c.fix("--describe printed no JSON Info (%v): print nothing else on stdout", err)
+			return
 		}
-		if described.Name != name {
-			t.Errorf("--describe says name %q; the binary is named for %q", described.Name, name)
+		if described.Name != r.name {
+			c.fix("--describe says name %q but the binary is named for %q: make Info.Name match livechat-provider-<name>", described.Name, r.name)
 		}
 		if !slices.Contains(described.ProtocolVersions, sdk.ProtocolVersion) {
-			t.Errorf("protocol versions %v lack %d", described.ProtocolVersions, sdk.ProtocolVersion)
+			c.fix("protocol versions %v lack %d: build against this SDK and serve with sdk.Serve", described.ProtocolVersions, sdk.ProtocolVersion)
 		}
 	})
 
-	p := Launch(t, s.Binary)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	t.Run("info", func(t *testing.T) {
+	var launchErr error
+	r.run(CheckInfo, "", func(c *check) {
+		if launchErr = r.launch(); launchErr != nil {
+			c.fix("livechatd could not launch it: %v", launchErr)
+			return
+		}
+		p := r.current
 		if p.Info.Name != described.Name || p.Info.Version != described.Version ||
 			len(p.Info.Schema.Attributes) != len(described.Schema.Attributes) {
-			t.Errorf("Info over gRPC %+v differs from --describe %+v", p.Info, described)
+			c.fix("Info over gRPC (%s %s) differs from --describe (%s %s): give sdk.Serve one static Info", p.Info.Name, p.Info.Version, described.Name, described.Version)
 		}
 	})
-
-	t.Run("valid config", func(t *testing.T) {
+	if launchErr != nil {
+		return
+	}
+	ctx, cancel := r.callCtx()
+	defer cancel()
+	p := r.current
+	r.run(CheckConfigValid, "", func(c *check) {
+		cfg := r.config("conformance")
 		for i := 0; i < 2; i++ {
-			diags, err := p.Configure(ctx, "conformance", s.Config)
+			diags, err := p.Configure(ctx, "conformance", cfg)
 			if err != nil || diags.HasErrors() {
-				t.Fatalf("Configure #%d of a valid config: %v %v", i+1, diags, err)
+				c.fix("Configure #%d of a valid config failed (%v %v): Configure is called again after every plugin restart and must accept the same config", i+1, diags, err)
+				return
 			}
 		}
-		diags, err := p.ValidateConfig(ctx, "conformance", s.Config)
-		if err != nil || diags.HasErrors() {
-			t.Errorf("ValidateConfig of a valid config: %v %v", diags, err)
+		if diags, err := p.ValidateConfig(ctx, "conformance", cfg); err != nil || diags.HasErrors() {
+			c.fix("ValidateConfig refused a config Configure accepts (%v %v): check the same rules in both", diags, err)
 		}
 	})
-
-	t.Run("refused config", func(t *testing.T) {
+	r.run(CheckConfigRefused, "", func(c *check) {
 		cases := map[string]sdk.Config{}
+		cfg := r.config("refused")
 		for _, a := range p.Info.Schema.Attributes {
 			if a.Required {
-				cases["missing "+a.Name] = without(s.Config, a.Name)
+				cases[a.Name] = without(cfg, a.Name)
 			}
 		}
-		unknown := "not_an_attribute_of_" + name
-		cases["unknown "+unknown] = with(s.Config, unknown, "x")
-		for label, cfg := range cases {
-			attr := label[strings.IndexByte(label, ' ')+1:]
+		unknown := "not_an_attribute_of_" + r.name
+		cases[unknown] = with(cfg, unknown, "x")
+		for attr, cfg := range cases {
 			diags, err := p.Configure(ctx, "refused", cfg)
 			if err != nil {
-				t.Errorf("%s: Configure failed (%v) instead of answering with diagnostics", label, err)
+				c.fix("a config without or with an unknown %q made Configure fail (%v): answer with a diagnostic naming the attribute", attr, err)
 				continue
 			}
 			if !names(diags, attr) {
-				t.Errorf("%s: diagnostics %v do not name %q", label, diags, attr)
+				c.fix("the diagnostics %v for a config without or with an unknown %q do not name it: set Diagnostic.Attribute", diags, attr)
 			}
 		}
 	})
-
-	t.Run("empty webhook", func(t *testing.T) {
-		_, err := p.HandleWebhook(ctx, sdk.WebhookRequest{Bot: "conformance", Method: "POST", Path: "/v1/livechat/" + name + "/receive"})
+	r.run(CheckEmptyWebhook, "", func(c *check) {
+		_, err := p.HandleWebhook(ctx, sdk.WebhookRequest{Bot: "conformance", Method: "POST", Path: "/v1/livechat/" + r.name + "/receive"})
 		if err != nil && sdk.KindOf(err) == sdk.KindUnknown {
-			t.Errorf("an empty webhook gave an unclassified error: %v", err)
+			c.fix("an empty webhook gave an unclassified error (%v): refuse bad requests with sdk.Permanent", err)
 		}
 		if _, err := p.RemoteProvider.Info(ctx); err != nil {
-			t.Errorf("the plugin did not survive an empty webhook: %v", err)
-		}
-	})
-
-	t.Run("secrets stay secret", func(t *testing.T) {
-		logs := p.Stderr()
-		for _, a := range p.Info.Schema.Attributes {
-			v, ok := s.Config[a.Name].(string)
-			if a.Sensitive && ok && len(v) >= 4 && strings.Contains(logs, v) {
-				t.Errorf("the value of sensitive attribute %q appears in the plugin's logs", a.Name)
-			}
+			c.fix("the plugin did not survive an empty webhook (%v): never panic on a platform's request", err)
 		}
 	})
 }

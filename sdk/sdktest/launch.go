@@ -3,6 +3,7 @@ package sdktest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ type Plugin struct {
 
 	client *plugin.Client
 	stderr *syncBuffer
+	stdout *syncBuffer
 }
 
 // Launch starts binary through go-plugin as livechatd does and fingerprints
@@ -28,7 +30,18 @@ type Plugin struct {
 func Launch(t testing.TB, binary string) *Plugin {
 	t.Helper()
 	host := NewHost()
-	stderr := &syncBuffer{}
+	p, err := launch(binary, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.client.Kill)
+	p.Host = host
+	return p
+}
+
+// launch starts binary with host serving its pushes. The caller kills it.
+func launch(binary string, host sdk.Host) (*Plugin, error) {
+	stderr, stdout := &syncBuffer{}, &syncBuffer{}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.HostPlugins(host),
@@ -39,28 +52,40 @@ func Launch(t testing.TB, binary string) *Plugin {
 		StartTimeout:     20 * time.Second,
 		GRPCDialOptions:  sdk.GRPCDialOptions(),
 		Stderr:           stderr,
-		Logger:           hclog.NewNullLogger(),
+		// What the plugin prints on stdout after the handshake comes back
+		// over go-plugin's stdio stream; livechatd drops it, so the
+		// conformance suite counts it as a fault.
+		SyncStdout: stdout,
+		Logger:     hclog.NewNullLogger(),
 	})
-	t.Cleanup(client.Kill)
 	cp, err := client.Client()
 	if err != nil {
-		t.Fatalf("launch %s: %v\nstderr: %s", binary, err, stderr.String())
+		client.Kill()
+		return nil, fmt.Errorf("launch %s: %v\nstderr: %s", binary, err, stderr.String())
 	}
 	rp, err := sdk.Dispense(cp)
 	if err != nil {
-		t.Fatalf("dispense: %v", err)
+		client.Kill()
+		return nil, fmt.Errorf("dispense: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	info, err := rp.Info(ctx)
 	if err != nil {
-		t.Fatalf("info: %v", err)
+		client.Kill()
+		return nil, fmt.Errorf("info: %v", err)
 	}
-	return &Plugin{RemoteProvider: rp, Info: info, Host: host, client: client, stderr: stderr}
+	return &Plugin{RemoteProvider: rp, Info: info, client: client, stderr: stderr, stdout: stdout}, nil
 }
 
 // Stderr is everything the plugin wrote on stderr so far (its logs).
 func (p *Plugin) Stderr() string { return p.stderr.String() }
+
+// Stdout is everything the plugin printed on stdout after the handshake.
+func (p *Plugin) Stdout() string { return p.stdout.String() }
+
+// Kill stops the plugin process (gracefully first, as livechatd does).
+func (p *Plugin) Kill() { p.client.Kill() }
 
 // Exited reports whether the plugin process has exited.
 func (p *Plugin) Exited() bool { return p.client.Exited() }
