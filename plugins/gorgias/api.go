@@ -209,13 +209,13 @@ type list[T any] struct {
 
 func (c *client) findCustomers(ctx context.Context, field, value string) ([]customer, error) {
 	var page list[customer]
-	err := c.do(ctx, http.MethodGet, "customers", url.Values{field: {value}}, nil, &page)
+	err := c.Do(ctx, http.MethodGet, "customers", url.Values{field: {value}}, nil, &page)
 	return page.Data, err
 }
 
 func (c *client) createCustomer(ctx context.Context, in newCustomer) (customer, error) {
 	var out customer
-	err := c.do(ctx, http.MethodPost, "customers", nil, in, &out)
+	err := c.Do(ctx, http.MethodPost, "customers", nil, in, &out)
 	return out, err
 }
 
@@ -223,36 +223,36 @@ func (c *client) createCustomer(ctx context.Context, in newCustomer) (customer, 
 // the helpdesk's sidebar.
 func (c *client) setCustomerData(ctx context.Context, customer id, data map[string]any) error {
 	body := map[string]any{"data": data, "version": c.now().UTC().Format(time.RFC3339Nano)}
-	return c.do(ctx, http.MethodPut, "customers/"+customer.String()+"/data", nil, body, nil)
+	return c.Do(ctx, http.MethodPut, "customers/"+customer.String()+"/data", nil, body, nil)
 }
 
 func (c *client) findTickets(ctx context.Context, externalID string) ([]ticket, error) {
 	var page list[ticket]
-	err := c.do(ctx, http.MethodGet, "tickets", url.Values{"external_id": {externalID}}, nil, &page)
+	err := c.Do(ctx, http.MethodGet, "tickets", url.Values{"external_id": {externalID}}, nil, &page)
 	return page.Data, err
 }
 
 func (c *client) createTicket(ctx context.Context, in newTicket) (ticket, error) {
 	var out ticket
-	err := c.do(ctx, http.MethodPost, "tickets", nil, in, &out)
+	err := c.Do(ctx, http.MethodPost, "tickets", nil, in, &out)
 	return out, err
 }
 
 func (c *client) ticket(ctx context.Context, ticketID int64) (ticket, error) {
 	var out ticket
-	err := c.do(ctx, http.MethodGet, "tickets/"+id(ticketID).String(), nil, nil, &out)
+	err := c.Do(ctx, http.MethodGet, "tickets/"+id(ticketID).String(), nil, nil, &out)
 	return out, err
 }
 
 func (c *client) setTicketStatus(ctx context.Context, ticketID int64, status string) error {
-	return c.do(ctx, http.MethodPut, "tickets/"+id(ticketID).String(), nil, map[string]string{"status": status}, nil)
+	return c.Do(ctx, http.MethodPut, "tickets/"+id(ticketID).String(), nil, map[string]string{"status": status}, nil)
 }
 
 // messages lists a ticket's messages (the legacy, unpaginated listing; a
 // bare array is accepted too).
 func (c *client) messages(ctx context.Context, ticketID int64) ([]message, error) {
 	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "tickets/"+id(ticketID).String()+"/messages", nil, nil, &raw); err != nil {
+	if err := c.Do(ctx, http.MethodGet, "tickets/"+id(ticketID).String()+"/messages", nil, nil, &raw); err != nil {
 		return nil, err
 	}
 	trimmed := strings.TrimSpace(string(raw))
@@ -284,18 +284,18 @@ func (c *client) messagePage(ctx context.Context, ticketID int64, cursor string)
 			NextCursor text `json:"next_cursor"`
 		} `json:"meta"`
 	}
-	err := c.do(ctx, http.MethodGet, "messages", q, nil, &page)
+	err := c.Do(ctx, http.MethodGet, "messages", q, nil, &page)
 	return page.Data, string(page.Meta.NextCursor), err
 }
 
 func (c *client) message(ctx context.Context, ticketID, messageID int64) (message, error) {
 	var out message
-	err := c.do(ctx, http.MethodGet, "tickets/"+id(ticketID).String()+"/messages/"+id(messageID).String(), nil, nil, &out)
+	err := c.Do(ctx, http.MethodGet, "tickets/"+id(ticketID).String()+"/messages/"+id(messageID).String(), nil, nil, &out)
 	return out, err
 }
 
 func (c *client) addMessage(ctx context.Context, ticketID int64, in newMessage) (message, error) {
 	var out message
-	err := c.do(ctx, http.MethodPost, "tickets/"+id(ticketID).String()+"/messages", nil, in, &out)
+	err := c.Do(ctx, http.MethodPost, "tickets/"+id(ticketID).String()+"/messages", nil, in, &out)
 	return out, err
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/livechatd/livechatd/sdk"
+	"github.com/livechatd/livechatd/sdk/platform"
 )
 
 // reply is one scripted answer.
@@ -50,7 +51,13 @@ func (s *scripted) count() int {
 	return len(s.reqs)
 }
 
-func testClient(t *testing.T, h http.Handler, lim *limiter) (*client, *clock) {
+func testClient(t *testing.T, h http.Handler, lim *platform.Limiter) (*client, *clock) {
+	t.Helper()
+	clk := newClock()
+	return testClientAt(t, h, lim, clk), clk
+}
+
+func testClientAt(t *testing.T, h http.Handler, lim *platform.Limiter, clk *clock) *client {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -58,8 +65,7 @@ func testClient(t *testing.T, h http.Handler, lim *limiter) (*client, *clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := newClock()
-	return newClient(base, testEmail, testKey, lim, options{httpClient: srv.Client(), now: clk.Now, sleep: clk.Sleep}), clk
+	return newClient(base, testEmail, testKey, lim, options{httpClient: srv.Client(), now: clk.Now, sleep: clk.Sleep}, 0)
 }
 
 func TestClientSendsAuthAndJSON(t *testing.T) {
@@ -196,11 +202,10 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 func TestClientAccountWaitsAfter429(t *testing.T) {
 	// Two bots on one account share its bucket: after a 429 with a long
 	// Retry-After, the other's call is not even tried.
-	lim := &limiter{}
+	lim := platform.NewLimiter(0, 0)
 	s := &scripted{replies: []reply{{status: 429, header: map[string]string{"Retry-After": "30"}, body: `{}`}}}
 	a, clk := testClient(t, s, lim)
-	b, _ := testClient(t, s, lim)
-	b.now = clk.Now
+	b := testClientAt(t, s, lim, clk)
 	_, err := a.findTickets(context.Background(), "s1")
 	checkKind(t, err, sdk.KindRateLimited)
 	_, err = b.findTickets(context.Background(), "s1")
@@ -255,7 +260,7 @@ func TestClientNetworkErrorsAreRetryable(t *testing.T) {
 	base, _ := url.Parse(srv.URL + "/api/")
 	srv.Close()
 	clk := newClock()
-	c := newClient(base, testEmail, testKey, nil, options{httpClient: &http.Client{}, now: clk.Now, sleep: clk.Sleep})
+	c := newClient(base, testEmail, testKey, nil, options{httpClient: &http.Client{}, now: clk.Now, sleep: clk.Sleep}, 0)
 	_, err := c.findCustomers(context.Background(), "email", "jane@example.com")
 	checkKind(t, err, sdk.KindUnavailable)
 	if len(clk.Slept()) != 2 {
@@ -306,27 +311,15 @@ func TestClientClassifiesErrors(t *testing.T) {
 			if strings.Contains(err.Error(), testKey) {
 				t.Errorf("error %q shows the API key", err)
 			}
-			var apiErr *APIError
-			if !errors.As(err, &apiErr) || apiErr.Status != tc.status {
-				t.Errorf("error %v does not unwrap to the APIError", err)
+			if platform.StatusOf(err) != tc.status {
+				t.Errorf("error %v does not unwrap to the platform's answer", err)
 			}
 		})
 	}
 }
 
 func TestParseHeaders(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		v    string
-		want time.Duration
-	}{
-		{"5", 5 * time.Second}, {"0.5", 500 * time.Millisecond}, {"", time.Second}, {"-3", time.Second},
-		{"soon", time.Second}, {"Sat, 01 Mar 2025 12:00:07 GMT", 7 * time.Second}, {"999999", time.Hour},
-	} {
-		if got := retryAfter(http.Header{"Retry-After": {tc.v}}, now); got != tc.want {
-			t.Errorf("Retry-After %q: %s, want %s", tc.v, got, tc.want)
-		}
-	}
+	// Retry-After is read by the SDK's client: sdk/platform tests it.
 	for _, tc := range []struct {
 		v           string
 		used, limit int

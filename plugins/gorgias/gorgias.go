@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/livechatd/livechatd/sdk"
+	"github.com/livechatd/livechatd/sdk/platform"
 )
 
 // Version of the plugin.
@@ -227,7 +228,7 @@ type Provider struct {
 
 	mu       sync.Mutex
 	bots     map[string]*bot
-	limiters map[string]*limiter // by account: bots sharing an account share its bucket
+	limiters map[string]*platform.Limiter // by account: bots sharing an account share its bucket
 }
 
 var (
@@ -244,7 +245,7 @@ func New(opts ...Option) *Provider {
 	if o.log == nil {
 		o.log = sdk.Logger()
 	}
-	return &Provider{opts: o, bots: map[string]*bot{}, limiters: map[string]*limiter{}}
+	return &Provider{opts: o, bots: map[string]*bot{}, limiters: map[string]*platform.Limiter{}}
 }
 
 // bot is one configured bot.
@@ -326,13 +327,10 @@ func (p *Provider) Configure(_ context.Context, name string, raw sdk.Config, _ s
 	account := base.String()
 	lim := p.limiters[account]
 	if lim == nil {
-		lim = &limiter{}
+		lim = platform.NewLimiter(0, 0)
 		p.limiters[account] = lim
 	}
-	c := newClient(base, strings.TrimSpace(cfg.Email), strings.TrimSpace(cfg.APIKey), lim, p.opts)
-	if timeout > 0 {
-		c.attemptTimeout = timeout
-	}
+	c := newClient(base, strings.TrimSpace(cfg.Email), strings.TrimSpace(cfg.APIKey), lim, p.opts, timeout)
 	p.bots[name] = &bot{name: name, cfg: cfg, client: c, log: p.opts.log, senders: map[int64]party{}, tickets: map[string]int64{}}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/livechatd/livechatd/sdk"
+	"github.com/livechatd/livechatd/sdk/platform"
 )
 
 const (
@@ -80,7 +80,7 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 		Meta:       map[string]string{"livechat_session": req.SessionID, "bot": req.Bot},
 		Messages:   msgs,
 	}
-	t, err := findOrCreate(ctx, b.client, "tickets",
+	t, err := findOrCreate(ctx, b.client,
 		func(ctx context.Context) (ticket, bool, error) {
 			t, ok, err := b.findTicket(ctx, req.SessionID)
 			if err == nil && !ok {
@@ -194,7 +194,7 @@ func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
 // is a POST, which the client never repeats by itself: when it fails in a way
 // that may have taken effect anyway (a timeout, a 5xx), this looks again
 // before creating again, so retries never make a second one.
-func findOrCreate[T any](ctx context.Context, c *client, what string,
+func findOrCreate[T any](ctx context.Context, c *client,
 	find func(context.Context) (T, bool, error), create func(context.Context) (T, error)) (T, error) {
 	var zero T
 	for try := 1; ; try++ {
@@ -209,10 +209,7 @@ func findOrCreate[T any](ctx context.Context, c *client, what string,
 		if err == nil {
 			return made, nil
 		}
-		if sdk.KindOf(err) != sdk.KindUnavailable || try >= c.attempts || ctx.Err() != nil {
-			return zero, err
-		}
-		if err := c.pause(ctx, http.MethodPost, what, c.backoffFor(try)); err != nil {
+		if err := c.Retry(ctx, try, err); err != nil {
 			return zero, err
 		}
 	}
@@ -268,7 +265,7 @@ func (b *bot) post(ctx context.Context, ticketID int64, in newMessage) (message,
 		}
 		return b.client.addMessage(ctx, ticketID, in)
 	}
-	return findOrCreate(ctx, b.client, "tickets/"+id(ticketID).String()+"/messages", find, create)
+	return findOrCreate(ctx, b.client, find, create)
 }
 
 // customerOf is the customer who wrote the ticket's first incoming message.
@@ -421,8 +418,7 @@ func (b *bot) customer(ctx context.Context, u user) (customer, error) {
 		c, err := b.client.createCustomer(ctx, newCustomer{
 			Name: u.name, Firstname: u.first, Lastname: u.last, Email: u.address, ExternalID: u.id,
 		})
-		var apiErr *APIError
-		if errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
+		if platform.StatusOf(err) == http.StatusConflict {
 			// The email is taken: by a customer our lookup missed (another
 			// spelling, a race). It is this user's.
 			cs, ferr := b.client.findCustomers(ctx, "email", u.address)
@@ -435,7 +431,7 @@ func (b *bot) customer(ctx context.Context, u user) (customer, error) {
 		}
 		return c, err
 	}
-	return findOrCreate(ctx, b.client, "customers", find, create)
+	return findOrCreate(ctx, b.client, find, create)
 }
 
 // updateCustomerData merges the user's other metadata into the customer's
