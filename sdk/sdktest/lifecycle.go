@@ -44,7 +44,7 @@ func (r *suiteRun) lifecycle() {
 		if err != nil || again.Ref != a.Ref {
 			c.fix("a retried StartSession (same IdempotencyKey) answered %q, %s, not the first ticket %q: find the ticket the first try opened (by the key or the session id) instead of opening another", again.Ref, errText(err), a.Ref)
 		}
-		r.received(c, a, "a started session", []string{"waiting message of conformance-a"})
+		r.received(c, a, "a start tried twice with the same IdempotencyKey", []string{"waiting message of conformance-a"})
 	})
 	if a.Ref == "" {
 		r.blocked(CheckStart, CheckStartContext, CheckSendOrder, CheckSendIdempotent, CheckAgentReply, CheckSameTextTwice,
