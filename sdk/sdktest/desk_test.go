@@ -91,7 +91,9 @@ func (d *fakeDesk) auth(next http.Handler) http.Handler {
 	})
 }
 
-func token(r *http.Request) string { return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ") }
+func token(r *http.Request) string {
+	return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+}
 
 // ticket is the caller's ticket named in the path; the lock is held.
 func (d *fakeDesk) ticket(w http.ResponseWriter, r *http.Request) *deskTicket {
