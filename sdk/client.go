@@ -167,6 +167,26 @@ func (c *RemoteProvider) ReadSession(ctx context.Context, req ReadRequest) (Read
 	return ReadResult{Events: eventsFromProto(res.GetEvents()), Closed: res.GetClosed(), Cursor: res.GetCursor()}, nil
 }
 
+// DescribeWebhooks asks the plugin for the webhooks to create on the
+// platform for bot, built from its config. A plugin that does not serve it
+// (one built before the call existed, or whose provider is no
+// WebhookDescriber) answers an error wrapping errors.ErrUnsupported: use
+// Info.Webhooks then.
+func (c *RemoteProvider) DescribeWebhooks(ctx context.Context, bot string, cfg Config) ([]WebhookSetup, error) {
+	raw, err := configToJSON(cfg)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("encode config: %w", err))
+	}
+	res, err := c.client.DescribeWebhooks(ctx, &livechatv1.DescribeWebhooksRequest{BotId: bot, ConfigJson: raw})
+	if status.Code(err) == codes.Unimplemented {
+		return nil, &Error{Kind: KindInvalid, Err: fmt.Errorf("the plugin describes no webhooks per bot: %w", errors.ErrUnsupported)}
+	}
+	if err != nil {
+		return nil, callError(err)
+	}
+	return webhooksFromProto(res.GetWebhooks()), nil
+}
+
 // Shutdown asks the plugin to finish its work before it is stopped.
 func (c *RemoteProvider) Shutdown(ctx context.Context) error {
 	_, err := c.client.Shutdown(ctx, &livechatv1.ShutdownRequest{})

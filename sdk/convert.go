@@ -80,12 +80,7 @@ func infoToProto(i Info) (*livechatv1.InfoResponse, error) {
 	if !i.RateLimit.IsZero() {
 		out.RateLimit = &livechatv1.RateLimit{Calls: uint32(i.RateLimit.Calls), Per: durationpb.New(i.RateLimit.Per)}
 	}
-	for _, w := range i.Webhooks {
-		out.Webhooks = append(out.Webhooks, &livechatv1.WebhookSetup{
-			Name: w.Name, Method: w.Method, Query: w.Query, Headers: w.Headers, Body: w.Body,
-			Triggers: w.Triggers, Instructions: w.Instructions, Optional: w.Optional,
-		})
-	}
+	out.Webhooks = webhooksToProto(i.Webhooks)
 	for _, a := range i.Schema.Attributes {
 		pa := &livechatv1.Attribute{
 			Name:        a.Name,
@@ -106,6 +101,36 @@ func infoToProto(i Info) (*livechatv1.InfoResponse, error) {
 	return out, nil
 }
 
+func webhooksToProto(ws []WebhookSetup) []*livechatv1.WebhookSetup {
+	var out []*livechatv1.WebhookSetup
+	for _, w := range ws {
+		out = append(out, &livechatv1.WebhookSetup{
+			Name: w.Name, Method: w.Method, Query: w.Query, Headers: w.Headers, Body: w.Body,
+			Triggers: w.Triggers, Instructions: w.Instructions, Optional: w.Optional,
+		})
+	}
+	return out
+}
+
+func webhooksFromProto(ps []*livechatv1.WebhookSetup) []WebhookSetup {
+	var out []WebhookSetup
+	for _, w := range ps {
+		out = append(out, WebhookSetup{
+			Name: w.GetName(), Method: w.GetMethod(), Query: w.GetQuery(), Headers: w.GetHeaders(), Body: w.GetBody(),
+			Triggers: w.GetTriggers(), Instructions: w.GetInstructions(), Optional: w.GetOptional(),
+		})
+	}
+	return out
+}
+
+func stateKeyToProto(k StateKey) *livechatv1.StateKey {
+	return &livechatv1.StateKey{BotId: k.Bot, SessionId: k.SessionID, Key: k.Key}
+}
+
+func stateKeyFromProto(p *livechatv1.StateKey) StateKey {
+	return StateKey{Bot: p.GetBotId(), SessionID: p.GetSessionId(), Key: p.GetKey()}
+}
+
 func infoFromProto(p *livechatv1.InfoResponse) (Info, error) {
 	i := Info{
 		Name:        p.GetName(),
@@ -121,12 +146,7 @@ func infoFromProto(p *livechatv1.InfoResponse) (Info, error) {
 	if rl := p.GetRateLimit(); rl != nil {
 		i.RateLimit = RateLimit{Calls: int(rl.GetCalls()), Per: rl.GetPer().AsDuration()}
 	}
-	for _, w := range p.GetWebhooks() {
-		i.Webhooks = append(i.Webhooks, WebhookSetup{
-			Name: w.GetName(), Method: w.GetMethod(), Query: w.GetQuery(), Headers: w.GetHeaders(), Body: w.GetBody(),
-			Triggers: w.GetTriggers(), Instructions: w.GetInstructions(), Optional: w.GetOptional(),
-		})
-	}
+	i.Webhooks = webhooksFromProto(p.GetWebhooks())
 	for _, pa := range p.GetConfigSchema().GetAttributes() {
 		t, ok := attributeTypesFrom[pa.GetType()]
 		if !ok {

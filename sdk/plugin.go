@@ -158,10 +158,56 @@ func (s *hostServer) PushEvents(ctx context.Context, req *livechatv1.PushEventsR
 	return &livechatv1.PushEventsResponse{}, nil
 }
 
-// hostClient is the plugin's handle on the host, given to Configure.
+// stateStore is the host's StateStore; a Host without one (a test double)
+// answers Unimplemented, as a host older than the state calls does.
+func (s *hostServer) stateStore() (StateStore, error) {
+	if ss, ok := s.host.(StateStore); ok {
+		return ss, nil
+	}
+	return nil, status.Error(codes.Unimplemented, ErrNoState.Error())
+}
+
+func (s *hostServer) GetState(ctx context.Context, req *livechatv1.GetStateRequest) (*livechatv1.GetStateResponse, error) {
+	ss, err := s.stateStore()
+	if err != nil {
+		return nil, err
+	}
+	v, ok, err := ss.GetState(ctx, stateKeyFromProto(req.GetKey()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &livechatv1.GetStateResponse{Value: v, Found: ok}, nil
+}
+
+func (s *hostServer) SetState(ctx context.Context, req *livechatv1.SetStateRequest) (*livechatv1.SetStateResponse, error) {
+	ss, err := s.stateStore()
+	if err != nil {
+		return nil, err
+	}
+	if err := ss.SetState(ctx, stateKeyFromProto(req.GetKey()), req.GetValue()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &livechatv1.SetStateResponse{}, nil
+}
+
+func (s *hostServer) DeleteState(ctx context.Context, req *livechatv1.DeleteStateRequest) (*livechatv1.DeleteStateResponse, error) {
+	ss, err := s.stateStore()
+	if err != nil {
+		return nil, err
+	}
+	if err := ss.DeleteState(ctx, stateKeyFromProto(req.GetKey())); err != nil {
+		return nil, toStatus(err)
+	}
+	return &livechatv1.DeleteStateResponse{}, nil
+}
+
+// hostClient is the plugin's handle on the host, given to Configure: the
+// Host, and the StateStore.
 type hostClient struct {
 	client livechatv1.HostClient
 }
+
+var _ StateStore = (*hostClient)(nil)
 
 func (c *hostClient) PushEvents(ctx context.Context, bot string, events ...Event) error {
 	pe, err := eventsToProto(events)
@@ -170,6 +216,33 @@ func (c *hostClient) PushEvents(ctx context.Context, bot string, events ...Event
 	}
 	_, err = c.client.PushEvents(ctx, &livechatv1.PushEventsRequest{BotId: bot, Events: pe})
 	return fromStatus(err)
+}
+
+func (c *hostClient) GetState(ctx context.Context, k StateKey) ([]byte, bool, error) {
+	res, err := c.client.GetState(ctx, &livechatv1.GetStateRequest{Key: stateKeyToProto(k)})
+	if err != nil {
+		return nil, false, stateError(err)
+	}
+	return res.GetValue(), res.GetFound(), nil
+}
+
+func (c *hostClient) SetState(ctx context.Context, k StateKey, value []byte) error {
+	_, err := c.client.SetState(ctx, &livechatv1.SetStateRequest{Key: stateKeyToProto(k), Value: value})
+	return stateError(err)
+}
+
+func (c *hostClient) DeleteState(ctx context.Context, k StateKey) error {
+	_, err := c.client.DeleteState(ctx, &livechatv1.DeleteStateRequest{Key: stateKeyToProto(k)})
+	return stateError(err)
+}
+
+// stateError classifies the error of a state call; a host that has no
+// state calls (older than them) answers Unimplemented: ErrNoState.
+func stateError(err error) error {
+	if status.Code(err) == codes.Unimplemented {
+		return Permanent(ErrNoState)
+	}
+	return callError(err)
 }
 
 // noHost is given to Configure when the host offers no Host service.

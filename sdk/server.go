@@ -187,6 +187,22 @@ func (s *providerServer) ReadSession(ctx context.Context, req *livechatv1.ReadSe
 	return &livechatv1.ReadSessionResponse{Events: events, Closed: res.Closed, Cursor: res.Cursor}, nil
 }
 
+func (s *providerServer) DescribeWebhooks(ctx context.Context, req *livechatv1.DescribeWebhooksRequest) (*livechatv1.DescribeWebhooksResponse, error) {
+	d, ok := s.provider.(WebhookDescriber)
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "provider %s describes no webhooks per bot (no DescribeWebhooks)", s.info.Name)
+	}
+	cfg, diags := s.checkConfig(ctx, req.GetBotId(), req.GetConfigJson())
+	if diags.HasErrors() {
+		return nil, status.Error(codes.InvalidArgument, "config: "+diags.Err().Error())
+	}
+	hooks, err := d.DescribeWebhooks(ctx, req.GetBotId(), cfg)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &livechatv1.DescribeWebhooksResponse{Webhooks: webhooksToProto(hooks)}, nil
+}
+
 func (s *providerServer) Shutdown(ctx context.Context, _ *livechatv1.ShutdownRequest) (*livechatv1.ShutdownResponse, error) {
 	if sd, ok := s.provider.(Shutdowner); ok {
 		if err := sd.Shutdown(ctx); err != nil {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/livechatd/livechatd/host"
 	"github.com/livechatd/livechatd/sdk"
 )
 
@@ -75,7 +76,8 @@ type Options struct {
 	// After is the timer for restart delays and cool-offs (time.After).
 	After func(time.Duration) <-chan time.Time
 
-	host *hostRef
+	host  *hostRef
+	state *stateRef
 }
 
 func (o *Options) setDefaults() {
@@ -124,6 +126,7 @@ type Manager struct {
 func New(opts Options) *Manager {
 	opts.setDefaults()
 	opts.host = &hostRef{}
+	opts.state = &stateRef{}
 	return &Manager{opts: opts, plugins: map[string]*Plugin{}}
 }
 
@@ -133,6 +136,28 @@ func New(opts Options) *Manager {
 // they reach h; when h is a ProviderHost it is also told which plugin
 // pushed, to check the sessions the events name.
 func (m *Manager) SetHost(h sdk.Host) { m.opts.host.set(h) }
+
+// SetState sets where plugins keep their state (sdk.StateStore): the
+// host's store. Until it is set, state calls fail as retryable. Each plugin
+// reaches only the state of its own bots' sessions, under its own name.
+func (m *Manager) SetState(s StateStore) { m.opts.state.s.Store(&s) }
+
+// StateStore is what the Host service needs to keep plugins' state;
+// host.Store is one.
+type StateStore interface {
+	Session(ctx context.Context, id string) (*host.Session, error)
+	PluginState(ctx context.Context, k host.PluginStateKey) ([]byte, error)
+	Tx(ctx context.Context, fn func(host.Tx) error) error
+}
+
+type stateRef struct{ s atomic.Pointer[StateStore] }
+
+func (r *stateRef) get() StateStore {
+	if s := r.s.Load(); s != nil {
+		return *s
+	}
+	return nil
+}
 
 // ProviderHost is a host told which provider plugin pushed the events, so
 // it can refuse events for sessions of another provider (the engine is
@@ -264,7 +289,10 @@ type pluginHost struct {
 	plugin *Plugin
 }
 
-var _ sdk.Host = (*pluginHost)(nil)
+var (
+	_ sdk.Host       = (*pluginHost)(nil)
+	_ sdk.StateStore = (*pluginHost)(nil)
+)
 
 // PushEvents runs on a gRPC server goroutine of the host's: a panic in the
 // host's handling becomes the push's error, never the end of livechatd.
@@ -288,4 +316,101 @@ func (p *pluginHost) PushEvents(ctx context.Context, bot string, events ...sdk.E
 		return ph.PushEventsAs(ctx, name, bot, events...)
 	}
 	return h.PushEvents(ctx, bot, events...)
+}
+
+// GetState, SetState and DeleteState are the plugin's state, kept in the
+// host's store under the plugin's name. Like a push, a key names a bot and
+// a session that come from the plugin: a bot not configured with the
+// plugin, or a session of another bot or provider, is refused for good and
+// logged; an unknown session is NotFound.
+func (p *pluginHost) GetState(ctx context.Context, k sdk.StateKey) ([]byte, bool, error) {
+	store, key, err := p.stateKey(ctx, k, "read")
+	if err != nil {
+		return nil, false, err
+	}
+	v, err := store.PluginState(ctx, key)
+	if host.ErrorCode(err) == host.ENOTFOUND {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, p.stateError(err)
+	}
+	return v, true, nil
+}
+
+func (p *pluginHost) SetState(ctx context.Context, k sdk.StateKey, value []byte) error {
+	store, key, err := p.stateKey(ctx, k, "write")
+	if err != nil {
+		return err
+	}
+	return p.stateError(store.Tx(ctx, func(tx host.Tx) error { return tx.SetPluginState(key, value) }))
+}
+
+func (p *pluginHost) DeleteState(ctx context.Context, k sdk.StateKey) error {
+	store, key, err := p.stateKey(ctx, k, "delete")
+	if err != nil {
+		return err
+	}
+	return p.stateError(store.Tx(ctx, func(tx host.Tx) error { return tx.DeletePluginState(key) }))
+}
+
+// stateKey checks that the plugin may use k and returns the store and the
+// key under the plugin's name.
+func (p *pluginHost) stateKey(ctx context.Context, k sdk.StateKey, op string) (StateStore, host.PluginStateKey, error) {
+	name := p.plugin.Name()
+	key := host.PluginStateKey{Provider: name, Bot: k.Bot, SessionID: k.SessionID, Key: k.Key}
+	if err := key.Validate(); err != nil {
+		return nil, key, p.stateError(err)
+	}
+	if !p.plugin.serves(k.Bot) {
+		p.plugin.log.Error("plugin asked for the state of a bot that is not configured with it; refused", "plugin", name, "bot", k.Bot, "op", op)
+		return nil, key, sdk.Permanent(fmt.Errorf("plugin %q is not configured for bot %q: its state is refused", name, k.Bot))
+	}
+	store := p.plugin.opts.state.get()
+	if store == nil {
+		return nil, key, sdk.Retryable(errors.New("the host keeps no plugin state yet"), time.Second)
+	}
+	s, err := store.Session(ctx, k.SessionID)
+	if err != nil {
+		return nil, key, p.stateError(err)
+	}
+	if s.Bot != k.Bot || s.Provider != name {
+		p.plugin.log.Error("plugin asked for the state of a session of another bot or provider; refused", "plugin", name, "bot", k.Bot, "session", k.SessionID, "op", op)
+		return nil, key, sdk.Permanent(fmt.Errorf("session %s is not a session of bot %q with provider %q: its state is refused", k.SessionID, k.Bot, name))
+	}
+	return store, key, nil
+}
+
+// stateError turns a store error into the plugin's language (the SDK's
+// kinds); an internal error is logged, and the plugin told only that.
+func (p *pluginHost) stateError(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch host.ErrorCode(err) {
+	case host.EINVALID, host.ETOOLARGE, host.EFORBIDDEN, host.ECONFLICT:
+		return sdk.Permanent(err)
+	case host.ENOTFOUND:
+		return sdk.NotFound("%s", host.ErrorMessage(err))
+	case host.EBUSY, host.EUNAVAILABLE:
+		return sdk.Retryable(errors.New(host.ErrorMessage(err)), time.Second)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return sdk.Retryable(err, 0)
+	}
+	p.plugin.log.Error("plugin state", "plugin", p.plugin.Name(), "error", err)
+	return errors.New("internal error keeping plugin state")
+}
+
+// DescribeWebhooks returns the webhooks to create on the platform for bot,
+// built by the plugin from cfg (sdk.WebhookDescriber); a plugin without the
+// call, or that describes none, gets its Info.Webhooks.
+func (p *Plugin) DescribeWebhooks(ctx context.Context, bot string, cfg sdk.Config) ([]sdk.WebhookSetup, error) {
+	hooks, err := call(ctx, p, func(ctx context.Context, r *sdk.RemoteProvider) ([]sdk.WebhookSetup, error) {
+		return r.DescribeWebhooks(ctx, bot, cfg)
+	})
+	if errors.Is(err, errors.ErrUnsupported) || (err == nil && len(hooks) == 0) {
+		return p.Info().Webhooks, nil
+	}
+	return hooks, err
 }

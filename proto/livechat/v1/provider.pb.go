@@ -2079,6 +2079,103 @@ func (x *ReadSessionResponse) GetCursor() string {
 	return ""
 }
 
+type DescribeWebhooksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	BotId string                 `protobuf:"bytes,1,opt,name=bot_id,json=botId,proto3" json:"bot_id,omitempty"`
+	// The bot's config block as a JSON object, as for ValidateConfig.
+	ConfigJson    []byte `protobuf:"bytes,2,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeWebhooksRequest) Reset() {
+	*x = DescribeWebhooksRequest{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeWebhooksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeWebhooksRequest) ProtoMessage() {}
+
+func (x *DescribeWebhooksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeWebhooksRequest.ProtoReflect.Descriptor instead.
+func (*DescribeWebhooksRequest) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DescribeWebhooksRequest) GetBotId() string {
+	if x != nil {
+		return x.BotId
+	}
+	return ""
+}
+
+func (x *DescribeWebhooksRequest) GetConfigJson() []byte {
+	if x != nil {
+		return x.ConfigJson
+	}
+	return nil
+}
+
+type DescribeWebhooksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhooks      []*WebhookSetup        `protobuf:"bytes,1,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeWebhooksResponse) Reset() {
+	*x = DescribeWebhooksResponse{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeWebhooksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeWebhooksResponse) ProtoMessage() {}
+
+func (x *DescribeWebhooksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeWebhooksResponse.ProtoReflect.Descriptor instead.
+func (*DescribeWebhooksResponse) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *DescribeWebhooksResponse) GetWebhooks() []*WebhookSetup {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
+}
+
 type ShutdownRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2087,7 +2184,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[27]
+	mi := &file_livechat_v1_provider_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2196,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[27]
+	mi := &file_livechat_v1_provider_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2209,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{27}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{29}
 }
 
 type ShutdownResponse struct {
@@ -2123,7 +2220,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[28]
+	mi := &file_livechat_v1_provider_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2135,7 +2232,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[28]
+	mi := &file_livechat_v1_provider_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2148,7 +2245,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{28}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{30}
 }
 
 type PushEventsRequest struct {
@@ -2161,7 +2258,7 @@ type PushEventsRequest struct {
 
 func (x *PushEventsRequest) Reset() {
 	*x = PushEventsRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[29]
+	mi := &file_livechat_v1_provider_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2270,7 @@ func (x *PushEventsRequest) String() string {
 func (*PushEventsRequest) ProtoMessage() {}
 
 func (x *PushEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[29]
+	mi := &file_livechat_v1_provider_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2283,7 @@ func (x *PushEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEventsRequest.ProtoReflect.Descriptor instead.
 func (*PushEventsRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{29}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PushEventsRequest) GetBotId() string {
@@ -2211,7 +2308,7 @@ type PushEventsResponse struct {
 
 func (x *PushEventsResponse) Reset() {
 	*x = PushEventsResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[30]
+	mi := &file_livechat_v1_provider_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2320,7 @@ func (x *PushEventsResponse) String() string {
 func (*PushEventsResponse) ProtoMessage() {}
 
 func (x *PushEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[30]
+	mi := &file_livechat_v1_provider_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2333,336 @@ func (x *PushEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEventsResponse.ProtoReflect.Descriptor instead.
 func (*PushEventsResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{30}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{32}
+}
+
+// StateKey names one value of a plugin's state. The plugin is not named:
+// the host knows which plugin calls.
+type StateKey struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	BotId     string                 `protobuf:"bytes,1,opt,name=bot_id,json=botId,proto3" json:"bot_id,omitempty"`
+	SessionId string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// 1 to 256 bytes.
+	Key           string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateKey) Reset() {
+	*x = StateKey{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateKey) ProtoMessage() {}
+
+func (x *StateKey) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateKey.ProtoReflect.Descriptor instead.
+func (*StateKey) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *StateKey) GetBotId() string {
+	if x != nil {
+		return x.BotId
+	}
+	return ""
+}
+
+func (x *StateKey) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *StateKey) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type GetStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *StateKey              `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStateRequest) Reset() {
+	*x = GetStateRequest{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStateRequest) ProtoMessage() {}
+
+func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStateRequest.ProtoReflect.Descriptor instead.
+func (*GetStateRequest) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetStateRequest) GetKey() *StateKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type GetStateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Value []byte                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	// Whether the key holds a value (an empty value is a value).
+	Found         bool `protobuf:"varint,2,opt,name=found,proto3" json:"found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStateResponse) Reset() {
+	*x = GetStateResponse{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStateResponse) ProtoMessage() {}
+
+func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStateResponse.ProtoReflect.Descriptor instead.
+func (*GetStateResponse) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetStateResponse) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *GetStateResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+type SetStateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   *StateKey              `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// At most 16 KiB; a session's keys and values at most 256 KiB in all.
+	Value         []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetStateRequest) Reset() {
+	*x = SetStateRequest{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetStateRequest) ProtoMessage() {}
+
+func (x *SetStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetStateRequest.ProtoReflect.Descriptor instead.
+func (*SetStateRequest) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *SetStateRequest) GetKey() *StateKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *SetStateRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+type SetStateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetStateResponse) Reset() {
+	*x = SetStateResponse{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetStateResponse) ProtoMessage() {}
+
+func (x *SetStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetStateResponse.ProtoReflect.Descriptor instead.
+func (*SetStateResponse) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{37}
+}
+
+type DeleteStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *StateKey              `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteStateRequest) Reset() {
+	*x = DeleteStateRequest{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteStateRequest) ProtoMessage() {}
+
+func (x *DeleteStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteStateRequest.ProtoReflect.Descriptor instead.
+func (*DeleteStateRequest) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *DeleteStateRequest) GetKey() *StateKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type DeleteStateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteStateResponse) Reset() {
+	*x = DeleteStateResponse{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteStateResponse) ProtoMessage() {}
+
+func (x *DeleteStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteStateResponse.ProtoReflect.Descriptor instead.
+func (*DeleteStateResponse) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{39}
 }
 
 var File_livechat_v1_provider_proto protoreflect.FileDescriptor
@@ -2390,13 +2816,36 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\x13ReadSessionResponse\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.livechat.v1.EventR\x06events\x12\x16\n" +
 	"\x06closed\x18\x02 \x01(\bR\x06closed\x12\x16\n" +
-	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"\x11\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"Q\n" +
+	"\x17DescribeWebhooksRequest\x12\x15\n" +
+	"\x06bot_id\x18\x01 \x01(\tR\x05botId\x12\x1f\n" +
+	"\vconfig_json\x18\x02 \x01(\fR\n" +
+	"configJson\"Q\n" +
+	"\x18DescribeWebhooksResponse\x125\n" +
+	"\bwebhooks\x18\x01 \x03(\v2\x19.livechat.v1.WebhookSetupR\bwebhooks\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
 	"\x10ShutdownResponse\"V\n" +
 	"\x11PushEventsRequest\x12\x15\n" +
 	"\x06bot_id\x18\x01 \x01(\tR\x05botId\x12*\n" +
 	"\x06events\x18\x02 \x03(\v2\x12.livechat.v1.EventR\x06events\"\x14\n" +
-	"\x12PushEventsResponse*\xe0\x01\n" +
+	"\x12PushEventsResponse\"R\n" +
+	"\bStateKey\x12\x15\n" +
+	"\x06bot_id\x18\x01 \x01(\tR\x05botId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\":\n" +
+	"\x0fGetStateRequest\x12'\n" +
+	"\x03key\x18\x01 \x01(\v2\x15.livechat.v1.StateKeyR\x03key\">\n" +
+	"\x10GetStateResponse\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\fR\x05value\x12\x14\n" +
+	"\x05found\x18\x02 \x01(\bR\x05found\"P\n" +
+	"\x0fSetStateRequest\x12'\n" +
+	"\x03key\x18\x01 \x01(\v2\x15.livechat.v1.StateKeyR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\x12\n" +
+	"\x10SetStateResponse\"=\n" +
+	"\x12DeleteStateRequest\x12'\n" +
+	"\x03key\x18\x01 \x01(\v2\x15.livechat.v1.StateKeyR\x03key\"\x15\n" +
+	"\x13DeleteStateResponse*\xe0\x01\n" +
 	"\rAttributeType\x12\x1e\n" +
 	"\x1aATTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ATTRIBUTE_TYPE_STRING\x10\x01\x12\x19\n" +
@@ -2425,7 +2874,7 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18EVENT_TYPE_AGENT_MESSAGE\x10\x01\x12\x1d\n" +
-	"\x19EVENT_TYPE_SESSION_CLOSED\x10\x022\xd7\x05\n" +
+	"\x19EVENT_TYPE_SESSION_CLOSED\x10\x022\xb8\x06\n" +
 	"\bProvider\x12;\n" +
 	"\x04Info\x12\x18.livechat.v1.InfoRequest\x1a\x19.livechat.v1.InfoResponse\x12Y\n" +
 	"\x0eValidateConfig\x12\".livechat.v1.ValidateConfigRequest\x1a#.livechat.v1.ValidateConfigResponse\x12J\n" +
@@ -2435,11 +2884,15 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\n" +
 	"EndSession\x12\x1e.livechat.v1.EndSessionRequest\x1a\x1f.livechat.v1.EndSessionResponse\x12V\n" +
 	"\rHandleWebhook\x12!.livechat.v1.HandleWebhookRequest\x1a\".livechat.v1.HandleWebhookResponse\x12P\n" +
-	"\vReadSession\x12\x1f.livechat.v1.ReadSessionRequest\x1a .livechat.v1.ReadSessionResponse\x12G\n" +
-	"\bShutdown\x12\x1c.livechat.v1.ShutdownRequest\x1a\x1d.livechat.v1.ShutdownResponse2U\n" +
+	"\vReadSession\x12\x1f.livechat.v1.ReadSessionRequest\x1a .livechat.v1.ReadSessionResponse\x12_\n" +
+	"\x10DescribeWebhooks\x12$.livechat.v1.DescribeWebhooksRequest\x1a%.livechat.v1.DescribeWebhooksResponse\x12G\n" +
+	"\bShutdown\x12\x1c.livechat.v1.ShutdownRequest\x1a\x1d.livechat.v1.ShutdownResponse2\xb9\x02\n" +
 	"\x04Host\x12M\n" +
 	"\n" +
-	"PushEvents\x12\x1e.livechat.v1.PushEventsRequest\x1a\x1f.livechat.v1.PushEventsResponseB=Z;github.com/livechatd/livechatd/proto/livechat/v1;livechatv1b\x06proto3"
+	"PushEvents\x12\x1e.livechat.v1.PushEventsRequest\x1a\x1f.livechat.v1.PushEventsResponse\x12G\n" +
+	"\bGetState\x12\x1c.livechat.v1.GetStateRequest\x1a\x1d.livechat.v1.GetStateResponse\x12G\n" +
+	"\bSetState\x12\x1c.livechat.v1.SetStateRequest\x1a\x1d.livechat.v1.SetStateResponse\x12P\n" +
+	"\vDeleteState\x12\x1f.livechat.v1.DeleteStateRequest\x1a .livechat.v1.DeleteStateResponseB=Z;github.com/livechatd/livechatd/proto/livechat/v1;livechatv1b\x06proto3"
 
 var (
 	file_livechat_v1_provider_proto_rawDescOnce sync.Once
@@ -2454,68 +2907,77 @@ func file_livechat_v1_provider_proto_rawDescGZIP() []byte {
 }
 
 var file_livechat_v1_provider_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_livechat_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_livechat_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_livechat_v1_provider_proto_goTypes = []any{
-	(AttributeType)(0),             // 0: livechat.v1.AttributeType
-	(Severity)(0),                  // 1: livechat.v1.Severity
-	(AuthorType)(0),                // 2: livechat.v1.AuthorType
-	(EndReason)(0),                 // 3: livechat.v1.EndReason
-	(EventType)(0),                 // 4: livechat.v1.EventType
-	(*InfoRequest)(nil),            // 5: livechat.v1.InfoRequest
-	(*InfoResponse)(nil),           // 6: livechat.v1.InfoResponse
-	(*RateLimit)(nil),              // 7: livechat.v1.RateLimit
-	(*WebhookSetup)(nil),           // 8: livechat.v1.WebhookSetup
-	(*ConfigSchema)(nil),           // 9: livechat.v1.ConfigSchema
-	(*Attribute)(nil),              // 10: livechat.v1.Attribute
-	(*Diagnostic)(nil),             // 11: livechat.v1.Diagnostic
-	(*ValidateConfigRequest)(nil),  // 12: livechat.v1.ValidateConfigRequest
-	(*ValidateConfigResponse)(nil), // 13: livechat.v1.ValidateConfigResponse
-	(*ConfigureRequest)(nil),       // 14: livechat.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),      // 15: livechat.v1.ConfigureResponse
-	(*User)(nil),                   // 16: livechat.v1.User
-	(*Author)(nil),                 // 17: livechat.v1.Author
-	(*Message)(nil),                // 18: livechat.v1.Message
-	(*StartSessionRequest)(nil),    // 19: livechat.v1.StartSessionRequest
-	(*StartSessionResponse)(nil),   // 20: livechat.v1.StartSessionResponse
-	(*SendMessageRequest)(nil),     // 21: livechat.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),    // 22: livechat.v1.SendMessageResponse
-	(*EndSessionRequest)(nil),      // 23: livechat.v1.EndSessionRequest
-	(*EndSessionResponse)(nil),     // 24: livechat.v1.EndSessionResponse
-	(*Values)(nil),                 // 25: livechat.v1.Values
-	(*HandleWebhookRequest)(nil),   // 26: livechat.v1.HandleWebhookRequest
-	(*HTTPResponse)(nil),           // 27: livechat.v1.HTTPResponse
-	(*Event)(nil),                  // 28: livechat.v1.Event
-	(*HandleWebhookResponse)(nil),  // 29: livechat.v1.HandleWebhookResponse
-	(*ReadSessionRequest)(nil),     // 30: livechat.v1.ReadSessionRequest
-	(*ReadSessionResponse)(nil),    // 31: livechat.v1.ReadSessionResponse
-	(*ShutdownRequest)(nil),        // 32: livechat.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),       // 33: livechat.v1.ShutdownResponse
-	(*PushEventsRequest)(nil),      // 34: livechat.v1.PushEventsRequest
-	(*PushEventsResponse)(nil),     // 35: livechat.v1.PushEventsResponse
-	nil,                            // 36: livechat.v1.WebhookSetup.HeadersEntry
-	nil,                            // 37: livechat.v1.HandleWebhookRequest.QueryEntry
-	nil,                            // 38: livechat.v1.HandleWebhookRequest.HeadersEntry
-	nil,                            // 39: livechat.v1.HTTPResponse.HeadersEntry
-	(*durationpb.Duration)(nil),    // 40: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 41: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),  // 42: google.protobuf.Timestamp
+	(AttributeType)(0),               // 0: livechat.v1.AttributeType
+	(Severity)(0),                    // 1: livechat.v1.Severity
+	(AuthorType)(0),                  // 2: livechat.v1.AuthorType
+	(EndReason)(0),                   // 3: livechat.v1.EndReason
+	(EventType)(0),                   // 4: livechat.v1.EventType
+	(*InfoRequest)(nil),              // 5: livechat.v1.InfoRequest
+	(*InfoResponse)(nil),             // 6: livechat.v1.InfoResponse
+	(*RateLimit)(nil),                // 7: livechat.v1.RateLimit
+	(*WebhookSetup)(nil),             // 8: livechat.v1.WebhookSetup
+	(*ConfigSchema)(nil),             // 9: livechat.v1.ConfigSchema
+	(*Attribute)(nil),                // 10: livechat.v1.Attribute
+	(*Diagnostic)(nil),               // 11: livechat.v1.Diagnostic
+	(*ValidateConfigRequest)(nil),    // 12: livechat.v1.ValidateConfigRequest
+	(*ValidateConfigResponse)(nil),   // 13: livechat.v1.ValidateConfigResponse
+	(*ConfigureRequest)(nil),         // 14: livechat.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),        // 15: livechat.v1.ConfigureResponse
+	(*User)(nil),                     // 16: livechat.v1.User
+	(*Author)(nil),                   // 17: livechat.v1.Author
+	(*Message)(nil),                  // 18: livechat.v1.Message
+	(*StartSessionRequest)(nil),      // 19: livechat.v1.StartSessionRequest
+	(*StartSessionResponse)(nil),     // 20: livechat.v1.StartSessionResponse
+	(*SendMessageRequest)(nil),       // 21: livechat.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),      // 22: livechat.v1.SendMessageResponse
+	(*EndSessionRequest)(nil),        // 23: livechat.v1.EndSessionRequest
+	(*EndSessionResponse)(nil),       // 24: livechat.v1.EndSessionResponse
+	(*Values)(nil),                   // 25: livechat.v1.Values
+	(*HandleWebhookRequest)(nil),     // 26: livechat.v1.HandleWebhookRequest
+	(*HTTPResponse)(nil),             // 27: livechat.v1.HTTPResponse
+	(*Event)(nil),                    // 28: livechat.v1.Event
+	(*HandleWebhookResponse)(nil),    // 29: livechat.v1.HandleWebhookResponse
+	(*ReadSessionRequest)(nil),       // 30: livechat.v1.ReadSessionRequest
+	(*ReadSessionResponse)(nil),      // 31: livechat.v1.ReadSessionResponse
+	(*DescribeWebhooksRequest)(nil),  // 32: livechat.v1.DescribeWebhooksRequest
+	(*DescribeWebhooksResponse)(nil), // 33: livechat.v1.DescribeWebhooksResponse
+	(*ShutdownRequest)(nil),          // 34: livechat.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),         // 35: livechat.v1.ShutdownResponse
+	(*PushEventsRequest)(nil),        // 36: livechat.v1.PushEventsRequest
+	(*PushEventsResponse)(nil),       // 37: livechat.v1.PushEventsResponse
+	(*StateKey)(nil),                 // 38: livechat.v1.StateKey
+	(*GetStateRequest)(nil),          // 39: livechat.v1.GetStateRequest
+	(*GetStateResponse)(nil),         // 40: livechat.v1.GetStateResponse
+	(*SetStateRequest)(nil),          // 41: livechat.v1.SetStateRequest
+	(*SetStateResponse)(nil),         // 42: livechat.v1.SetStateResponse
+	(*DeleteStateRequest)(nil),       // 43: livechat.v1.DeleteStateRequest
+	(*DeleteStateResponse)(nil),      // 44: livechat.v1.DeleteStateResponse
+	nil,                              // 45: livechat.v1.WebhookSetup.HeadersEntry
+	nil,                              // 46: livechat.v1.HandleWebhookRequest.QueryEntry
+	nil,                              // 47: livechat.v1.HandleWebhookRequest.HeadersEntry
+	nil,                              // 48: livechat.v1.HTTPResponse.HeadersEntry
+	(*durationpb.Duration)(nil),      // 49: google.protobuf.Duration
+	(*structpb.Struct)(nil),          // 50: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),    // 51: google.protobuf.Timestamp
 }
 var file_livechat_v1_provider_proto_depIdxs = []int32{
 	9,  // 0: livechat.v1.InfoResponse.config_schema:type_name -> livechat.v1.ConfigSchema
 	8,  // 1: livechat.v1.InfoResponse.webhooks:type_name -> livechat.v1.WebhookSetup
 	7,  // 2: livechat.v1.InfoResponse.rate_limit:type_name -> livechat.v1.RateLimit
-	40, // 3: livechat.v1.RateLimit.per:type_name -> google.protobuf.Duration
-	36, // 4: livechat.v1.WebhookSetup.headers:type_name -> livechat.v1.WebhookSetup.HeadersEntry
+	49, // 3: livechat.v1.RateLimit.per:type_name -> google.protobuf.Duration
+	45, // 4: livechat.v1.WebhookSetup.headers:type_name -> livechat.v1.WebhookSetup.HeadersEntry
 	10, // 5: livechat.v1.ConfigSchema.attributes:type_name -> livechat.v1.Attribute
 	0,  // 6: livechat.v1.Attribute.type:type_name -> livechat.v1.AttributeType
 	1,  // 7: livechat.v1.Diagnostic.severity:type_name -> livechat.v1.Severity
 	11, // 8: livechat.v1.ValidateConfigResponse.diagnostics:type_name -> livechat.v1.Diagnostic
 	11, // 9: livechat.v1.ConfigureResponse.diagnostics:type_name -> livechat.v1.Diagnostic
-	41, // 10: livechat.v1.User.metadata:type_name -> google.protobuf.Struct
+	50, // 10: livechat.v1.User.metadata:type_name -> google.protobuf.Struct
 	2,  // 11: livechat.v1.Author.type:type_name -> livechat.v1.AuthorType
-	41, // 12: livechat.v1.Message.content:type_name -> google.protobuf.Struct
+	50, // 12: livechat.v1.Message.content:type_name -> google.protobuf.Struct
 	17, // 13: livechat.v1.Message.author:type_name -> livechat.v1.Author
-	42, // 14: livechat.v1.Message.time:type_name -> google.protobuf.Timestamp
+	51, // 14: livechat.v1.Message.time:type_name -> google.protobuf.Timestamp
 	16, // 15: livechat.v1.StartSessionRequest.user:type_name -> livechat.v1.User
 	18, // 16: livechat.v1.StartSessionRequest.transcript:type_name -> livechat.v1.Message
 	18, // 17: livechat.v1.StartSessionRequest.messages:type_name -> livechat.v1.Message
@@ -2523,44 +2985,56 @@ var file_livechat_v1_provider_proto_depIdxs = []int32{
 	18, // 19: livechat.v1.SendMessageRequest.message:type_name -> livechat.v1.Message
 	16, // 20: livechat.v1.EndSessionRequest.user:type_name -> livechat.v1.User
 	3,  // 21: livechat.v1.EndSessionRequest.reason:type_name -> livechat.v1.EndReason
-	37, // 22: livechat.v1.HandleWebhookRequest.query:type_name -> livechat.v1.HandleWebhookRequest.QueryEntry
-	38, // 23: livechat.v1.HandleWebhookRequest.headers:type_name -> livechat.v1.HandleWebhookRequest.HeadersEntry
-	39, // 24: livechat.v1.HTTPResponse.headers:type_name -> livechat.v1.HTTPResponse.HeadersEntry
+	46, // 22: livechat.v1.HandleWebhookRequest.query:type_name -> livechat.v1.HandleWebhookRequest.QueryEntry
+	47, // 23: livechat.v1.HandleWebhookRequest.headers:type_name -> livechat.v1.HandleWebhookRequest.HeadersEntry
+	48, // 24: livechat.v1.HTTPResponse.headers:type_name -> livechat.v1.HTTPResponse.HeadersEntry
 	4,  // 25: livechat.v1.Event.type:type_name -> livechat.v1.EventType
 	18, // 26: livechat.v1.Event.message:type_name -> livechat.v1.Message
 	28, // 27: livechat.v1.HandleWebhookResponse.events:type_name -> livechat.v1.Event
 	27, // 28: livechat.v1.HandleWebhookResponse.response:type_name -> livechat.v1.HTTPResponse
 	16, // 29: livechat.v1.ReadSessionRequest.user:type_name -> livechat.v1.User
 	28, // 30: livechat.v1.ReadSessionResponse.events:type_name -> livechat.v1.Event
-	28, // 31: livechat.v1.PushEventsRequest.events:type_name -> livechat.v1.Event
-	25, // 32: livechat.v1.HandleWebhookRequest.QueryEntry.value:type_name -> livechat.v1.Values
-	25, // 33: livechat.v1.HandleWebhookRequest.HeadersEntry.value:type_name -> livechat.v1.Values
-	25, // 34: livechat.v1.HTTPResponse.HeadersEntry.value:type_name -> livechat.v1.Values
-	5,  // 35: livechat.v1.Provider.Info:input_type -> livechat.v1.InfoRequest
-	12, // 36: livechat.v1.Provider.ValidateConfig:input_type -> livechat.v1.ValidateConfigRequest
-	14, // 37: livechat.v1.Provider.Configure:input_type -> livechat.v1.ConfigureRequest
-	19, // 38: livechat.v1.Provider.StartSession:input_type -> livechat.v1.StartSessionRequest
-	21, // 39: livechat.v1.Provider.SendMessage:input_type -> livechat.v1.SendMessageRequest
-	23, // 40: livechat.v1.Provider.EndSession:input_type -> livechat.v1.EndSessionRequest
-	26, // 41: livechat.v1.Provider.HandleWebhook:input_type -> livechat.v1.HandleWebhookRequest
-	30, // 42: livechat.v1.Provider.ReadSession:input_type -> livechat.v1.ReadSessionRequest
-	32, // 43: livechat.v1.Provider.Shutdown:input_type -> livechat.v1.ShutdownRequest
-	34, // 44: livechat.v1.Host.PushEvents:input_type -> livechat.v1.PushEventsRequest
-	6,  // 45: livechat.v1.Provider.Info:output_type -> livechat.v1.InfoResponse
-	13, // 46: livechat.v1.Provider.ValidateConfig:output_type -> livechat.v1.ValidateConfigResponse
-	15, // 47: livechat.v1.Provider.Configure:output_type -> livechat.v1.ConfigureResponse
-	20, // 48: livechat.v1.Provider.StartSession:output_type -> livechat.v1.StartSessionResponse
-	22, // 49: livechat.v1.Provider.SendMessage:output_type -> livechat.v1.SendMessageResponse
-	24, // 50: livechat.v1.Provider.EndSession:output_type -> livechat.v1.EndSessionResponse
-	29, // 51: livechat.v1.Provider.HandleWebhook:output_type -> livechat.v1.HandleWebhookResponse
-	31, // 52: livechat.v1.Provider.ReadSession:output_type -> livechat.v1.ReadSessionResponse
-	33, // 53: livechat.v1.Provider.Shutdown:output_type -> livechat.v1.ShutdownResponse
-	35, // 54: livechat.v1.Host.PushEvents:output_type -> livechat.v1.PushEventsResponse
-	45, // [45:55] is the sub-list for method output_type
-	35, // [35:45] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	8,  // 31: livechat.v1.DescribeWebhooksResponse.webhooks:type_name -> livechat.v1.WebhookSetup
+	28, // 32: livechat.v1.PushEventsRequest.events:type_name -> livechat.v1.Event
+	38, // 33: livechat.v1.GetStateRequest.key:type_name -> livechat.v1.StateKey
+	38, // 34: livechat.v1.SetStateRequest.key:type_name -> livechat.v1.StateKey
+	38, // 35: livechat.v1.DeleteStateRequest.key:type_name -> livechat.v1.StateKey
+	25, // 36: livechat.v1.HandleWebhookRequest.QueryEntry.value:type_name -> livechat.v1.Values
+	25, // 37: livechat.v1.HandleWebhookRequest.HeadersEntry.value:type_name -> livechat.v1.Values
+	25, // 38: livechat.v1.HTTPResponse.HeadersEntry.value:type_name -> livechat.v1.Values
+	5,  // 39: livechat.v1.Provider.Info:input_type -> livechat.v1.InfoRequest
+	12, // 40: livechat.v1.Provider.ValidateConfig:input_type -> livechat.v1.ValidateConfigRequest
+	14, // 41: livechat.v1.Provider.Configure:input_type -> livechat.v1.ConfigureRequest
+	19, // 42: livechat.v1.Provider.StartSession:input_type -> livechat.v1.StartSessionRequest
+	21, // 43: livechat.v1.Provider.SendMessage:input_type -> livechat.v1.SendMessageRequest
+	23, // 44: livechat.v1.Provider.EndSession:input_type -> livechat.v1.EndSessionRequest
+	26, // 45: livechat.v1.Provider.HandleWebhook:input_type -> livechat.v1.HandleWebhookRequest
+	30, // 46: livechat.v1.Provider.ReadSession:input_type -> livechat.v1.ReadSessionRequest
+	32, // 47: livechat.v1.Provider.DescribeWebhooks:input_type -> livechat.v1.DescribeWebhooksRequest
+	34, // 48: livechat.v1.Provider.Shutdown:input_type -> livechat.v1.ShutdownRequest
+	36, // 49: livechat.v1.Host.PushEvents:input_type -> livechat.v1.PushEventsRequest
+	39, // 50: livechat.v1.Host.GetState:input_type -> livechat.v1.GetStateRequest
+	41, // 51: livechat.v1.Host.SetState:input_type -> livechat.v1.SetStateRequest
+	43, // 52: livechat.v1.Host.DeleteState:input_type -> livechat.v1.DeleteStateRequest
+	6,  // 53: livechat.v1.Provider.Info:output_type -> livechat.v1.InfoResponse
+	13, // 54: livechat.v1.Provider.ValidateConfig:output_type -> livechat.v1.ValidateConfigResponse
+	15, // 55: livechat.v1.Provider.Configure:output_type -> livechat.v1.ConfigureResponse
+	20, // 56: livechat.v1.Provider.StartSession:output_type -> livechat.v1.StartSessionResponse
+	22, // 57: livechat.v1.Provider.SendMessage:output_type -> livechat.v1.SendMessageResponse
+	24, // 58: livechat.v1.Provider.EndSession:output_type -> livechat.v1.EndSessionResponse
+	29, // 59: livechat.v1.Provider.HandleWebhook:output_type -> livechat.v1.HandleWebhookResponse
+	31, // 60: livechat.v1.Provider.ReadSession:output_type -> livechat.v1.ReadSessionResponse
+	33, // 61: livechat.v1.Provider.DescribeWebhooks:output_type -> livechat.v1.DescribeWebhooksResponse
+	35, // 62: livechat.v1.Provider.Shutdown:output_type -> livechat.v1.ShutdownResponse
+	37, // 63: livechat.v1.Host.PushEvents:output_type -> livechat.v1.PushEventsResponse
+	40, // 64: livechat.v1.Host.GetState:output_type -> livechat.v1.GetStateResponse
+	42, // 65: livechat.v1.Host.SetState:output_type -> livechat.v1.SetStateResponse
+	44, // 66: livechat.v1.Host.DeleteState:output_type -> livechat.v1.DeleteStateResponse
+	53, // [53:67] is the sub-list for method output_type
+	39, // [39:53] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_livechat_v1_provider_proto_init() }
@@ -2574,7 +3048,7 @@ func file_livechat_v1_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livechat_v1_provider_proto_rawDesc), len(file_livechat_v1_provider_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   35,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -30,15 +30,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Provider_Info_FullMethodName           = "/livechat.v1.Provider/Info"
-	Provider_ValidateConfig_FullMethodName = "/livechat.v1.Provider/ValidateConfig"
-	Provider_Configure_FullMethodName      = "/livechat.v1.Provider/Configure"
-	Provider_StartSession_FullMethodName   = "/livechat.v1.Provider/StartSession"
-	Provider_SendMessage_FullMethodName    = "/livechat.v1.Provider/SendMessage"
-	Provider_EndSession_FullMethodName     = "/livechat.v1.Provider/EndSession"
-	Provider_HandleWebhook_FullMethodName  = "/livechat.v1.Provider/HandleWebhook"
-	Provider_ReadSession_FullMethodName    = "/livechat.v1.Provider/ReadSession"
-	Provider_Shutdown_FullMethodName       = "/livechat.v1.Provider/Shutdown"
+	Provider_Info_FullMethodName             = "/livechat.v1.Provider/Info"
+	Provider_ValidateConfig_FullMethodName   = "/livechat.v1.Provider/ValidateConfig"
+	Provider_Configure_FullMethodName        = "/livechat.v1.Provider/Configure"
+	Provider_StartSession_FullMethodName     = "/livechat.v1.Provider/StartSession"
+	Provider_SendMessage_FullMethodName      = "/livechat.v1.Provider/SendMessage"
+	Provider_EndSession_FullMethodName       = "/livechat.v1.Provider/EndSession"
+	Provider_HandleWebhook_FullMethodName    = "/livechat.v1.Provider/HandleWebhook"
+	Provider_ReadSession_FullMethodName      = "/livechat.v1.Provider/ReadSession"
+	Provider_DescribeWebhooks_FullMethodName = "/livechat.v1.Provider/DescribeWebhooks"
+	Provider_Shutdown_FullMethodName         = "/livechat.v1.Provider/Shutdown"
 )
 
 // ProviderClient is the client API for Provider service.
@@ -69,6 +70,11 @@ type ProviderClient interface {
 	// plugin answers UNIMPLEMENTED and the host never calls it again. The host
 	// calls it to catch up on webhooks the platform did not deliver.
 	ReadSession(ctx context.Context, in *ReadSessionRequest, opts ...grpc.CallOption) (*ReadSessionResponse, error)
+	// DescribeWebhooks describes the webhooks to create on the platform for
+	// one bot, built from its config (a shop's domain, an account id). It is
+	// printed by `livechatd webhook-url`. Optional: a plugin that does not
+	// serve it answers UNIMPLEMENTED and the host prints Info's webhooks.
+	DescribeWebhooks(ctx context.Context, in *DescribeWebhooksRequest, opts ...grpc.CallOption) (*DescribeWebhooksResponse, error)
 	// Shutdown asks the plugin to finish in-flight work before it is stopped.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
 }
@@ -161,6 +167,16 @@ func (c *providerClient) ReadSession(ctx context.Context, in *ReadSessionRequest
 	return out, nil
 }
 
+func (c *providerClient) DescribeWebhooks(ctx context.Context, in *DescribeWebhooksRequest, opts ...grpc.CallOption) (*DescribeWebhooksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeWebhooksResponse)
+	err := c.cc.Invoke(ctx, Provider_DescribeWebhooks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *providerClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ShutdownResponse)
@@ -199,6 +215,11 @@ type ProviderServer interface {
 	// plugin answers UNIMPLEMENTED and the host never calls it again. The host
 	// calls it to catch up on webhooks the platform did not deliver.
 	ReadSession(context.Context, *ReadSessionRequest) (*ReadSessionResponse, error)
+	// DescribeWebhooks describes the webhooks to create on the platform for
+	// one bot, built from its config (a shop's domain, an account id). It is
+	// printed by `livechatd webhook-url`. Optional: a plugin that does not
+	// serve it answers UNIMPLEMENTED and the host prints Info's webhooks.
+	DescribeWebhooks(context.Context, *DescribeWebhooksRequest) (*DescribeWebhooksResponse, error)
 	// Shutdown asks the plugin to finish in-flight work before it is stopped.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
 	mustEmbedUnimplementedProviderServer()
@@ -234,6 +255,9 @@ func (UnimplementedProviderServer) HandleWebhook(context.Context, *HandleWebhook
 }
 func (UnimplementedProviderServer) ReadSession(context.Context, *ReadSessionRequest) (*ReadSessionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadSession not implemented")
+}
+func (UnimplementedProviderServer) DescribeWebhooks(context.Context, *DescribeWebhooksRequest) (*DescribeWebhooksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DescribeWebhooks not implemented")
 }
 func (UnimplementedProviderServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
@@ -403,6 +427,24 @@ func _Provider_ReadSession_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Provider_DescribeWebhooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeWebhooksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProviderServer).DescribeWebhooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Provider_DescribeWebhooks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProviderServer).DescribeWebhooks(ctx, req.(*DescribeWebhooksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Provider_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ShutdownRequest)
 	if err := dec(in); err != nil {
@@ -461,6 +503,10 @@ var Provider_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Provider_ReadSession_Handler,
 		},
 		{
+			MethodName: "DescribeWebhooks",
+			Handler:    _Provider_DescribeWebhooks_Handler,
+		},
+		{
 			MethodName: "Shutdown",
 			Handler:    _Provider_Shutdown_Handler,
 		},
@@ -470,17 +516,32 @@ var Provider_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Host_PushEvents_FullMethodName = "/livechat.v1.Host/PushEvents"
+	Host_PushEvents_FullMethodName  = "/livechat.v1.Host/PushEvents"
+	Host_GetState_FullMethodName    = "/livechat.v1.Host/GetState"
+	Host_SetState_FullMethodName    = "/livechat.v1.Host/SetState"
+	Host_DeleteState_FullMethodName = "/livechat.v1.Host/DeleteState"
 )
 
 // HostClient is the client API for Host service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Host is served by livechatd over the go-plugin broker, for platforms that
-// push events (a websocket, a long poll) rather than call a webhook.
+// Host is served by livechatd over the go-plugin broker: for platforms that
+// push events (a websocket, a long poll) rather than call a webhook, and to
+// keep the plugin's state.
 type HostClient interface {
 	PushEvents(ctx context.Context, in *PushEventsRequest, opts ...grpc.CallOption) (*PushEventsResponse, error)
+	// GetState, SetState and DeleteState are the plugin's state: small
+	// values per session the host keeps durably for the plugin (in its
+	// store, so they outlive plugin and host restarts), e.g. what a retried
+	// call already did on a platform that has no idempotency keys. Keys are
+	// scoped to (the calling plugin, bot, session): a plugin names only its
+	// own bots and their sessions, and never sees another plugin's state.
+	// They go with the session's transcript (retention.transcripts after it
+	// closed). A host older than these answers UNIMPLEMENTED.
+	GetState(ctx context.Context, in *GetStateRequest, opts ...grpc.CallOption) (*GetStateResponse, error)
+	SetState(ctx context.Context, in *SetStateRequest, opts ...grpc.CallOption) (*SetStateResponse, error)
+	DeleteState(ctx context.Context, in *DeleteStateRequest, opts ...grpc.CallOption) (*DeleteStateResponse, error)
 }
 
 type hostClient struct {
@@ -501,14 +562,56 @@ func (c *hostClient) PushEvents(ctx context.Context, in *PushEventsRequest, opts
 	return out, nil
 }
 
+func (c *hostClient) GetState(ctx context.Context, in *GetStateRequest, opts ...grpc.CallOption) (*GetStateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetStateResponse)
+	err := c.cc.Invoke(ctx, Host_GetState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) SetState(ctx context.Context, in *SetStateRequest, opts ...grpc.CallOption) (*SetStateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetStateResponse)
+	err := c.cc.Invoke(ctx, Host_SetState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) DeleteState(ctx context.Context, in *DeleteStateRequest, opts ...grpc.CallOption) (*DeleteStateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteStateResponse)
+	err := c.cc.Invoke(ctx, Host_DeleteState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
 //
-// Host is served by livechatd over the go-plugin broker, for platforms that
-// push events (a websocket, a long poll) rather than call a webhook.
+// Host is served by livechatd over the go-plugin broker: for platforms that
+// push events (a websocket, a long poll) rather than call a webhook, and to
+// keep the plugin's state.
 type HostServer interface {
 	PushEvents(context.Context, *PushEventsRequest) (*PushEventsResponse, error)
+	// GetState, SetState and DeleteState are the plugin's state: small
+	// values per session the host keeps durably for the plugin (in its
+	// store, so they outlive plugin and host restarts), e.g. what a retried
+	// call already did on a platform that has no idempotency keys. Keys are
+	// scoped to (the calling plugin, bot, session): a plugin names only its
+	// own bots and their sessions, and never sees another plugin's state.
+	// They go with the session's transcript (retention.transcripts after it
+	// closed). A host older than these answers UNIMPLEMENTED.
+	GetState(context.Context, *GetStateRequest) (*GetStateResponse, error)
+	SetState(context.Context, *SetStateRequest) (*SetStateResponse, error)
+	DeleteState(context.Context, *DeleteStateRequest) (*DeleteStateResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -521,6 +624,15 @@ type UnimplementedHostServer struct{}
 
 func (UnimplementedHostServer) PushEvents(context.Context, *PushEventsRequest) (*PushEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PushEvents not implemented")
+}
+func (UnimplementedHostServer) GetState(context.Context, *GetStateRequest) (*GetStateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetState not implemented")
+}
+func (UnimplementedHostServer) SetState(context.Context, *SetStateRequest) (*SetStateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetState not implemented")
+}
+func (UnimplementedHostServer) DeleteState(context.Context, *DeleteStateRequest) (*DeleteStateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteState not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -561,6 +673,60 @@ func _Host_PushEvents_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_GetState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).GetState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_GetState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).GetState(ctx, req.(*GetStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_SetState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).SetState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_SetState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).SetState(ctx, req.(*SetStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_DeleteState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).DeleteState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_DeleteState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).DeleteState(ctx, req.(*DeleteStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -571,6 +737,18 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PushEvents",
 			Handler:    _Host_PushEvents_Handler,
+		},
+		{
+			MethodName: "GetState",
+			Handler:    _Host_GetState_Handler,
+		},
+		{
+			MethodName: "SetState",
+			Handler:    _Host_SetState_Handler,
+		},
+		{
+			MethodName: "DeleteState",
+			Handler:    _Host_DeleteState_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
