@@ -134,4 +134,4 @@ func (noState) GetState(context.Context, StateKey) ([]byte, bool, error) {
 	return nil, false, Permanent(ErrNoState)
 }
 func (noState) SetState(context.Context, StateKey, []byte) error { return Permanent(ErrNoState) }
-func (noState) DeleteState(context.Context, StateKey) error     { return Permanent(ErrNoState) }
+func (noState) DeleteState(context.Context, StateKey) error      { return Permanent(ErrNoState) }
