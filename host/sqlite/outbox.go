@@ -79,35 +79,44 @@ func (t *tx) Enqueue(o *host.OutboxItem) error {
 	return nil
 }
 
-// ClaimDue implements host.Outbox.
+// ClaimDue implements host.Outbox. Like every write, it is committed
+// together with the transactions that arrive beside it (see Tx).
 func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.OutboxItem, error) {
-	sqlTx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, dbError("claim", err)
-	}
-	defer sqlTx.Rollback()
-
-	ms := now.UnixMilli()
-	items, err := queryOutbox(ctx, sqlTx, claimQuery, ms, host.ClampLimit(limit))
+	var items []*host.OutboxItem
+	err := db.write(ctx, func(ctx context.Context, sqlTx *sql.Tx) error {
+		ms := now.UnixMilli()
+		var err error
+		items, err = queryOutbox(ctx, sqlTx, claimQuery, ms, host.ClampLimit(limit))
+		if err != nil {
+			return err
+		}
+		until := now.Add(db.lease).UnixMilli()
+		for _, it := range items {
+			it.Claim = host.NewID()
+			if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox SET claimed_until = ?, claim_token = ?, updated_at = ? WHERE id = ?`,
+				until, it.Claim, ms, it.ID); err != nil {
+				return dbError("claim", err)
+			}
+			if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox_queues SET due_at = ? WHERE queue = ?`, until, it.Queue); err != nil {
+				return dbError("claim", err)
+			}
+			it.UpdatedAt = time.UnixMilli(ms).UTC()
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	until := now.Add(db.lease).UnixMilli()
-	for _, it := range items {
-		it.Claim = host.NewID()
-		if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox SET claimed_until = ?, claim_token = ?, updated_at = ? WHERE id = ?`,
-			until, it.Claim, ms, it.ID); err != nil {
-			return nil, dbError("claim", err)
-		}
-		if _, err := sqlTx.ExecContext(ctx, `UPDATE outbox_queues SET due_at = ? WHERE queue = ?`, until, it.Queue); err != nil {
-			return nil, dbError("claim", err)
-		}
-		it.UpdatedAt = time.UnixMilli(ms).UTC()
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return nil, dbError("claim", err)
-	}
 	return items, nil
+}
+
+// write runs fn on the writer inside Tx, so that it shares a commit with
+// the transactions beside it.
+func (db *DB) write(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	return db.Tx(ctx, func(htx host.Tx) error {
+		t := htx.(*tx)
+		return fn(t.ctx, t.tx)
+	})
 }
 
 // ReleaseClaims implements host.Outbox.
@@ -191,39 +200,33 @@ func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.O
 	if it.Claim == "" {
 		return &host.Error{Code: host.EINVALID, Field: "claim", Message: fmt.Sprintf("outbox item %d was not claimed", it.ID)}
 	}
-	sqlTx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return dbError("update outbox", err)
-	}
-	defer sqlTx.Rollback()
-	var queue string
-	err = sqlTx.QueryRowContext(ctx, query, args...).Scan(&queue)
-	if err == nil {
-		if err := then(ctx, sqlTx, queue); err != nil {
-			return dbError("update outbox queue", err)
+	return db.write(ctx, func(ctx context.Context, sqlTx *sql.Tx) error {
+		var queue string
+		err := sqlTx.QueryRowContext(ctx, query, args...).Scan(&queue)
+		if err == nil {
+			if err := then(ctx, sqlTx, queue); err != nil {
+				return dbError("update outbox queue", err)
+			}
+			return nil
 		}
-		if err := sqlTx.Commit(); err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
 			return dbError("update outbox", err)
 		}
-		return nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return dbError("update outbox", err)
-	}
-	var state host.OutboxState
-	var token string
-	err = sqlTx.QueryRowContext(ctx, `SELECT state, claim_token FROM outbox WHERE id = ?`, it.ID).Scan(&state, &token)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return host.Errorf(host.ENOTFOUND, "outbox item %d not found", it.ID)
-	case err != nil:
-		return dbError("update outbox", err)
-	case state == idempotent && token == it.Claim:
-		return nil
-	case state == host.OutboxPending:
-		return &host.Error{Code: host.ECONFLICT, Field: "claim", Message: fmt.Sprintf("outbox item %d is claimed by another worker now", it.ID)}
-	}
-	return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", it.ID, state)}
+		var state host.OutboxState
+		var token string
+		err = sqlTx.QueryRowContext(ctx, `SELECT state, claim_token FROM outbox WHERE id = ?`, it.ID).Scan(&state, &token)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return host.Errorf(host.ENOTFOUND, "outbox item %d not found", it.ID)
+		case err != nil:
+			return dbError("update outbox", err)
+		case state == idempotent && token == it.Claim:
+			return nil
+		case state == host.OutboxPending:
+			return &host.Error{Code: host.ECONFLICT, Field: "claim", Message: fmt.Sprintf("outbox item %d is claimed by another worker now", it.ID)}
+		}
+		return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", it.ID, state)}
+	})
 }
 
 // Pending implements host.Outbox.
