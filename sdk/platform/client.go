@@ -81,7 +81,7 @@ type Options struct {
 	// sdk.RateLimited and the delay instead.
 	MaxWait time.Duration
 	// DefaultRetryAfter is the wait of a 429 without a readable Retry-After
-	// (default 1s).
+	// (default 1s); NoRetryAfter leaves it to the host's backoff.
 	DefaultRetryAfter time.Duration
 	// Limiter spaces calls out and holds them after a 429. Share one among
 	// the clients of one platform account; nil for none.
@@ -100,6 +100,10 @@ type Options struct {
 	Now   func() time.Time
 	Sleep func(context.Context, time.Duration) error
 }
+
+// NoRetryAfter, as Options.DefaultRetryAfter, gives a 429 without
+// Retry-After no delay of its own: the host's backoff applies.
+const NoRetryAfter time.Duration = -1
 
 // Client calls one platform account's REST API. It is safe for concurrent
 // use.
@@ -143,7 +147,10 @@ func New(o Options) (*Client, error) {
 	if o.MaxWait <= 0 {
 		o.MaxWait = 10 * time.Second
 	}
-	if o.DefaultRetryAfter <= 0 {
+	switch {
+	case o.DefaultRetryAfter < 0:
+		o.DefaultRetryAfter = 0
+	case o.DefaultRetryAfter == 0:
 		o.DefaultRetryAfter = time.Second
 	}
 	if o.ErrorMessage == nil {

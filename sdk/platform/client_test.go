@@ -268,6 +268,9 @@ func TestClientRetriesIdempotentCalls(t *testing.T) {
 		slept     []time.Duration
 		attempts  int
 		rateWaits int
+		// defaultAfter is Options.DefaultRetryAfter; after the RetryAfter
+		// of a rate-limited error.
+		defaultAfter, after time.Duration
 	}{
 		{name: "gives up after 3 tries", replies: []reply{unavailable}, method: http.MethodGet, want: sdk.KindUnavailable, calls: 3,
 			slept: []time.Duration{500 * time.Millisecond, time.Second}, attempts: 3},
@@ -281,14 +284,23 @@ func TestClientRetriesIdempotentCalls(t *testing.T) {
 			want: sdk.KindRateLimited, calls: 4, slept: []time.Duration{time.Second, time.Second, time.Second}, rateWaits: 3},
 		{name: "429 too long to wait", replies: []reply{{status: 429, header: map[string]string{"Retry-After": "60"}}, {status: 200}}, method: http.MethodGet,
 			want: sdk.KindRateLimited, calls: 1, rateWaits: 3},
+		{name: "429 without Retry-After, NoRetryAfter: the host's backoff", replies: []reply{{status: 429}, {status: 200}}, method: http.MethodGet,
+			want: sdk.KindRateLimited, calls: 1, defaultAfter: platform.NoRetryAfter, after: 0},
+		{name: "429 without Retry-After, waited out for DefaultRetryAfter", replies: []reply{{status: 429}, {status: 200}}, method: http.MethodGet,
+			calls: 2, slept: []time.Duration{3 * time.Second}, rateWaits: 1, defaultAfter: 3 * time.Second},
 		{name: "429 default: not waited", replies: []reply{{status: 429, header: map[string]string{"Retry-After": "1"}}, {status: 200}}, method: http.MethodGet,
 			want: sdk.KindRateLimited, calls: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &scripted{replies: tc.replies}
-			c, clk := newTestClient(t, s, func(o *platform.Options) { o.Attempts, o.RateWaits = tc.attempts, tc.rateWaits })
+			c, clk := newTestClient(t, s, func(o *platform.Options) {
+				o.Attempts, o.RateWaits, o.DefaultRetryAfter = tc.attempts, tc.rateWaits, tc.defaultAfter
+			})
 			err := c.Do(context.Background(), tc.method, "tickets", nil, nil, nil)
 			checkKind(t, err, tc.want)
+			if _, after := sdk.IsRetryable(err); tc.want == sdk.KindRateLimited && tc.defaultAfter != 0 && after != tc.after {
+				t.Errorf("RetryAfter %s, want %s", after, tc.after)
+			}
 			if s.count() != tc.calls {
 				t.Errorf("%d calls, want %d", s.count(), tc.calls)
 			}

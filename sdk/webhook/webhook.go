@@ -40,8 +40,8 @@ const (
 	Base64
 )
 
-// TimeFormat is how a platform writes its timestamp header. Verify reads
-// all three; Timestamp writes the scheme's.
+// TimeFormat is how a platform writes its timestamp header; Verify reads
+// the scheme's format only, Timestamp writes it.
 type TimeFormat int
 
 const (
@@ -136,7 +136,7 @@ func (s Scheme) Verify(secret string, header map[string][]string, body []byte, n
 	if s.TimestampHeader == "" || s.Tolerance <= 0 {
 		return nil
 	}
-	at, err := parseTime(ts)
+	at, err := s.parseTime(ts)
 	if err != nil {
 		return fmt.Errorf("%w: %s %.40q", ErrMalformed, s.TimestampHeader, ts)
 	}
@@ -197,15 +197,20 @@ func (s Scheme) decode(v string) ([]byte, error) {
 	return nil, errors.New("not base64")
 }
 
-// parseTime reads unix seconds, unix milliseconds or an RFC 3339 time.
-func parseTime(v string) (time.Time, error) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n > 1e11 || n < -1e11 { // beyond year 5138 in seconds: milliseconds
-			return time.UnixMilli(n), nil
-		}
-		return time.Unix(n, 0), nil
+// parseTime reads v in the scheme's format only: a Chatwoot timestamp in
+// milliseconds is thousands of years ahead, not "close enough".
+func (s Scheme) parseTime(v string) (time.Time, error) {
+	if s.TimeFormat == RFC3339 {
+		return time.Parse(time.RFC3339Nano, v)
 	}
-	return time.Parse(time.RFC3339Nano, v)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if s.TimeFormat == UnixMilli {
+		return time.UnixMilli(n), nil
+	}
+	return time.Unix(n, 0), nil
 }
 
 // TokenEqual reports whether got is the shared token want, in time that

@@ -71,6 +71,9 @@ func TestVerify(t *testing.T) {
 		{"chatwoot base64 instead of hex", webhook.Chatwoot, map[string]string{"X-Chatwoot-Signature": "sha256=" + zendesk(secret, unix+".", b), "X-Chatwoot-Timestamp": unix}, b, webhook.ErrMismatch},
 		{"chatwoot unsigned", webhook.Chatwoot, map[string]string{}, b, webhook.ErrUnsigned},
 		{"chatwoot no timestamp", webhook.Chatwoot, map[string]string{"X-Chatwoot-Signature": chatwoot(secret, "", b)}, b, webhook.ErrUnsigned},
+		{"chatwoot timestamp in milliseconds", webhook.Chatwoot, map[string]string{"X-Chatwoot-Signature": chatwoot(secret, ms, b), "X-Chatwoot-Timestamp": ms}, b, webhook.ErrStale},
+		{"front timestamp in seconds", webhook.Front, map[string]string{"X-Front-Signature": front(secret, unix, b), "X-Front-Request-Timestamp": unix}, b, webhook.ErrStale},
+		{"zendesk unix timestamp", webhook.Zendesk, map[string]string{"X-Zendesk-Webhook-Signature": zendesk(secret, unix, b), "X-Zendesk-Webhook-Signature-Timestamp": unix}, b, webhook.ErrMalformed},
 		{"chatwoot signed timestamp that is no time", webhook.Chatwoot, map[string]string{"X-Chatwoot-Signature": chatwoot(secret, "soon", b), "X-Chatwoot-Timestamp": "soon"}, b, webhook.ErrMalformed},
 
 		{"zendesk good, ISO timestamp", webhook.Zendesk, map[string]string{"X-Zendesk-Webhook-Signature": zendesk(secret, iso, b), "X-Zendesk-Webhook-Signature-Timestamp": iso}, b, nil},
