@@ -194,12 +194,11 @@ func (p *Provider) Configure(ctx context.Context, name string, cfg sdk.Config, _
 		return sdk.Permanent(err)
 	}
 	account, _ := positiveID(c.AccountID)
-	b := &bot{
-		name:      name,
-		cfg:       c,
-		api:       newClient(p.http, c.BaseURL, account, c.APIAccessToken),
-		tolerance: tolerance,
+	api, err := newClient(p.http, c.BaseURL, account, c.APIAccessToken)
+	if err != nil {
+		return sdk.Permanent(err)
 	}
+	b := &bot{name: name, cfg: c, api: api, tolerance: tolerance}
 	if _, err := p.inbox(ctx, b); err != nil {
 		if retry, _ := sdk.IsRetryable(err); !retry {
 			return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/livechatd/livechatd/sdk"
+	"github.com/livechatd/livechatd/sdk/platform"
 )
 
 // Custom attributes of a livechat conversation: they name the session in
@@ -115,7 +116,7 @@ func (p *Provider) contact(ctx context.Context, b *bot, inboxID int64, want newC
 	if c == nil {
 		want.InboxID = inboxID
 		created, ci, err := b.api.createContact(ctx, want)
-		if statusOf(err) == http.StatusUnprocessableEntity {
+		if platform.StatusOf(err) == http.StatusUnprocessableEntity {
 			// Taken meanwhile (the identifier or the email), or an email or
 			// phone number Chatwoot refuses: find it, else create the
 			// contact with those only as custom attributes.
@@ -271,7 +272,7 @@ func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
 	if err == nil && b.cfg.ResolveOnEnd {
 		err = b.api.toggleStatus(ctx, conv, "resolved")
 	}
-	if statusOf(err) == http.StatusNotFound {
+	if platform.StatusOf(err) == http.StatusNotFound {
 		// Deleted on Chatwoot: there is nothing left to close.
 		p.log.Warn("conversation gone; nothing to close", "bot", req.Bot, "session", req.SessionID, "conversation", conv)
 		return nil

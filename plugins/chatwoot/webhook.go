@@ -3,9 +3,6 @@ package chatwoot
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/livechatd/livechatd/sdk"
+	"github.com/livechatd/livechatd/sdk/webhook"
 )
 
 // The webhook events the plugin acts on; Chatwoot's others are answered
@@ -68,66 +66,17 @@ func accountOf(b *bot) int64 {
 }
 
 // header returns the first value of key, matched case-insensitively.
-func header(h map[string][]string, key string) string {
-	if vs := h[key]; len(vs) > 0 {
-		return vs[0]
-	}
-	for k, vs := range h {
-		if strings.EqualFold(k, key) && len(vs) > 0 {
-			return vs[0]
-		}
-	}
-	return ""
-}
+func header(h map[string][]string, key string) string { return webhook.Header(h, key) }
 
-// Why a signed delivery is refused.
-var (
-	errUnsigned     = errors.New("unsigned request: no " + headerSignature + " or " + headerTimestamp)
-	errBadTimestamp = errors.New(headerTimestamp + " is not a unix time")
-	errStale        = errors.New(headerTimestamp + " is outside the tolerance")
-	errSignature    = errors.New(headerSignature + " does not match")
-)
-
-// verify checks a delivery signed the way Chatwoot signs:
+// verify checks a delivery signed the way Chatwoot signs (webhook.Chatwoot:
 // X-Chatwoot-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
-// with X-Chatwoot-Timestamp: <unix seconds>, which must be within
-// tolerance of now. The bare hex digest is accepted too, as is a
-// comma-separated list of candidates (a secret being rotated).
+// with X-Chatwoot-Timestamp, within tolerance of now). The bare hex digest
+// is accepted too, as is a comma-separated list of candidates (a secret
+// being rotated).
 func verify(h map[string][]string, body []byte, secret string, now time.Time, tolerance time.Duration) error {
-	sig, ts := header(h, headerSignature), strings.TrimSpace(header(h, headerTimestamp))
-	if sig == "" || ts == "" {
-		return errUnsigned
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return errBadTimestamp
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(ts))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	want := mac.Sum(nil)
-	ok := false
-	for _, cand := range strings.Split(sig, ",") {
-		cand = strings.TrimSpace(cand)
-		if v, found := strings.CutPrefix(cand, "sha256="); found {
-			cand = v
-		}
-		got, err := hex.DecodeString(cand)
-		if err == nil && hmac.Equal(got, want) {
-			ok = true
-		}
-	}
-	if !ok {
-		return errSignature
-	}
-	// Checked once the signature holds, so that a forged request learns
-	// nothing about the clock.
-	tol := int64(tolerance / time.Second)
-	if sec < now.Unix()-tol || sec > now.Unix()+tol {
-		return errStale
-	}
-	return nil
+	scheme := webhook.Chatwoot
+	scheme.Tolerance = tolerance
+	return scheme.Verify(secret, h, body, now)
 }
 
 // scope is what a delivery must belong to for the bot.
