@@ -204,3 +204,17 @@ func TestConfigJSON(t *testing.T) {
 		t.Error("a JSON array is not a config")
 	}
 }
+
+func TestStateKeyRoundTrip(t *testing.T) {
+	for _, k := range []StateKey{{}, {Bot: "shop", SessionID: "s1", Key: "sent:m1"}} {
+		if got := stateKeyFromProto(stateKeyToProto(k)); got != k {
+			t.Errorf("round trip of %+v = %+v", k, got)
+		}
+	}
+	if got := stateKeyFromProto(nil); got != (StateKey{}) {
+		t.Errorf("nil key = %+v", got)
+	}
+	if got := webhooksFromProto(webhooksToProto(nil)); got != nil {
+		t.Errorf("nil webhooks = %+v", got)
+	}
+}
