@@ -34,7 +34,9 @@ func (p sandboxPlatform) Config(string) sdk.Config {
 	return sdk.Config{"base_url": p.sb.BaseURL(), "email": sandbox.DefaultEmail, "api_key": sandbox.DefaultAPIKey}
 }
 
-func (p sandboxPlatform) ticket(t sdktest.Ticket) (int64, error) { return strconv.ParseInt(t.Ref, 10, 64) }
+func (p sandboxPlatform) ticket(t sdktest.Ticket) (int64, error) {
+	return strconv.ParseInt(t.Ref, 10, 64)
+}
 
 func (p sandboxPlatform) Received(t sdktest.Ticket) (sdktest.Received, error) {
 	id, err := p.ticket(t)
