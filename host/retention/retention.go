@@ -1,6 +1,7 @@
 // Package retention deletes what livechatd no longer needs: done and dead
 // outbox items, processed webhook event ids, request records, old
-// transcripts and webchat stream entries. Without it every table grows
+// transcripts with the plugins' state of their sessions, and webchat stream
+// entries. Without it every table grows
 // forever (issue 9).
 //
 // A Job runs a pass every Policy.Interval, off the hot path: each rule
@@ -40,6 +41,9 @@ type Store interface {
 	// DeleteStreamEntries deletes webchat stream entries written before
 	// before.
 	DeleteStreamEntries(ctx context.Context, before time.Time, limit int) (int, error)
+	// DeletePluginState deletes provider plugins' state of sessions closed
+	// before before. Open sessions' state is never deleted.
+	DeletePluginState(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // Policy is how long each kind of row is kept, and how the job deletes
@@ -66,9 +70,10 @@ const (
 	TableRequests        = "requests"
 	TableMessages        = "messages"
 	TableWebchatStream   = "webchat_stream"
+	TablePluginState     = "plugin_state"
 )
 
-var tables = []string{TableOutbox, TableProcessedEvents, TableRequests, TableMessages, TableWebchatStream}
+var tables = []string{TableOutbox, TableProcessedEvents, TableRequests, TableMessages, TableWebchatStream, TablePluginState}
 
 // Options are a Job's collaborators. The zero value is usable.
 type Options struct {
@@ -114,6 +119,8 @@ func New(store Store, p Policy, opts Options) (*Job, error) {
 		{"requests", TableRequests, p.Requests, store.DeleteRequests},
 		{"transcripts", TableMessages, p.Transcripts, store.DeleteTranscripts},
 		{"webchat_streams", TableWebchatStream, p.WebchatStreams, store.DeleteStreamEntries},
+		// A session's plugin state goes with its transcript.
+		{"transcripts", TablePluginState, p.Transcripts, store.DeletePluginState},
 	}
 	for _, r := range j.rules {
 		if r.age <= 0 {

@@ -110,6 +110,10 @@ func (f *fakeStore) DeleteStreamEntries(_ context.Context, before time.Time, lim
 	return f.delete("webchat_streams", before, limit)
 }
 
+func (f *fakeStore) DeletePluginState(_ context.Context, before time.Time, limit int) (int, error) {
+	return f.delete("plugin_state", before, limit)
+}
+
 // syncBuffer is a log destination safe to read while Run writes.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -183,11 +187,12 @@ func TestPass(t *testing.T) {
 		{"requests", t0.Add(-7 * day), 3},
 		{"transcripts", t0.Add(-90 * day), 3}, {"transcripts", t0.Add(-90 * day), 3}, // a full batch, then an empty one
 		{"webchat_streams", t0.Add(-30 * day), 3},
+		{"plugin_state", t0.Add(-90 * day), 3}, // the transcripts' age
 	}
 	if diff := cmp.Diff(wantCalls, store.Calls(), cmp.AllowUnexported(call{})); diff != "" {
 		t.Errorf("deletes (-want +got):\n%s", diff)
 	}
-	wantMetric := map[string]float64{"outbox": 8, "messages": 3, "processed_events": 0, "requests": 0, "webchat_stream": 0}
+	wantMetric := map[string]float64{"outbox": 8, "messages": 3, "processed_events": 0, "requests": 0, "webchat_stream": 0, "plugin_state": 0}
 	if diff := cmp.Diff(wantMetric, deletedMetric(t, reg)); diff != "" {
 		t.Errorf("livechat_retention_deleted_total (-want +got):\n%s", diff)
 	}
@@ -199,8 +204,8 @@ func TestPass(t *testing.T) {
 	if got, err := j.Pass(context.Background()); err != nil || len(got) != 0 {
 		t.Errorf("second pass = %v, %v; want nothing deleted", got, err)
 	}
-	if n := len(store.Calls()); n != len(wantCalls)+6 {
-		t.Errorf("second pass made %d deletes, want 6", n-len(wantCalls))
+	if n := len(store.Calls()); n != len(wantCalls)+7 {
+		t.Errorf("second pass made %d deletes, want 7", n-len(wantCalls))
 	}
 	if strings.Count(logs.String(), "\n") != 1 {
 		t.Errorf("a pass that deleted nothing logged:\n%s", logs)
@@ -291,7 +296,7 @@ func TestRun(t *testing.T) {
 		t.Errorf("after the second pass, outbox deleted = %v, want 3", got)
 	}
 	calls := store.Calls()
-	if last := calls[len(calls)-6]; last.rule != "done_work" || !last.before.Equal(t0.Add(time.Hour-7*day)) {
+	if last := calls[len(calls)-7]; last.rule != "done_work" || !last.before.Equal(t0.Add(time.Hour-7*day)) {
 		t.Errorf("second pass's done_work delete = %+v, want the cutoff from the moved clock", last)
 	}
 
@@ -348,6 +353,11 @@ func TestJobOnSQLite(t *testing.T) {
 	if _, err := db.AppendStream(ctx, "shop", "u-bot", "", json.RawMessage(`{"a":1}`), json.RawMessage(`{"a":2}`)); err != nil {
 		t.Fatal(err)
 	}
+	for _, s := range []*host.Session{open, closed} {
+		tx(func(tx host.Tx) error {
+			return tx.SetPluginState(host.PluginStateKey{Provider: "echo", Bot: "shop", SessionID: s.ID, Key: "k"}, []byte("v"))
+		})
+	}
 	closed.State, closed.EndReason = host.SessionEnded, host.EndUser
 	tx(func(tx host.Tx) error { return tx.UpdateSession(closed) })
 	// A year on, the open session is still open (it was kept alive).
@@ -364,10 +374,13 @@ func TestJobOnSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(map[string]int{"messages": 5 + 6, "webchat_stream": 2}, got); diff != "" {
+	if diff := cmp.Diff(map[string]int{"messages": 5 + 6, "webchat_stream": 2, "plugin_state": 1}, got); diff != "" {
 		t.Errorf("Pass (-want +got):\n%s", diff)
 	}
-	if n := len(deletedMetric(t, reg)); n != 5 {
+	if _, err := db.PluginState(ctx, host.PluginStateKey{Provider: "echo", Bot: "shop", SessionID: open.ID, Key: "k"}); err != nil {
+		t.Errorf("the open session's plugin state: %v, want kept", err)
+	}
+	if n := len(deletedMetric(t, reg)); n != 6 {
 		t.Errorf("%d series, want one per table", n)
 	}
 	if ms, err := db.Messages(ctx, open.ID); err != nil || len(ms) != 4 {
