@@ -88,6 +88,9 @@ const (
 // Schema is the shape of a bot's `config {}` block for this provider.
 type Schema struct {
 	Attributes []Attribute `json:"attributes"`
+	// ExactlyOneOf lists sets of attributes of which exactly one must be
+	// set, e.g. {{"domain", "base_url"}}. Give them no Default.
+	ExactlyOneOf [][]string `json:"exactly_one_of,omitempty"`
 }
 
 // Attribute returns the attribute called name, or false.
@@ -111,6 +114,24 @@ type Attribute struct {
 	// of the attribute's type (string for String and Duration, float64 or int
 	// for Number, bool, []string, map[string]string).
 	Default any `json:"default,omitempty"`
+
+	// The rules below are checked by Schema.Validate, in the plugin, each
+	// reported on this attribute's line. Enum, Pattern and URL apply to a
+	// string value and to each element of a list of strings.
+
+	// Enum lists the values allowed.
+	Enum []string `json:"enum,omitempty"`
+	// Pattern is a regular expression (RE2) the value must match; anchor it
+	// (^...$) to match the whole value.
+	Pattern string `json:"pattern,omitempty"`
+	// URL: the value must be an absolute http or https URL.
+	URL bool `json:"url,omitempty"`
+	// ConflictsWith names attributes that must not be set with this one.
+	ConflictsWith []string `json:"conflicts_with,omitempty"`
+	// Deprecated, when not empty, makes setting the attribute a warning
+	// with this text, which should name the replacement: `use "base_url"
+	// instead`.
+	Deprecated string `json:"deprecated,omitempty"`
 }
 
 // AttributeType is the type of a config attribute.
