@@ -14,8 +14,9 @@ import (
 )
 
 // webhookURL prints what the operator enters in the platform so that its
-// webhooks reach this bot: for each webhook the provider describes, the URL
-// with the bot's token, the method, the triggers, headers and body.
+// webhooks reach this bot: for each webhook the provider describes for the
+// bot (sdk.WebhookDescriber, else Info.Webhooks), the URL with the bot's
+// token, the method, the triggers, headers and body.
 func webhookURL(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var bot string
 	path, err := flags("webhook-url", args, stderr, func(fs *flag.FlagSet) {
@@ -44,8 +45,19 @@ func webhookURL(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	// The provider may build the setup from the bot's config (a URL on the
+	// bot's own platform domain); else it is the Info's, the same for
+	// every bot.
+	pcfg, diags := b.DecodeConfig(p.Info().Schema)
+	if diags.HasErrors() {
+		return printDiagnostics(stderr, config.Format(diags))
+	}
+	hooks, err := p.DescribeWebhooks(ctx, b.Name, pcfg)
+	if err != nil {
+		return fmt.Errorf("bot %q: provider %q: describe webhooks: %w", b.Name, b.Provider, err)
+	}
 	base := cfg.PublicURL + "/v1/livechat/" + url.PathEscape(b.Provider) + "/receive?token=" + url.QueryEscape(b.WebhookToken.Value())
-	printWebhooks(stdout, b.Provider, base, p.Info().Webhooks)
+	printWebhooks(stdout, b.Provider, base, hooks)
 	return nil
 }
 
