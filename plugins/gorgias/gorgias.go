@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -64,8 +63,8 @@ var Info = sdk.Info{
 	// one of them.
 	RateLimit: sdk.RateLimit{Calls: 40, Per: 20 * time.Second},
 	Schema: sdk.Schema{Attributes: []sdk.Attribute{
-		{Name: "domain", Type: sdk.String, Description: `Your Gorgias subdomain: "acme" for https://acme.gorgias.com/api/. Set domain or base_url.`},
-		{Name: "base_url", Type: sdk.String, Description: "The REST API's base URL, instead of domain (sandboxes, tests), e.g. http://127.0.0.1:7000/api/."},
+		{Name: "domain", Type: sdk.String, Pattern: subdomainPattern, Description: `Your Gorgias subdomain: "acme" for https://acme.gorgias.com/api/ (only the subdomain). Set domain or base_url.`},
+		{Name: "base_url", Type: sdk.String, URL: true, Description: "The REST API's base URL, instead of domain (sandboxes, tests), e.g. http://127.0.0.1:7000/api/."},
 		{Name: "email", Type: sdk.String, Required: true, Description: "The email of the Gorgias user who owns the REST API key."},
 		{Name: "api_key", Type: sdk.String, Required: true, Sensitive: true, Description: "The REST API key (Gorgias: Settings › REST API)."},
 		{Name: "tags", Type: sdk.ListOfString, Default: []string{"livechat"}, Description: "Tags put on every livechat ticket."},
@@ -76,7 +75,7 @@ var Info = sdk.Info{
 		{Name: "no_email_domain", Type: sdk.String, Default: "livechat.invalid", Description: "Users without an email become no-reply-<id>@<this domain> in Gorgias."},
 		{Name: "subject", Type: sdk.String, Default: "Live chat with {name}", Description: "Ticket subject; {name}, {firstname}, {lastname}, {email}, {user_id}, {session_id} and {bot} are replaced."},
 		{Name: "timeout", Type: sdk.Duration, Default: "20s", Description: "How long one HTTP request to Gorgias may take."},
-	}},
+	}, ExactlyOneOf: [][]string{{"domain", "base_url"}}},
 	Webhooks: []sdk.WebhookSetup{
 		{
 			Name:         "messages",
@@ -112,34 +111,18 @@ type config struct {
 	Timeout       string   `json:"timeout"`
 }
 
-var subdomain = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+const subdomainPattern = `^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`
 
-// check returns the diagnostics of a decoded config and, when there are
+// check returns the diagnostics of a decoded config that the schema's
+// rules (domain or base_url, their shapes) left to it and, when there are
 // none, the REST API's base URL.
 func (c config) check() (*url.URL, sdk.Diagnostics) {
 	var diags sdk.Diagnostics
 	var base *url.URL
-	domain, baseURL := strings.TrimSpace(c.Domain), strings.TrimSpace(c.BaseURL)
-	switch {
-	case domain == "" && baseURL == "":
-		diags = append(diags, sdk.Errorf("domain", `set domain (your Gorgias subdomain, e.g. "acme") or base_url`))
-	case domain != "" && baseURL != "":
-		diags = append(diags, sdk.Errorf("base_url", "set domain or base_url, not both"))
-	case domain != "":
-		if !subdomain.MatchString(domain) {
-			d := sdk.Errorf("domain", "%q is not a Gorgias subdomain", domain)
-			d.Detail = `write only the subdomain: "acme" for https://acme.gorgias.com (or set base_url)`
-			diags = append(diags, d)
-			break
-		}
+	if domain := strings.TrimSpace(c.Domain); domain != "" {
 		base = &url.URL{Scheme: "https", Host: strings.ToLower(domain) + ".gorgias.com", Path: "/api/"}
-	default:
-		u, err := url.Parse(baseURL)
+	} else if u, err := url.Parse(strings.TrimSpace(c.BaseURL)); err == nil {
 		switch {
-		case err != nil:
-			diags = append(diags, sdk.Errorf("base_url", "%v", err))
-		case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
-			diags = append(diags, sdk.Errorf("base_url", "%q is not an http(s) URL", baseURL))
 		case u.User != nil:
 			diags = append(diags, sdk.Errorf("base_url", "base_url must not carry credentials; use email and api_key"))
 		case u.RawQuery != "" || u.Fragment != "":
@@ -181,12 +164,16 @@ func (c config) check() (*url.URL, sdk.Diagnostics) {
 	return base, diags
 }
 
-// decodeConfig applies the schema's defaults (the SDK has done it already
-// when the host calls; tests and direct callers may not have) and checks
-// the result.
+// decodeConfig applies the schema's defaults and rules (the SDK has done
+// it already when the host calls; tests and direct callers may not have)
+// and checks the result.
 func decodeConfig(raw sdk.Config) (config, *url.URL, sdk.Diagnostics) {
 	var c config
-	if err := Info.Schema.WithDefaults(raw).Decode(&c); err != nil {
+	withDefaults := Info.Schema.WithDefaults(raw)
+	if diags := Info.Schema.Validate(withDefaults); diags.HasErrors() {
+		return c, nil, diags
+	}
+	if err := withDefaults.Decode(&c); err != nil {
 		return c, nil, sdk.Diagnostics{{Severity: sdk.SeverityError, Summary: err.Error()}}
 	}
 	base, diags := c.check()
@@ -306,8 +293,8 @@ func (b *bot) forget(session string, ticket int64) {
 	delete(b.tickets, session)
 }
 
-// ValidateConfig checks what the schema cannot: domain or base_url, the
-// URL, the email's shape.
+// ValidateConfig checks what the schema cannot: credentials or a query in
+// base_url, the email's shape, blank values.
 func (p *Provider) ValidateConfig(_ context.Context, _ string, cfg sdk.Config) sdk.Diagnostics {
 	_, _, diags := decodeConfig(cfg)
 	return diags
