@@ -23,60 +23,78 @@ func (e *Engine) expireLoop() {
 	}
 }
 
+// expiryBatch is how many sessions one transaction expires.
+const expiryBatch = 500
+
 // ExpireDue expires every open session idle past its session_timeout, as of
 // the engine's clock, and returns how many it expired. The provider closes
 // the ticket; the bot hears LIVECHAT_SESSION_EXPIRED now ("immediate") or
-// before the user's next event ("next_message").
+// before the user's next event ("next_message"). Sessions are expired in
+// batches, each batch one transaction with the work it causes.
 func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
 	n := 0
 	for {
-		due, err := e.store.DueExpiries(ctx, e.now(), 100)
+		due, err := e.store.DueExpiries(ctx, e.now(), expiryBatch)
 		if err != nil {
 			return n, err
 		}
 		if len(due) == 0 {
 			return n, nil
 		}
-		for _, s := range due {
-			ok, err := e.expire(ctx, s.ID)
-			if err != nil {
-				return n, err
-			}
-			if ok {
-				n++
-			}
+		expired, err := e.expire(ctx, due)
+		n += expired
+		if err != nil {
+			return n, err
+		}
+		if expired == 0 {
+			// Every due session was touched meanwhile (a message came
+			// in): nothing more is due now.
+			return n, nil
 		}
 	}
 }
 
-func (e *Engine) expire(ctx context.Context, id string) (bool, error) {
-	var expired *host.Session
+// expire expires the sessions of due that are still open and idle, in one
+// transaction, and returns how many it expired.
+func (e *Engine) expire(ctx context.Context, due []*host.Session) (int, error) {
+	var expired []*host.Session
 	err := e.store.Tx(ctx, func(tx host.Tx) error {
-		s, err := tx.Session(id)
-		if err != nil {
-			return err
-		}
-		if !s.State.IsOpen() || s.ExpiresAt.After(e.now()) {
-			return nil // a message came in meanwhile
-		}
-		s.State, s.EndReason = host.SessionExpired, host.EndExpired
-		s.NoticePending = s.ExpiredNotice == host.ExpiredNoticeNextMessage
-		if err := tx.UpdateSession(s); err != nil {
-			return err
-		}
-		expired = s
-		if err := e.enqueue(tx, s, kindEnd, "end:"+s.ID, providerQueue(s.ID), endWork{Reason: sdk.EndExpired}); err != nil {
-			return err
-		}
-		if s.ExpiredNotice == host.ExpiredNoticeImmediate {
-			return e.enqueue(tx, s, kindNotice, "notice-expired:"+s.ID, botQueue(s.Bot, s.UserID), noticeWork{Payload: PayloadExpired})
+		expired = expired[:0]
+		now := e.now()
+		for _, d := range due {
+			s, err := tx.Session(d.ID)
+			if err != nil {
+				return err
+			}
+			if !s.State.IsOpen() || s.ExpiresAt.After(now) {
+				continue // a message came in meanwhile
+			}
+			s.State, s.EndReason = host.SessionExpired, host.EndExpired
+			s.NoticePending = s.ExpiredNotice == host.ExpiredNoticeNextMessage
+			if err := tx.UpdateSession(s); err != nil {
+				return err
+			}
+			if err := e.enqueue(tx, s, kindEnd, "end:"+s.ID, providerQueue(s.ID), endWork{Reason: sdk.EndExpired}); err != nil {
+				return err
+			}
+			if s.ExpiredNotice == host.ExpiredNoticeImmediate {
+				if err := e.enqueue(tx, s, kindNotice, "notice-expired:"+s.ID, botQueue(s.Bot, s.UserID), noticeWork{Payload: PayloadExpired}); err != nil {
+					return err
+				}
+			}
+			expired = append(expired, s)
 		}
 		return nil
 	})
-	if err != nil || expired == nil {
-		return false, err
+	if err != nil {
+		return 0, err
 	}
-	e.opts.Metrics.sessionClosed(expired.Bot, string(host.EndExpired))
-	e.log.Info("session expired", "bot", expired.Bot, "session", expired.ID, "notice", expired.ExpiredNotice)
-	return true, nil
+	for _, s := range expired {
+		e.opts.Metrics.sessionClosed(s.Bot, string(host.EndExpired))
+		e.log.Debug("session expired", "bot", s.Bot, "session", s.ID, "notice", s.ExpiredNotice)
+	}
+	if len(expired) > 0 {
+		e.log.Info("sessions expired", "count", len(expired))
+	}
+	return len(expired), nil
 }
