@@ -134,8 +134,7 @@ const (
 
 // check records one check's problems.
 type check struct {
-	res  *Result
-	stop bool
+	res *Result
 }
 
 func (c *check) fix(format string, args ...any) {
