@@ -28,6 +28,12 @@
 // agent sending the same text twice must yield two different IDs. The SDK
 // refuses an event without an ID with an error naming Event.ID.
 //
+// A plugin's memory does not survive its process. On a platform without
+// idempotency keys, keep what a call did (the ticket opened, the message
+// posted) in the plugin state the host keeps for it, StateOf(host) from
+// Configure: small values per session, durable across plugin and host
+// restarts, so that a retry after a crash does not post twice.
+//
 // A panic in a provider method does not kill the plugin: the SDK recovers
 // it, logs it with its stack, and fails that one call with a retryable error
 // ("provider panicked in SendMessage: ..."). A panic in a goroutine of the
