@@ -1,8 +1,15 @@
 // Package sdktest tests livechatd provider plugins the way livechatd runs
 // them: it builds the plugin binary, launches it through go-plugin with the
 // host's settings (AutoMTLS, gRPC only, no host environment), plays the
-// host's side (a recording Host), and runs a conformance suite of the
-// contract's rules against it.
+// host's side (a recording Host), and judges it with a conformance suite.
+//
+// The suite (Conformance in a Go test, Check for a Report, the
+// livechat-plugin-check command) drives a provider's whole lifecycle —
+// sessions started, messages sent and retried (also across a restart),
+// agent replies, notes and closings, webhooks replayed and with a wrong
+// token, platform errors, many bots at once, Shutdown, stdout — against the
+// author's fake platform, through a Platform adapter of a few methods, and
+// says for each failed check what to fix.
 package sdktest
 
 import (
