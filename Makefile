@@ -58,7 +58,11 @@ FUZZ_TARGETS := \
 	plugins/gorgias:FuzzHandleWebhook \
 	plugins/chatwoot:FuzzParseWebhook \
 	plugins/chatwoot:FuzzVerify \
-	plugins/chatwoot:FuzzHandleWebhook
+	plugins/chatwoot:FuzzHandleWebhook \
+	plugins/chatwoot:FuzzReadMessages \
+	plugins/gorgias/sandbox:FuzzRender \
+	sdk/platform:FuzzErrorMessage \
+	sdk/webhook:FuzzVerify
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 3000x inputs; e.g. make fuzz FUZZTIME=60s)
