@@ -18,10 +18,6 @@ func binary(t *testing.T) string {
 	return sdktest.Install(t, builds.Binary(t, "."), t.TempDir(), "echo")
 }
 
-func TestConformance(t *testing.T) {
-	sdktest.Run(t, sdktest.Suite{Binary: binary(t), Config: sdk.Config{"greeting": "Hi!"}})
-}
-
 func TestEcho(t *testing.T) {
 	p := sdktest.Launch(t, binary(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

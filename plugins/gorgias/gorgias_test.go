@@ -13,18 +13,6 @@ var builds *sdktest.Builder
 
 func TestMain(m *testing.M) { os.Exit(sdktest.RunMain(m, &builds)) }
 
-func TestConformance(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and launches the plugin binary")
-	}
-	bin := sdktest.Install(t, builds.Binary(t, "./cmd/livechat-provider-gorgias"), t.TempDir(), "gorgias")
-	sdktest.Run(t, sdktest.Suite{Binary: bin, Config: sdk.Config{
-		"base_url": "http://127.0.0.1:9/api/", // never called: Configure calls nothing
-		"email":    testEmail,
-		"api_key":  testKey,
-	}})
-}
-
 func TestValidateConfig(t *testing.T) {
 	valid := sdk.Config{"domain": "acme", "email": testEmail, "api_key": testKey}
 	with := func(kv ...any) sdk.Config {
