@@ -31,9 +31,6 @@ var realJane = fake.Contact{Name: "Jane Doe", Email: "jane@example.com", PhoneNu
 
 func launchChatwoot(t *testing.T, f *fake.Server) (*sdktest.Plugin, context.Context) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and launches the plugin binary")
-	}
 	p := sdktest.Launch(t, binary(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)

@@ -77,9 +77,6 @@ func customerByID(t *testing.T, sb *sandbox.Sandbox, id int64) sandbox.Customer 
 
 func launchGorgias(t *testing.T, sb *sandbox.Sandbox) (*sdktest.Plugin, context.Context) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and launches the plugin binary")
-	}
 	p := sdktest.Launch(t, builds.Binary(t, "./cmd/livechat-provider-gorgias"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
