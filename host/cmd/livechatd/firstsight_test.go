@@ -32,8 +32,8 @@ func geometry[T any](t *testing.T, ctx context.Context, what, expr string) T {
 
 // TestBrowserDeskFirstSight checks the desk as a newcomer first sees it:
 // with no ticket selected the placeholder has the page (the hidden ticket
-// view takes no room), a long customer email is not clipped, and on a
-// phone's width nothing runs off the screen.
+// view takes no room), it has an icon, a long customer email is not
+// clipped, and on a phone's width nothing runs off the screen.
 func TestBrowserDeskFirstSight(t *testing.T) {
 	sb := sandbox.Start(t, sandbox.Options{Accounts: map[string]string{sandbox.DefaultEmail: sandbox.DefaultAPIKey}})
 	ctx := browser(t)
@@ -45,6 +45,7 @@ func TestBrowserDeskFirstSight(t *testing.T) {
 	if d := geometry[string](t, ctx, "ticket view", `getComputedStyle(document.getElementById("ticket-view")).display`); d != "none" {
 		t.Errorf("with no ticket selected, the hidden ticket view is displayed (%s) and squeezes the placeholder", d)
 	}
+	checkIcon(t, ctx, "the desk")
 	if share := geometry[float64](t, ctx, "placeholder", `document.getElementById("placeholder").getBoundingClientRect().width / document.querySelector("main").getBoundingClientRect().width`); share < 0.5 {
 		t.Errorf("the placeholder has %.0f%% of the desk's width, want the room beside the list", share*100)
 	}
@@ -118,9 +119,17 @@ func TestBrowserChatFirstSight(t *testing.T) {
 	if title := geometry[string](t, ctx, "title", `document.title`); title == "" {
 		t.Error("the chat page has no title")
 	}
+	checkIcon(t, ctx, "the chat page")
+}
+
+// checkIcon checks that the page has an icon that loads: without one the
+// browser asks for /favicon.ico and gets 404.
+func checkIcon(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
 	icon := geometry[string](t, ctx, "icon", `(document.querySelector('link[rel~="icon"]') || {}).href || ""`)
 	if icon == "" {
-		t.Fatal("the chat page has no icon (the browser asks for /favicon.ico and gets 404)")
+		t.Errorf("%s has no icon", page)
+		return
 	}
 	resp, err := http.Get(icon)
 	if err != nil {
@@ -128,7 +137,7 @@ func TestBrowserChatFirstSight(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Errorf("the chat page's icon %s: %d", icon, resp.StatusCode)
+		t.Errorf("%s's icon %s: %d", page, icon, resp.StatusCode)
 	}
 }
 
