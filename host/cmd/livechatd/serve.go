@@ -101,6 +101,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Work for a plugin that is down waits for it, attempts untouched.
 		PluginDown: func(err error) bool { return errors.Is(err, pluginhost.ErrUnavailable) }})
 	plugins.SetHost(eng)
+	plugins.SetState(store) // plugin state (sdk.StateStore), kept with the sessions
 	eng.Run()
 	parts.engine = eng
 
