@@ -105,10 +105,12 @@ func TestBrowserDeskFirstSight(t *testing.T) {
 	shot(t, ctx, "desk-phone")
 }
 
-// TestBrowserChatFirstSight: the chat page has a title and an icon.
+// TestBrowserChatFirstSight: the chat page has a title and an icon, and a
+// user who asks for a human without having given any details is asked for
+// them first; saving them hands off, with the details.
 func TestBrowserChatFirstSight(t *testing.T) {
 	e := newEnv(t)
-	e.writeConfig(t, "http://127.0.0.1:9/events", "http://127.0.0.1:9/unused", "30m", "")
+	e.writeConfig(t, demobot(t), "http://127.0.0.1:9/unused", "30m", "")
 	cfg := strings.Replace(readFile(t, e.config), `channel_url     = "http://127.0.0.1:9/unused"`, `channel = "webchat"`, 1)
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -120,6 +122,28 @@ func TestBrowserChatFirstSight(t *testing.T) {
 		t.Error("the chat page has no title")
 	}
 	checkIcon(t, ctx, "the chat page")
+
+	human := `//button[@data-testid="button"][contains(., "Yes, talk to a human!")]`
+	do(t, ctx, "ask for a human without details",
+		chromedp.SendKeys(chromedp.CSS(`#chat-input`), "hi"),
+		chromedp.Click(chromedp.CSS(`#chat-send`)),
+		chromedp.WaitVisible(human),
+		chromedp.Click(human),
+		chromedp.WaitVisible(chromedp.CSS(`#profile[open] #profile-ask`)),
+	)
+	// The click did not hand off: the only user messages are "hi". (It
+	// would have shown at once: the page sends before anything else.)
+	if got := chatTexts(t, ctx); countContaining(got, "user: ", "Yes, talk to a human!") != 0 {
+		t.Errorf("the chat handed off without asking for details: %q", got)
+	}
+	do(t, ctx, "give the details, which hands off",
+		chromedp.SendKeys(chromedp.CSS(`#profile-firstname`), "Jane"),
+		chromedp.Click(chromedp.CSS(`#profile-save`)),
+		chromedp.WaitVisible(message("system", "Connecting you to an agent")),
+		chromedp.WaitVisible(message("agent", "Hello from Echo.")),
+		chromedp.WaitNotVisible(chromedp.CSS(`#profile-ask`)),
+	)
+	shot(t, ctx, "chat-asks-details")
 }
 
 // checkIcon checks that the page has an icon that loads: without one the

@@ -53,6 +53,23 @@
     }
   }
 
+  // handOff sends a button's payload; asking for a human first asks for
+  // the user's details when there are none, so that the agent knows whom
+  // they talk to. Saving the form (even empty) sends the request.
+  let pending = null;
+  function handOff(payload) {
+    const p = profile();
+    if (payload.content.payload === "LIVECHAT_SESSION_START" && !p.firstname && !p.lastname && !p.email) {
+      pending = payload;
+      const details = document.getElementById("profile");
+      details.open = true;
+      document.getElementById("profile-ask").hidden = false;
+      document.getElementById("profile-firstname").focus();
+      return;
+    }
+    send(payload);
+  }
+
   function text(el, s) { el.appendChild(document.createTextNode(s)); }
 
   function renderMessage(entry) {
@@ -89,7 +106,7 @@
           const btn = document.createElement("button");
           btn.type = "button"; btn.dataset.testid = "button"; btn.dataset.payload = bc.payload || "";
           text(btn, bc.title || bc.payload || "");
-          btn.addEventListener("click", () => send({ content_type: "payload", content: { payload: bc.payload, title: bc.title } }));
+          btn.addEventListener("click", () => handOff({ content_type: "payload", content: { payload: bc.payload, title: bc.title } }));
           box.appendChild(btn);
         }
         li.appendChild(box);
@@ -99,7 +116,7 @@
         const btn = document.createElement("button");
         btn.type = "button"; btn.dataset.testid = "button";
         text(btn, c.title || c.payload);
-        btn.addEventListener("click", () => send({ content_type: "payload", content: { payload: c.payload } }));
+        btn.addEventListener("click", () => handOff({ content_type: "payload", content: { payload: c.payload } }));
         li.appendChild(btn);
         break;
       }
@@ -169,6 +186,8 @@
       email: document.getElementById("profile-email").value.trim(),
     }));
     document.getElementById("profile").open = false;
+    document.getElementById("profile-ask").hidden = true;
+    if (pending && me) { send(pending); pending = null; }
   });
 
   identity().then((id) => {
