@@ -38,8 +38,9 @@ test: ## run every test with the race detector (installs Debian's chromium for t
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 
 .PHONY: faults
-faults: ## fault-injection acceptance run: real livechatd + Gorgias plugin under faults; table in artifacts/faults/
+faults: ## fault-injection acceptance run: real livechatd + Gorgias plugin under faults (table in artifacts/faults/), and 2 minutes of reads within Gorgias's rate limit
 	$(GO) test -tags faults -count=1 -v -timeout 6m $(TESTFLAGS) ./host/faults/
+	$(GO) test -tags faults -count=1 -v -timeout 6m -run 'TestGorgiasReconcileWithinTheRateLimit' $(TESTFLAGS) ./host/cmd/livechatd/
 
 # Every native fuzz target, as package:Target; `make fuzz` runs each for
 # FUZZTIME. A failing input is written to the package's testdata/fuzz/Target/.
