@@ -3,17 +3,41 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/livechatd/livechatd/config"
+	"github.com/livechatd/livechatd/host/pluginhost"
 )
 
 // plugins lists the plugins of plugin_dir: name, version, protocol, sha256
-// and status, refused ones with the reason.
+// and status, refused ones with the reason. It exits 1 when any of them
+// failed to start, after printing the whole list, so a deploy script can
+// check the directory without reading the table.
 func plugins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := listPlugins(ctx, args, stdout, stderr)
+	var f failedPlugins
+	if errors.As(err, &f) {
+		fmt.Fprintf(stderr, "livechatd plugins: %d of %d plugins failed to start: %s\n", len(f.names), f.of, strings.Join(f.names, ", "))
+		return errReported
+	}
+	return err
+}
+
+// failedPlugins is listPlugins' answer when it printed the list and some
+// plugins in it failed.
+type failedPlugins struct {
+	names []string
+	of    int
+}
+
+func (f failedPlugins) Error() string { return strings.Join(f.names, ", ") + " failed to start" }
+
+func listPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var asJSON bool
 	path, err := flags("plugins", args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
@@ -31,10 +55,19 @@ func plugins(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer stopPlugins(m)
 	statuses := m.Statuses()
+	failed := failedPlugins{of: len(statuses)}
+	for _, s := range statuses {
+		if s.State != pluginhost.StateReady {
+			failed.names = append(failed.names, s.Name)
+		}
+	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"plugin_dir": cfg.PluginDir, "plugins": statuses})
+		if err := enc.Encode(map[string]any{"plugin_dir": cfg.PluginDir, "plugins": statuses}); err != nil {
+			return err
+		}
+		return failed.err()
 	}
 	if len(statuses) == 0 {
 		fmt.Fprintf(stdout, "no plugins in %s (files named livechat-provider-<name>)\n", cfg.PluginDir)
@@ -64,5 +97,15 @@ func plugins(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, version, proto, sum, status)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return failed.err()
+}
+
+func (f failedPlugins) err() error {
+	if len(f.names) == 0 {
+		return nil
+	}
+	return f
 }
