@@ -51,8 +51,13 @@ type Options struct {
 	Plugins, Starts int
 	// Synchronous is SQLite's synchronous level ("normal").
 	Synchronous string
+	// Backlogs are the backlog phase's pending item counts (10,000,
+	// 100,000 and 1,000,000), BacklogItems how many items are claimed and
+	// completed at each (2,000).
+	Backlogs     []int
+	BacklogItems int
 	// Phases selects phases by name (startup, bot, livechat, memory,
-	// expiry); empty runs them all.
+	// expiry, backlog); empty runs them all.
 	Phases []string
 	// CPUProfile, when set, receives a CPU profile of this process while
 	// it runs the in-process mode (b): the host's own code under the
@@ -65,18 +70,20 @@ type Options struct {
 // Defaults are the numbers.
 func Defaults() Options {
 	return Options{Clients: 32, Duration: 10 * time.Second, Rate: 2000, Stored: 1_000_000, Due: 100_000,
-		ExpiryTimeout: 5 * time.Minute, Idle: 1_000_000, IdleBase: 1000, Settle: 3 * time.Second, ExpiryLead: 3 * time.Second, Plugins: 10, Starts: 3, Synchronous: "normal"}
+		ExpiryTimeout: 5 * time.Minute, Idle: 1_000_000, IdleBase: 1000, Settle: 3 * time.Second, ExpiryLead: 3 * time.Second, Plugins: 10, Starts: 3, Synchronous: "normal",
+		Backlogs: []int{10_000, 100_000, 1_000_000}, BacklogItems: 2000}
 }
 
 // Short is a run of seconds that exercises every phase: what CI runs so
 // that the harness cannot rot. Its numbers mean little.
 func Short() Options {
 	return Options{Clients: 8, Duration: 500 * time.Millisecond, Rate: 200, Stored: 5_000, Due: 500,
-		ExpiryTimeout: time.Minute, Idle: 5_000, IdleBase: 1000, Settle: 500 * time.Millisecond, ExpiryLead: time.Second, Plugins: 10, Starts: 1, Synchronous: "normal"}
+		ExpiryTimeout: time.Minute, Idle: 5_000, IdleBase: 1000, Settle: 500 * time.Millisecond, ExpiryLead: time.Second, Plugins: 10, Starts: 1, Synchronous: "normal",
+		Backlogs: []int{1000, 10_000}, BacklogItems: 200}
 }
 
 // Phase names, in the order they run.
-var allPhases = []string{"startup", "bot", "livechat", "memory", "expiry"}
+var allPhases = []string{"startup", "bot", "livechat", "memory", "expiry", "backlog"}
 
 // Figure is one line of the table.
 type Figure struct {
@@ -140,6 +147,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Synchronous == "" {
 		opts.Synchronous = d.Synchronous
 	}
+	if len(opts.Backlogs) == 0 {
+		opts.Backlogs = d.Backlogs
+	}
+	if opts.BacklogItems <= 0 {
+		opts.BacklogItems = d.BacklogItems
+	}
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
@@ -186,6 +199,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if contains(opts.Phases, "expiry") {
 		steps = append(steps, step{"expiry", h.expiry})
+	}
+	if contains(opts.Phases, "backlog") {
+		steps = append(steps, step{"backlog", h.backlog})
 	}
 	for _, s := range steps {
 		began := time.Now()

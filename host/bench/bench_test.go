@@ -46,7 +46,7 @@ func TestShort(t *testing.T) {
 			t.Errorf("%s: latencies p50 %v p99 %v", f.Name, f.P50, f.P99)
 		}
 	}
-	want := map[string]int{"start-up": 1, "bot path": 3, "livechat path": 10, "memory": 3, "expiry": 1}
+	want := map[string]int{"start-up": 1, "bot path": 3, "livechat path": 10, "memory": 3, "expiry": 1, "backlog": 2}
 	if diff := cmp.Diff(want, sections); diff != "" {
 		t.Errorf("figures per section (-want +got):\n%s", diff)
 	}
