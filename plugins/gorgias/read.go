@@ -36,7 +36,8 @@ const maxMessagePages = 20
 // The cursor is the id of the last message of the ticket read so far
 // (whoever wrote it). A read with an older cursor, or none, returns
 // events the host has seen and drops. A ticket the platform no longer
-// knows is a closed session.
+// knows (deleted, merged, or a sandbox that started afresh) is NotFound:
+// the host fails the session, as for a send (docs/provider-contract.md).
 func (p *Provider) ReadSession(ctx context.Context, req sdk.ReadRequest) (sdk.ReadResult, error) {
 	b, err := p.bot(req.Bot)
 	if err != nil {
@@ -51,9 +52,6 @@ func (p *Provider) ReadSession(ctx context.Context, req sdk.ReadRequest) (sdk.Re
 		return sdk.ReadResult{}, err
 	}
 	t, err := b.client.ticket(ctx, ticketID)
-	if sdk.KindOf(err) == sdk.KindNotFound {
-		return sdk.ReadResult{Closed: true, Cursor: req.Cursor}, nil
-	}
 	if err != nil {
 		return sdk.ReadResult{}, fmt.Errorf("read: %w", err)
 	}
