@@ -423,6 +423,9 @@ func (e *Engine) doStart(ctx context.Context, it *host.OutboxItem) error {
 		if cur.State == host.SessionStarting {
 			cur.State = host.SessionActive
 			cur.ExpiresAt = e.now().Add(b.SessionTimeout)
+			// Nothing to read back yet: the first read comes one
+			// reconcile interval from now, not at the next tick.
+			cur.SyncedAt = e.now()
 		}
 		return tx.UpdateSession(cur)
 	})
