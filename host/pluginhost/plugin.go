@@ -121,6 +121,7 @@ type Plugin struct {
 	configuring map[string]int
 	host        *pluginHost   // the Host service this plugin pushes through
 	changed     chan struct{} // closed and replaced at every state change
+	stdout      *stdoutLog    // what its processes print on stdout after start-up
 	// While failed: the failures in a row, the cool-off being waited out
 	// and when it ends. up is when the plugin last came back from failure.
 	failures  int
@@ -148,6 +149,7 @@ func newPlugin(c Candidate, opts *Options) *Plugin {
 		done:        make(chan struct{}),
 	}
 	p.host = &pluginHost{plugin: p}
+	p.stdout = newStdoutLog(p.log, c.Name, opts.Now)
 	return p
 }
 
@@ -237,6 +239,11 @@ func (p *Plugin) launch() (*process, error) {
 		return nil, fmt.Errorf("bad sha256: %w", err)
 	}
 	var r *procRunner
+	// What the plugin prints on os.Stdout after the handshake comes back
+	// over go-plugin's stdio stream; what it prints straight to its file
+	// descriptor 1 comes on the process's pipe (procRunner). Both are
+	// logged, rate-limited.
+	synced := p.stdout.writer()
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.HostPlugins(p.host),
@@ -252,7 +259,7 @@ func (p *Plugin) launch() (*process, error) {
 				actual, _ := fileSHA256(p.cand.Path)
 				return nil, fmt.Errorf("sha256 mismatch: the file changed since discovery (expected %s, now %s)", p.cand.SHA256, actual)
 			}
-			r, err = newProcRunner(p.cand.Path, spec.Env)
+			r, err = newProcRunner(p.cand.Path, spec.Env, p.stdout, synced)
 			return r, err
 		},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -260,6 +267,7 @@ func (p *Plugin) launch() (*process, error) {
 		SkipHostEnv:      true,
 		StartTimeout:     p.opts.StartTimeout,
 		GRPCDialOptions:  sdk.GRPCDialOptions(),
+		SyncStdout:       synced,
 		Logger:           p.log,
 	})
 	proc := &process{client: client}
@@ -270,6 +278,17 @@ func (p *Plugin) launch() (*process, error) {
 	cp, err := client.Client()
 	if err != nil {
 		if r != nil {
+			if line, ok := r.printedBeforeHandshake(); ok {
+				// go-plugin reads the first line as the handshake. The plugin's
+				// own output, quoted as printed (cut short), tells its author
+				// more than go-plugin's "unrecognized remote plugin message".
+				err = fmt.Errorf("the plugin printed %q on stdout before its handshake: a plugin must print nothing on stdout, which carries the go-plugin handshake; log with sdk.Logger() (stderr)",
+					truncate(strings.TrimSpace(line), printedMax))
+				if tail := r.tail.String(); tail != "" {
+					err = fmt.Errorf("%w (stderr: %s)", err, truncate(tail, printedMax))
+				}
+				return fail(fmt.Errorf("start: %s", oneLine(err.Error())))
+			}
 			if v, ok := r.protocolVersion(); ok && v != sdk.ProtocolVersion {
 				return fail(fmt.Errorf("incompatible protocol: the plugin speaks version %d, this livechatd speaks version %d; use a plugin built for protocol %d",
 					v, sdk.ProtocolVersion, sdk.ProtocolVersion))
@@ -318,6 +337,9 @@ func (p *Plugin) launch() (*process, error) {
 	p.log.Info("plugin ready", "version", info.Version, "pid", r.pid, "sha256", p.cand.SHA256, "bots", len(bots))
 	return proc, nil
 }
+
+// printedMax bounds what a start-up error quotes of the plugin's output.
+const printedMax = 200
 
 // oneLine folds a multi-line message (go-plugin's) into one line.
 func oneLine(s string) string {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin/runner"
@@ -37,13 +38,20 @@ type procRunner struct {
 	handshake     chan string
 	// tail keeps the end of stderr, to say why a plugin failed.
 	tail *tailBuffer
+	// out logs what the plugin prints on stdout after its handshake, both
+	// straight to its file descriptor 1 (raw) and through go-plugin's
+	// stdio stream (synced, the writer given as SyncStdout).
+	out         *stdoutLog
+	raw, synced *lineWriter
 }
 
 var _ runner.Runner = (*procRunner)(nil)
 
 // newProcRunner prepares path to run with exactly env: go-plugin's own
-// variables and nothing of the host's environment.
-func newProcRunner(path string, env []string) (*procRunner, error) {
+// variables and nothing of the host's environment. What the process
+// prints on stdout after its handshake goes to out, as does what synced
+// is given (go-plugin's SyncStdout).
+func newProcRunner(path string, env []string, out *stdoutLog, synced *lineWriter) (*procRunner, error) {
 	cmd := exec.Command(path)
 	cmd.Env = env
 	cmd.Dir = "/"
@@ -61,8 +69,11 @@ func newProcRunner(path string, env []string) (*procRunner, error) {
 		exited:    make(chan struct{}),
 		handshake: make(chan string, 1),
 		tail:      &tailBuffer{max: 2048},
+		out:       out,
+		raw:       out.writer(),
+		synced:    synced,
 	}
-	r.stdout = &firstLineReader{r: stdout, closer: stdout, line: r.setHandshake}
+	r.stdout = &firstLineReader{r: stdout, closer: stdout, line: r.setHandshake, rest: r.afterHandshake, eof: r.stdoutEnded}
 	r.stderr = struct {
 		io.Reader
 		io.Closer
@@ -72,6 +83,44 @@ func newProcRunner(path string, env []string) (*procRunner, error) {
 
 func (r *procRunner) setHandshake(line string) {
 	r.handshakeOnce.Do(func() { r.handshake <- line })
+}
+
+// afterHandshake gets what the plugin printed on stdout after its first
+// line. go-plugin reads it and throws it away; it is logged when the first
+// line was a handshake (else the start failed, and the error says so).
+func (r *procRunner) afterHandshake(p []byte) {
+	if line, ok := r.handshakeLine(); ok && isHandshake(line) {
+		_, _ = r.raw.Write(p)
+	}
+}
+
+// stdoutEnded runs when the process's stdout ends, which is when it exits:
+// the last partial lines are logged and the count of lines not logged.
+func (r *procRunner) stdoutEnded() {
+	r.raw.flush()
+	r.synced.flush()
+	r.out.flush()
+}
+
+// isHandshake reports whether line looks like go-plugin's handshake:
+// CORE-PROTOCOL|APP-PROTOCOL|NETWORK|ADDRESS|PROTOCOL...
+func isHandshake(line string) bool {
+	parts := strings.Split(strings.TrimSpace(line), "|")
+	if len(parts) < 4 {
+		return false
+	}
+	_, err := strconv.Atoi(parts[0])
+	return err == nil
+}
+
+// printedBeforeHandshake returns the plugin's first line on stdout when it
+// is not a handshake: something the plugin printed before go-plugin's.
+func (r *procRunner) printedBeforeHandshake() (string, bool) {
+	line, ok := r.handshakeLine()
+	if !ok || isHandshake(line) || strings.TrimSpace(line) == "" {
+		return "", false
+	}
+	return line, true
 }
 
 // handshakeLine returns the plugin's handshake line if it printed one.
@@ -138,8 +187,14 @@ func (r *procRunner) ID() string {
 func (r *procRunner) Diagnose(ctx context.Context) string {
 	// go-plugin asks as soon as stdout ends, which can be before it has read
 	// the plugin's last words on stderr: wait, briefly, for the process to
-	// be reaped, which happens once both pipes are drained.
-	wait := time.NewTimer(2 * time.Second)
+	// be reaped, which happens once both pipes are drained. A plugin that
+	// printed before its handshake is most likely still running: the wait
+	// is shorter, and the start error names what it printed (launch).
+	d := 2 * time.Second
+	if _, printed := r.printedBeforeHandshake(); printed {
+		d = 200 * time.Millisecond
+	}
+	wait := time.NewTimer(d)
 	defer wait.Stop()
 	select {
 	case <-r.exited:
@@ -174,30 +229,47 @@ func describeExit(err error) string {
 	return err.Error()
 }
 
-// firstLineReader hands the first line read through it to line.
+// firstLineReader hands the first line read through it to line, what
+// follows it to rest, and calls eof once the reader ends.
 type firstLineReader struct {
 	r      io.Reader
 	closer io.Closer
 	line   func(string)
+	rest   func([]byte)
+	eof    func()
 	buf    []byte
 	done   bool
+	ended  bool
 }
 
 func (f *firstLineReader) Read(p []byte) (int, error) {
 	n, err := f.r.Read(p)
-	if !f.done && n > 0 {
+	switch {
+	case f.done && n > 0:
+		f.rest(p[:n])
+	case n > 0:
 		f.buf = append(f.buf, p[:n]...)
 		if i := bytes.IndexByte(f.buf, '\n'); i >= 0 || len(f.buf) > 4096 {
+			rest := []byte(nil)
 			if i < 0 {
 				i = len(f.buf)
+			} else {
+				rest = f.buf[i+1:]
 			}
 			f.line(string(f.buf[:i]))
 			f.done, f.buf = true, nil
+			if len(rest) > 0 {
+				f.rest(rest)
+			}
 		}
 	}
 	if err != nil && !f.done && len(f.buf) > 0 {
 		f.line(string(f.buf))
 		f.done, f.buf = true, nil
+	}
+	if err != nil && !f.ended {
+		f.ended = true
+		f.eof()
 	}
 	return n, err
 }
@@ -237,6 +309,136 @@ func (t *tailBuffer) String() string {
 		lines = lines[len(lines)-3:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// What a plugin prints on stdout after its handshake is a bug (its logs go
+// to stderr), but it may say why the plugin misbehaves: each line is logged
+// at warn under the plugin's name, cut at stdoutMaxLine bytes, at most
+// stdoutBurst lines per stdoutWindow so a plugin printing in a loop cannot
+// flood the host's log; the lines beyond are counted, and the count logged
+// at the first line of the next window or when the process ends.
+const (
+	stdoutMaxLine = 512
+	stdoutBurst   = 20
+	stdoutWindow  = time.Minute
+)
+
+// stdoutLog logs one plugin's stdout lines, rate-limited across its
+// processes: a plugin that crashes and restarts does not get a new budget.
+type stdoutLog struct {
+	log  hclog.Logger
+	name string
+	now  func() time.Time
+
+	mu        sync.Mutex
+	window    time.Time // start of the current window
+	logged    int       // lines logged in it
+	notLogged int       // lines not logged since the last count was logged
+}
+
+func newStdoutLog(log hclog.Logger, name string, now func() time.Time) *stdoutLog {
+	return &stdoutLog{log: log, name: name, now: now}
+}
+
+// writer returns a writer that splits what it is given into lines for s.
+func (s *stdoutLog) writer() *lineWriter { return &lineWriter{line: s.line} }
+
+func (s *stdoutLog) line(l string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now := s.now(); s.window.IsZero() || now.Sub(s.window) >= stdoutWindow || now.Before(s.window) {
+		s.reportLocked()
+		s.window, s.logged = now, 0
+	}
+	if s.logged >= stdoutBurst {
+		s.notLogged++
+		return
+	}
+	s.logged++
+	s.log.Warn("plugin printed on stdout, which is not for output: log with sdk.Logger() (stderr)", "plugin", s.name, "line", l)
+}
+
+// flush logs the count of lines not logged, if any.
+func (s *stdoutLog) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reportLocked()
+}
+
+func (s *stdoutLog) reportLocked() {
+	if s.notLogged == 0 {
+		return
+	}
+	s.log.Warn("plugin printed more on stdout than is logged", "plugin", s.name, "lines_not_logged", s.notLogged, "per", stdoutWindow.String(), "logged", stdoutBurst)
+	s.notLogged = 0
+}
+
+// lineWriter splits a stream into lines of at most stdoutMaxLine bytes
+// (the rest of a longer line is dropped, marked by an ellipsis) and hands
+// them to line.
+type lineWriter struct {
+	line func(string)
+
+	mu   sync.Mutex
+	buf  []byte
+	long bool // the current line was cut: skip to its end
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i]
+		}
+		if !w.long {
+			w.buf = append(w.buf, chunk...)
+			if len(w.buf) > stdoutMaxLine {
+				w.emit(truncate(string(w.buf), stdoutMaxLine))
+				w.buf, w.long = w.buf[:0], true
+			}
+		}
+		if i < 0 {
+			break
+		}
+		if !w.long {
+			w.emit(string(w.buf))
+		}
+		w.buf, w.long = w.buf[:0], false
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// flush hands over a last line without its newline.
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 && !w.long {
+		w.emit(string(w.buf))
+	}
+	w.buf, w.long = w.buf[:0], false
+}
+
+func (w *lineWriter) emit(l string) {
+	if l = strings.TrimRight(l, "\r"); l != "" {
+		w.line(l)
+	}
+}
+
+// truncate cuts s to at most max bytes, on a rune boundary, marking the cut.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // discardLogger is for go-plugin's client when no logger is given.
