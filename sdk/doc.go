@@ -24,8 +24,9 @@
 // Every Event needs an ID (Event.ID): the platform's id of the message or
 // event, unique within the conversation and the same each time the platform
 // delivers it again. The host drops an event whose ID it has seen in the
-// same session, for the session's lifetime plus its retention period; an
-// agent sending the same text twice must yield two different IDs. The SDK
+// same session, and remembers an ID for retention.processed_events (30
+// days by default) from when it first saw it; an agent sending the same
+// text twice must yield two different IDs. The SDK
 // refuses an event without an ID with an error naming Event.ID.
 //
 // A plugin's memory does not survive its process. On a platform without

@@ -447,8 +447,9 @@ type Event struct {
 	// ID is required: the SDK refuses an event without one, in PushEvents
 	// and in a WebhookResult, before it leaves the plugin. The host drops an
 	// event whose ID it has already seen in the same session, and remembers
-	// the IDs for the session's lifetime plus its retention period, so a
-	// platform's redelivered webhook or a retried push is applied once.
+	// an ID for retention.processed_events (30 days by default) from when it
+	// first saw it, so a platform's redelivered webhook, a retried push or a
+	// read back of the session is applied once.
 	//
 	// IDs must be unique within a conversation (session) and stable across
 	// deliveries of the same event: use the platform's message or event id.
