@@ -53,7 +53,7 @@ func launch(binary string, host sdk.Host) (*Plugin, error) {
 		GRPCDialOptions:  sdk.GRPCDialOptions(),
 		Stderr:           stderr,
 		// What the plugin prints on stdout after the handshake comes back
-		// over go-plugin's stdio stream; livechatd drops it, so the
+		// over go-plugin's stdio stream; livechatd logs it as a warning, so the
 		// conformance suite counts it as a fault.
 		SyncStdout: stdout,
 		Logger:     hclog.NewNullLogger(),

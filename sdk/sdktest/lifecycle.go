@@ -597,7 +597,7 @@ func (r *suiteRun) ending() {
 			if len(out) > 200 {
 				out = out[:200] + "…"
 			}
-			c.fix("the plugin printed %q on stdout after start-up, which livechatd throws away: log with sdk.Logger() (stderr) instead of fmt.Print", out)
+			c.fix("the plugin printed %q on stdout after start-up, which livechatd only logs as a warning (rate-limited): log with sdk.Logger() (stderr) instead of fmt.Print", out)
 		}
 	})
 	r.run(CheckSecrets, "", func(c *check) {
