@@ -127,6 +127,13 @@ func TestWebchat(t *testing.T) {
 			t.Errorf("%s: %d", asset, r.Status)
 		}
 	}
+	// Files only: no listing of the assets (the page's template is among
+	// them), and what is not a file is the API's JSON 404.
+	for _, path := range []string{"/chat/assets/", "/chat/assets/nope.js", "/chat/assets/chat.html/x"} {
+		if r := s.do(http.MethodGet, path, nil, nil); r.Status != 404 || strings.Contains(r.Raw, "chat.html") && path == "/chat/assets/" {
+			t.Errorf("%s: %d %s, want a JSON 404", path, r.Status, r.Raw)
+		}
+	}
 	if r := s.do(http.MethodGet, "/chat/nobot", nil, nil); r.Status != 404 {
 		t.Errorf("page of an unknown bot: %d", r.Status)
 	}

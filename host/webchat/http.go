@@ -31,11 +31,24 @@ var KeepAlive = 15 * time.Second
 // Register adds the webchat's routes: the page, its assets, identities and
 // the streams.
 func (c *Channel) Register(r *mux.Router) {
-	static, _ := fs.Sub(assets, "assets")
-	r.PathPrefix("/chat/assets/").Handler(http.StripPrefix("/chat/assets/", http.FileServer(http.FS(static)))).Methods(http.MethodGet)
+	r.PathPrefix("/chat/assets/").HandlerFunc(asset).Methods(http.MethodGet)
 	r.HandleFunc("/chat/{bot}", c.page).Methods(http.MethodGet)
 	r.HandleFunc("/chat/{bot}/identity", c.identity).Methods(http.MethodPost)
 	r.HandleFunc("/v1/bots/{bot}/users/{user}/stream", c.stream).Methods(http.MethodGet)
+}
+
+// static is the page's scripts, styles and icon.
+var static, _ = fs.Sub(assets, "assets")
+
+// asset serves one file of static: no directory listings, and what is not
+// a file is a JSON 404 like the API's.
+func asset(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/chat/assets/")
+	if st, err := fs.Stat(static, name); err != nil || st.IsDir() || !fs.ValidPath(name) {
+		writeError(w, http.StatusNotFound, host.ENOTFOUND, fmt.Sprintf("no webchat asset %q", name))
+		return
+	}
+	http.ServeFileFS(w, r, static, name)
 }
 
 func (c *Channel) page(w http.ResponseWriter, r *http.Request) {
