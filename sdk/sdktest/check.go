@@ -218,6 +218,7 @@ func Check(ctx context.Context, s Suite) Report {
 	}
 	defer func() { r.current.Kill() }()
 	r.lifecycle()
+	r.realHostChecks()
 	r.ending()
 	return r.rep
 }
@@ -233,7 +234,15 @@ type Suite struct {
 	// Platform adapts the author's fake platform; without one, only the
 	// checks that need no platform run.
 	Platform Platform
-	Options  Options
+	// Livechatd, when set, is a built livechatd binary: the webhook checks
+	// then run again through it (the livechatd-* checks) — the plugin in
+	// its plugin_dir, the platform's webhooks at its receive URL, a session
+	// opened through its signed events API and what reaches the user seen
+	// at a channel_url — instead of only through the suite's stand-in of
+	// the host. They need a WebhookPlatform and a plugin that lists the
+	// webhook capability.
+	Livechatd string
+	Options   Options
 }
 
 func (r *suiteRun) config(bot string) sdk.Config {
