@@ -35,7 +35,7 @@ func TestStateOfHostWithoutState(t *testing.T) {
 // livechatd older than them) answers Unimplemented, which the plugin sees
 // as ErrNoState, not as a retryable failure.
 func TestStateFromHostWithoutStateService(t *testing.T) {
-	p := sdktest.Launch(t, builds.Binary(t, "github.com/livechatd/livechatd/sdk/testdata/stateful"))
+	p := sdktest.LaunchWith(t, builds.Binary(t, "github.com/livechatd/livechatd/sdk/testdata/stateful"), pushOnly{})
 	ctx := context.Background()
 	if diags, err := p.Configure(ctx, "shop", sdk.Config{}); err != nil || diags.HasErrors() {
 		t.Fatalf("configure: %v %v", diags, err)

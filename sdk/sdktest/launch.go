@@ -39,6 +39,19 @@ func Launch(t testing.TB, binary string) *Plugin {
 	return p
 }
 
+// LaunchWith is Launch with a Host of the caller's: one that keeps no
+// plugin state, say, as a livechatd older than the state calls. The
+// Plugin's Host field is nil then.
+func LaunchWith(t testing.TB, binary string, host sdk.Host) *Plugin {
+	t.Helper()
+	p, err := launch(binary, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.client.Kill)
+	return p
+}
+
 // launch starts binary with host serving its pushes. The caller kills it.
 func launch(binary string, host sdk.Host) (*Plugin, error) {
 	stderr, stdout := &syncBuffer{}, &syncBuffer{}
