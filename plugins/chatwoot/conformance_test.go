@@ -164,9 +164,11 @@ func (p *fakePlatform) DropWebhooks(on bool) {
 }
 
 // TestConformanceSuite runs sdktest's conformance suite against the built
-// plugin and fake Chatwoot accounts.
+// plugin and fake Chatwoot accounts, its webhook checks also through a
+// built livechatd.
 func TestConformanceSuite(t *testing.T) {
-	rep := sdktest.Conformance(t, sdktest.Suite{Binary: binary(t), Platform: &fakePlatform{t: t, fakes: map[string]*fake.Server{}}})
+	livechatd := builds.Binary(t, "github.com/livechatd/livechatd/host/cmd/livechatd")
+	rep := sdktest.Conformance(t, sdktest.Suite{Binary: binary(t), Livechatd: livechatd, Platform: &fakePlatform{t: t, fakes: map[string]*fake.Server{}}})
 	if failed := rep.Failed(); len(failed) > 0 {
 		t.Errorf("failed checks: %v", failed)
 	}

@@ -146,11 +146,13 @@ func (p sandboxPlatform) DropWebhooks(on bool) {
 }
 
 // TestConformanceSuite runs sdktest's conformance suite against the built
-// plugin and the sandbox.
+// plugin and the sandbox, its webhook checks also through a built
+// livechatd.
 func TestConformanceSuite(t *testing.T) {
 	sb := sandbox.Start(t, sandbox.Options{BucketCapacity: -1, Backoff: sandbox.NoBackoff})
 	bin := sdktest.Install(t, builds.Binary(t, "./cmd/livechat-provider-gorgias"), t.TempDir(), "gorgias")
-	rep := sdktest.Conformance(t, sdktest.Suite{Binary: bin, Platform: sandboxPlatform{t: t, sb: sb}})
+	livechatd := builds.Binary(t, "github.com/livechatd/livechatd/host/cmd/livechatd")
+	rep := sdktest.Conformance(t, sdktest.Suite{Binary: bin, Livechatd: livechatd, Platform: sandboxPlatform{t: t, sb: sb}})
 	if failed := rep.Failed(); len(failed) > 0 {
 		t.Errorf("failed checks: %v", failed)
 	}
