@@ -117,3 +117,34 @@ func TestPercentiles(t *testing.T) {
 		t.Error("an empty result has figures")
 	}
 }
+
+// A relative -bin (make bench passes "bin") works, though each livechatd
+// runs in a directory of its own.
+func TestRelativeBinDir(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"livechatd", filepath.Join("plugins", pluginPrefix+"echo")} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{opts: Options{BinDir: rel, Log: testLog{t}}, work: t.TempDir()}
+	if err := h.binaries(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{h.livechatd, h.echo} {
+		if !filepath.IsAbs(p) {
+			t.Errorf("%s is relative: a livechatd started in its own directory would not find it", p)
+		}
+	}
+}

@@ -68,8 +68,13 @@ func (h *harness) binaries(ctx context.Context) error {
 	}
 	var err error
 	if h.opts.BinDir != "" {
-		h.livechatd = filepath.Join(h.opts.BinDir, "livechatd")
-		h.echo = filepath.Join(h.opts.BinDir, "plugins", pluginPrefix+"echo")
+		// Absolute: each livechatd runs in a directory of its own.
+		bin, err := filepath.Abs(h.opts.BinDir)
+		if err != nil {
+			return err
+		}
+		h.livechatd = filepath.Join(bin, "livechatd")
+		h.echo = filepath.Join(bin, "plugins", pluginPrefix+"echo")
 		for _, p := range []string{h.livechatd, h.echo} {
 			if _, err := os.Stat(p); err != nil {
 				return fmt.Errorf("%w (run make build, or leave -bin empty to build here)", err)
