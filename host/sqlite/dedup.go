@@ -49,7 +49,7 @@ func (t *tx) RecalledRequest(bot, userID, id string) (*host.Request, error) {
 
 // RecalledRequest implements host.Store.
 func (db *DB) RecalledRequest(ctx context.Context, bot, userID, id string) (*host.Request, error) {
-	return recalledRequest(ctx, db.r, bot, userID, id)
+	return recalledRequest(ctx, db.rq, bot, userID, id)
 }
 
 func recalledRequest(ctx context.Context, q queryer, bot, userID, id string) (*host.Request, error) {

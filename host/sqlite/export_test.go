@@ -21,3 +21,15 @@ func QueuedTx(db *DB) int {
 	defer db.commits.mu.Unlock()
 	return len(db.commits.pending)
 }
+
+// PreparedStatements counts the statements prepared on the writer and on
+// the readers.
+func PreparedStatements(db *DB) (writer, readers int) {
+	db.wstmts.mu.Lock()
+	writer = len(db.wstmts.m)
+	db.wstmts.mu.Unlock()
+	db.rq.stmts.mu.Lock()
+	readers = len(db.rq.stmts.m)
+	db.rq.stmts.mu.Unlock()
+	return writer, readers
+}

@@ -77,6 +77,9 @@ func (db *DB) lead() {
 	c.mu.Unlock()
 
 	db.runBatch(batch)
+	// The writer's connection is free: prepare what the batch ran
+	// unprepared, for the next ones.
+	db.wstmts.prepareWanted(context.Background())
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -123,7 +126,7 @@ func (db *DB) runBatch(batch []*txReq) {
 			abort(batch[i:], committed, dbError("savepoint", err))
 			return
 		}
-		t := &tx{ctx: bg, tx: sqlTx, now: db.now()}
+		t := &tx{ctx: bg, tx: writeTx{sqlTx, db.wstmts}, now: db.now()}
 		r.panicked, r.err = run(r.fn, t)
 		if r.err != nil || r.panicked != nil {
 			// Undo this transaction's writes only. Should SQLite have
@@ -173,7 +176,7 @@ func (db *DB) txAlone(ctx context.Context, fn func(host.Tx) error) (panicked any
 	}
 	defer sqlTx.Rollback() // also on panic; a no-op after Commit
 
-	t := &tx{ctx: ctx, tx: sqlTx, now: db.now()}
+	t := &tx{ctx: ctx, tx: writeTx{sqlTx, db.wstmts}, now: db.now()}
 	if p, err := run(fn, t); err != nil || p != nil {
 		return p, err
 	}

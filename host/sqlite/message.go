@@ -43,12 +43,12 @@ func (t *tx) AppendMessage(m *host.Message) error {
 
 // Messages implements host.Store.
 func (db *DB) Messages(ctx context.Context, sessionID string) ([]*host.Message, error) {
-	return queryMessages(ctx, db.r, sessionMessagesQuery, sessionID)
+	return queryMessages(ctx, db.rq, sessionMessagesQuery, sessionID)
 }
 
 // Transcript implements host.Store.
 func (db *DB) Transcript(ctx context.Context, bot, userID string, limit int) ([]*host.Message, error) {
-	return queryMessages(ctx, db.r, transcriptQuery, bot, userID, host.ClampLimit(limit))
+	return queryMessages(ctx, db.rq, transcriptQuery, bot, userID, host.ClampLimit(limit))
 }
 
 const (

@@ -83,7 +83,7 @@ func (t *tx) Enqueue(o *host.OutboxItem) error {
 // together with the transactions that arrive beside it (see Tx).
 func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.OutboxItem, error) {
 	var items []*host.OutboxItem
-	err := db.write(ctx, func(ctx context.Context, sqlTx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, sqlTx queryer) error {
 		ms := now.UnixMilli()
 		var err error
 		items, err = queryOutbox(ctx, sqlTx, claimQuery, ms, host.ClampLimit(limit))
@@ -112,7 +112,7 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.O
 
 // write runs fn on the writer inside Tx, so that it shares a commit with
 // the transactions beside it.
-func (db *DB) write(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+func (db *DB) write(ctx context.Context, fn func(context.Context, queryer) error) error {
 	return db.Tx(ctx, func(htx host.Tx) error {
 		t := htx.(*tx)
 		return fn(t.ctx, t.tx)
@@ -168,7 +168,7 @@ func (db *DB) Release(ctx context.Context, it *host.OutboxItem, at time.Time) er
 
 // advanceHead makes the next pending item of queue its head, or drops the
 // queue's row when it has none: the item that headed it is finished.
-func advanceHead(ctx context.Context, sqlTx *sql.Tx, queue string) error {
+func advanceHead(ctx context.Context, sqlTx queryer, queue string) error {
 	var id, next int64
 	err := sqlTx.QueryRowContext(ctx, headQuery, queue).Scan(&id, &next)
 	switch {
@@ -182,8 +182,8 @@ func advanceHead(ctx context.Context, sqlTx *sql.Tx, queue string) error {
 
 // headDueAt makes the queue's head (the item just retried or released)
 // claimable at at.
-func headDueAt(at time.Time) func(context.Context, *sql.Tx, string) error {
-	return func(ctx context.Context, sqlTx *sql.Tx, queue string) error {
+func headDueAt(at time.Time) func(context.Context, queryer, string) error {
+	return func(ctx context.Context, sqlTx queryer, queue string) error {
 		_, err := sqlTx.ExecContext(ctx, `UPDATE outbox_queues SET due_at = ? WHERE queue = ?`, at.UnixMilli(), queue)
 		return err
 	}
@@ -196,11 +196,11 @@ func headDueAt(at time.Time) func(context.Context, *sql.Tx, string) error {
 // otherwise (ECONFLICT): a worker whose lease ran out must not undo what
 // another worker did since.
 func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.OutboxState,
-	then func(context.Context, *sql.Tx, string) error, query string, args ...any) error {
+	then func(context.Context, queryer, string) error, query string, args ...any) error {
 	if it.Claim == "" {
 		return &host.Error{Code: host.EINVALID, Field: "claim", Message: fmt.Sprintf("outbox item %d was not claimed", it.ID)}
 	}
-	return db.write(ctx, func(ctx context.Context, sqlTx *sql.Tx) error {
+	return db.write(ctx, func(ctx context.Context, sqlTx queryer) error {
 		var queue string
 		err := sqlTx.QueryRowContext(ctx, query, args...).Scan(&queue)
 		if err == nil {
@@ -232,7 +232,7 @@ func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.O
 // Pending implements host.Outbox.
 func (db *DB) Pending(ctx context.Context, queue string) (bool, error) {
 	var pending bool
-	if err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox_queues WHERE queue = ?)`,
+	if err := db.rq.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox_queues WHERE queue = ?)`,
 		queue).Scan(&pending); err != nil {
 		return false, dbError("pending", err)
 	}
@@ -242,7 +242,7 @@ func (db *DB) Pending(ctx context.Context, queue string) (bool, error) {
 // NextDue implements host.Outbox.
 func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var at sql.NullInt64
-	err := db.r.QueryRowContext(ctx, nextDueQuery).Scan(&at)
+	err := db.rq.QueryRowContext(ctx, nextDueQuery).Scan(&at)
 	if err != nil {
 		return time.Time{}, false, dbError("next due", err)
 	}
@@ -251,14 +251,14 @@ func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 // DeadLetters implements host.Outbox.
 func (db *DB) DeadLetters(ctx context.Context, limit int) ([]*host.OutboxItem, error) {
-	return queryOutbox(ctx, db.r, `SELECT `+outboxColumns+` FROM outbox
+	return queryOutbox(ctx, db.rq, `SELECT `+outboxColumns+` FROM outbox
 		WHERE state = 'dead' ORDER BY updated_at DESC, id DESC LIMIT ?`, host.ClampLimit(limit))
 }
 
 // OutboxStats implements host.Outbox.
 func (db *DB) OutboxStats(ctx context.Context) (host.OutboxStats, error) {
 	var st host.OutboxStats
-	rows, err := db.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM outbox GROUP BY state`)
+	rows, err := db.rq.QueryContext(ctx, `SELECT state, COUNT(*) FROM outbox GROUP BY state`)
 	if err != nil {
 		return st, dbError("outbox stats", err)
 	}

@@ -101,7 +101,7 @@ func (db *DB) deleteBatch(ctx context.Context, what, query string, before time.T
 // work done (which the retention job deletes anyway).
 func (db *DB) OutboxCounts(ctx context.Context) (host.OutboxStats, error) {
 	var st host.OutboxStats
-	if err := db.r.QueryRowContext(ctx, outboxCountsQuery).Scan(&st.Pending, &st.Dead); err != nil {
+	if err := db.rq.QueryRowContext(ctx, outboxCountsQuery).Scan(&st.Pending, &st.Dead); err != nil {
 		return host.OutboxStats{}, dbError("outbox counts", err)
 	}
 	return st, nil

@@ -128,7 +128,7 @@ func (t *tx) PendingNotice(bot, userID string) (*host.Session, error) {
 
 // PendingNotice implements host.Store.
 func (db *DB) PendingNotice(ctx context.Context, bot, userID string) (*host.Session, error) {
-	return pendingNotice(ctx, db.r, bot, userID)
+	return pendingNotice(ctx, db.rq, bot, userID)
 }
 
 func pendingNotice(ctx context.Context, q queryer, bot, userID string) (*host.Session, error) {
@@ -141,12 +141,12 @@ func pendingNotice(ctx context.Context, q queryer, bot, userID string) (*host.Se
 
 // Session implements host.Store.
 func (db *DB) Session(ctx context.Context, id string) (*host.Session, error) {
-	return sessionByID(ctx, db.r, id)
+	return sessionByID(ctx, db.rq, id)
 }
 
 // OpenSession implements host.Store.
 func (db *DB) OpenSession(ctx context.Context, bot, userID string) (*host.Session, error) {
-	return openSession(ctx, db.r, bot, userID)
+	return openSession(ctx, db.rq, bot, userID)
 }
 
 // FindSessionByRef implements host.Store.
@@ -155,7 +155,7 @@ func (db *DB) FindSessionByRef(ctx context.Context, bot, ref string) (*host.Sess
 	if ref == "" {
 		return nil, notFound
 	}
-	s, err := scanSession(db.r.QueryRowContext(ctx, byRefQuery, bot, ref))
+	s, err := scanSession(db.rq.QueryRowContext(ctx, byRefQuery, bot, ref))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound
 	}
@@ -180,7 +180,7 @@ func (db *DB) ListSessions(ctx context.Context, f host.SessionFilter) ([]*host.S
 	}
 	if f.Before != "" {
 		var created int64
-		err := db.r.QueryRowContext(ctx, `SELECT created_at FROM sessions WHERE id = ?`, f.Before).Scan(&created)
+		err := db.rq.QueryRowContext(ctx, `SELECT created_at FROM sessions WHERE id = ?`, f.Before).Scan(&created)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return nil, &host.Error{Code: host.EINVALID, Field: "before", Message: fmt.Sprintf("unknown session %s", f.Before)}
@@ -195,17 +195,17 @@ func (db *DB) ListSessions(ctx context.Context, f host.SessionFilter) ([]*host.S
 	}
 	query += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, host.ClampLimit(f.Limit))
-	return querySessions(ctx, db.r, query, args...)
+	return querySessions(ctx, db.rq, query, args...)
 }
 
 // DueExpiries implements host.Store.
 func (db *DB) DueExpiries(ctx context.Context, now time.Time, limit int) ([]*host.Session, error) {
-	return querySessions(ctx, db.r, dueExpiriesQuery, now.UnixMilli(), host.ClampLimit(limit))
+	return querySessions(ctx, db.rq, dueExpiriesQuery, now.UnixMilli(), host.ClampLimit(limit))
 }
 
 // DueSyncs implements host.Store.
 func (db *DB) DueSyncs(ctx context.Context, bot string, before time.Time, limit int) ([]*host.Session, error) {
-	return querySessions(ctx, db.r, dueSyncsQuery, bot, before.UnixMilli(), host.ClampLimit(limit))
+	return querySessions(ctx, db.rq, dueSyncsQuery, bot, before.UnixMilli(), host.ClampLimit(limit))
 }
 
 // The queries that run on every event or webhook; TestQueryPlans checks

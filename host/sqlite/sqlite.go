@@ -51,7 +51,10 @@ type DB struct {
 	w     *sql.DB // one connection: SQLite has one writer at a time anyway
 	lock  *fileLock
 	r     *sql.DB // read-only connections; WAL lets them run beside the writer
+	rq    readers // r, with prepared statements: what reads use
 	wake  chan struct{}
+
+	wstmts *stmtCache // the writer's prepared statements
 
 	commits committer // Tx calls waiting to be committed together
 }
@@ -106,6 +109,7 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	db.w.SetMaxOpenConns(1)
 	db.w.SetMaxIdleConns(1)
+	db.wstmts = newStmtCache(db.w)
 	db.w.SetConnMaxIdleTime(0)
 	db.w.SetConnMaxLifetime(0)
 
@@ -129,6 +133,7 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	db.r.SetMaxOpenConns(readers)
 	db.r.SetMaxIdleConns(readers)
+	db.rq = readerPool(db.r)
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -245,7 +250,7 @@ func (db *DB) applyMigration(ctx context.Context, version int, name string) erro
 // Ping checks that the database answers a query.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	if err := db.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+	if err := db.rq.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return dbError("ping", err)
 	}
 	return nil
@@ -255,6 +260,12 @@ func (db *DB) Ping(ctx context.Context) error {
 // closes.
 func (db *DB) Close() error {
 	var errs []error
+	if db.rq.stmts != nil {
+		db.rq.stmts.close()
+	}
+	if db.wstmts != nil {
+		db.wstmts.close()
+	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
 	}
@@ -285,7 +296,7 @@ func (db *DB) now() time.Time {
 // transaction began, so a transaction's rows agree with each other.
 type tx struct {
 	ctx      context.Context
-	tx       *sql.Tx
+	tx       writeTx
 	now      time.Time
 	enqueued bool
 }

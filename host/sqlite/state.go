@@ -38,7 +38,7 @@ func (db *DB) PluginState(ctx context.Context, k host.PluginStateKey) ([]byte, e
 		return nil, err
 	}
 	var v []byte
-	err := db.r.QueryRowContext(ctx, pluginStateQuery, k.SessionID, k.Provider, k.Bot, k.Key).Scan(&v)
+	err := db.rq.QueryRowContext(ctx, pluginStateQuery, k.SessionID, k.Provider, k.Bot, k.Key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &host.Error{Code: host.ENOTFOUND, Field: "key", Message: fmt.Sprintf("no plugin state %q for session %s", k.Key, k.SessionID)}
 	}

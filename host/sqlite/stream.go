@@ -56,7 +56,7 @@ func (db *DB) AppendStream(ctx context.Context, bot, user, key string, entries .
 // Stream returns up to limit entries of user's webchat stream with bot that
 // come after seq, oldest first.
 func (db *DB) Stream(ctx context.Context, bot, user string, after int64, limit int) ([]host.StreamEntry, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT seq, entry FROM webchat_stream
+	rows, err := db.rq.QueryContext(ctx, `SELECT seq, entry FROM webchat_stream
 		WHERE bot = ? AND user_id = ? AND seq > ? ORDER BY seq LIMIT ?`, bot, user, after, host.ClampLimit(limit))
 	if err != nil {
 		return nil, dbError("read stream", err)
