@@ -13,6 +13,7 @@ import (
 	"github.com/livechatd/livechatd/host/bench/echo"
 	"github.com/livechatd/livechatd/host/engine"
 	"github.com/livechatd/livechatd/host/httpapi"
+	"github.com/livechatd/livechatd/host/internal/wiring"
 	"github.com/livechatd/livechatd/host/retention"
 	"github.com/livechatd/livechatd/host/sqlite"
 	"github.com/livechatd/livechatd/sdk"
@@ -88,7 +89,7 @@ func startInProcess(ctx context.Context, cfgPath string) (_ *inProcess, err erro
 			return nil, &host.Error{Code: host.ENOTFOUND, Message: fmt.Sprintf("provider %q is not in process", name)}
 		}
 		return prov, nil
-	}), engineBots(cfg), engine.Options{Logger: log.Named("engine"), Metrics: engine.NewMetrics(reg)})
+	}), wiring.EngineBots(cfg), engine.Options{Logger: log.Named("engine"), Metrics: engine.NewMetrics(reg)})
 	for i := range cfg.Bots {
 		b := &cfg.Bots[i]
 		pcfg, diags := b.DecodeConfig(echo.Info(b.Provider).Schema)
@@ -130,33 +131,4 @@ func (ip *inProcess) close(ctx context.Context) {
 	if ip.log != nil {
 		_ = ip.log.Close()
 	}
-}
-
-// engineBots turns the config's bots into the engine's, as serve does.
-func engineBots(cfg *config.File) []*engine.Bot {
-	var out []*engine.Bot
-	for _, b := range cfg.Bots {
-		out = append(out, &engine.Bot{
-			Name:           b.Name,
-			Provider:       b.Provider,
-			SessionTimeout: b.SessionTimeout,
-			StartTimeout:   b.StartTimeout,
-			ExpiredNotice:  host.ExpiredNotice(b.ExpiredNotice),
-			TranscriptSize: b.TranscriptSize,
-			BotURL:         b.BotURL,
-			ChannelURL:     b.ChannelURL,
-			Webchat:        b.Channel == config.ChannelWebchat,
-			ChannelSecret:  b.ChannelSecret.Value(),
-			InsecureEvents: b.InsecureEvents,
-			EventTolerance: b.EventTolerance,
-			WebhookToken:   b.WebhookToken.Value(),
-			Messages: engine.Messages{
-				Start:       b.Messages.Start,
-				EndPrompt:   b.Messages.EndPrompt,
-				EndButton:   b.Messages.EndButton,
-				Unavailable: b.Messages.Unavailable,
-			},
-		})
-	}
-	return out
 }

@@ -11,15 +11,14 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/livechatd/livechatd/config"
-	"github.com/livechatd/livechatd/host"
 	"github.com/livechatd/livechatd/host/engine"
 	"github.com/livechatd/livechatd/host/httpapi"
+	"github.com/livechatd/livechatd/host/internal/wiring"
 	"github.com/livechatd/livechatd/host/pluginhost"
 	"github.com/livechatd/livechatd/host/redact"
 	"github.com/livechatd/livechatd/host/retention"
 	"github.com/livechatd/livechatd/host/sqlite"
 	"github.com/livechatd/livechatd/host/webchat"
-	"github.com/livechatd/livechatd/sdk"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -97,7 +96,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	eng := engine.New(store, engine.ProvidersFunc(func(name string) (engine.Provider, error) {
 		return plugins.Plugin(name)
-	}), engineBots(cfg), engine.Options{Logger: log.Named("engine"), Metrics: engine.NewMetrics(reg), Webchat: webchatChannel(chat),
+	}), wiring.EngineBots(cfg), engine.Options{Logger: log.Named("engine"), Metrics: engine.NewMetrics(reg), Webchat: webchatChannel(chat),
 		// Work for a plugin that is down waits for it, attempts untouched.
 		PluginDown: func(err error) bool { return errors.Is(err, pluginhost.ErrUnavailable) }})
 	plugins.SetHost(eng)
@@ -198,44 +197,6 @@ func openStore(cfg *config.File) (*sqlite.DB, error) {
 	default:
 		return nil, fmt.Errorf("storage %q is not supported by this build yet; use storage \"sqlite\"", cfg.Storage.Driver)
 	}
-}
-
-// engineBots turns the config's bots into the engine's.
-func engineBots(cfg *config.File) []*engine.Bot {
-	var out []*engine.Bot
-	for _, b := range cfg.Bots {
-		out = append(out, &engine.Bot{
-			Name:           b.Name,
-			Provider:       b.Provider,
-			SessionTimeout: b.SessionTimeout,
-			StartTimeout:   b.StartTimeout,
-			ExpiredNotice:  host.ExpiredNotice(b.ExpiredNotice),
-			TranscriptSize: b.TranscriptSize,
-			BotURL:         b.BotURL,
-			ChannelURL:     b.ChannelURL,
-			Webchat:        b.Channel == config.ChannelWebchat,
-			ChannelSecret:  b.ChannelSecret.Value(),
-			InsecureEvents: b.InsecureEvents,
-			EventTolerance: b.EventTolerance,
-			WebhookToken:   b.WebhookToken.Value(),
-			Messages: engine.Messages{
-				Start:       b.Messages.Start,
-				EndPrompt:   b.Messages.EndPrompt,
-				EndButton:   b.Messages.EndButton,
-				Unavailable: b.Messages.Unavailable,
-			},
-			Reconcile: engineReconcile(b.Reconcile),
-		})
-	}
-	return out
-}
-
-// engineReconcile turns a bot's reconcile block into the engine's settings.
-func engineReconcile(r config.Reconcile) engine.Reconcile {
-	if !r.Enabled {
-		return engine.Reconcile{}
-	}
-	return engine.Reconcile{Interval: r.Interval, RateLimit: sdk.RateLimit{Calls: r.RateLimitCalls, Per: r.RateLimitPer}}
 }
 
 // The plugin host's plugins are what reconciliation needs of a provider.
