@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,11 @@ func (s *Server) registerAdmin(r *mux.Router) {
 	admin("/v1/sessions/{id}/end", s.endSession, http.MethodPost)
 	admin("/v1/plugins", s.listPlugins, http.MethodGet)
 	admin("/v1/deadletters", s.listDeadLetters, http.MethodGet)
+	// Go's profiler, behind the admin token like the rest (how-to in
+	// BENCHMARKS.md), e.g.
+	//   curl -H "Authorization: Bearer $TOKEN" -o cpu.out \
+	//     'http://127.0.0.1:8080/debug/pprof/profile?seconds=10'
+	r.PathPrefix("/debug/pprof/").Handler(s.requireAdmin(http.HandlerFunc(profiler))).Methods(http.MethodGet)
 }
 
 // requireAdmin checks Authorization: Bearer <admin_token>.
@@ -179,4 +185,22 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, req *http.Request) {
 			Attempts: it.Attempts, LastError: it.LastError, Payload: it.Payload, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": out})
+}
+
+// profiler serves net/http/pprof under /debug/pprof/: the CPU profile,
+// the execution trace, symbols, the command line, and every named profile
+// (heap, goroutine, allocs, mutex, block…) with the index.
+func profiler(w http.ResponseWriter, req *http.Request) {
+	switch strings.TrimPrefix(req.URL.Path, "/debug/pprof/") {
+	case "profile":
+		pprof.Profile(w, req)
+	case "trace":
+		pprof.Trace(w, req)
+	case "symbol":
+		pprof.Symbol(w, req)
+	case "cmdline":
+		pprof.Cmdline(w, req)
+	default:
+		pprof.Index(w, req)
+	}
 }
