@@ -69,6 +69,8 @@ var Info = sdk.Info{
 			Description: "The workspace id (app_id in webhooks); when set, webhooks of other workspaces are refused."},
 		{Name: "base_url", Type: sdk.String, Default: "https://api.intercom.io", URL: true,
 			Description: "Intercom's REST API for your workspace's region: https://api.intercom.io (US), https://api.eu.intercom.io (EU), https://api.au.intercom.io (Australia)."},
+		{Name: "state_dir", Type: sdk.String,
+			Description: "Only for a livechatd that keeps no plugin state (older than plugin state): a directory where the plugin keeps what it posted, so that a retry after a restart of the plugin posts nothing twice. Unused otherwise."},
 		{Name: "api_version", Type: sdk.String, Default: APIVersion, Pattern: `^([0-9]+\.[0-9]+|Preview)$`,
 			Description: "The Intercom-Version header sent with every call; the plugin reads the shapes of " + APIVersion + "."},
 	}},
@@ -89,6 +91,7 @@ type Config struct {
 	AppID        string `json:"app_id"`
 	BaseURL      string `json:"base_url"`
 	APIVersion   string `json:"api_version"`
+	StateDir     string `json:"state_dir"`
 }
 
 // Options tune a Provider; the zero value is what the plugin binary uses.
@@ -134,7 +137,7 @@ type bot struct {
 	name  string
 	cfg   Config
 	api   *platform.Client
-	state sdk.StateStore
+	state *store
 }
 
 var numeric = regexp.MustCompile(`^[0-9]+$`)
@@ -186,7 +189,13 @@ func (p *Provider) Configure(_ context.Context, name string, cfg sdk.Config, hos
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.bots[name] = &bot{name: name, cfg: c, api: api, state: sdk.StateOf(host)}
+	var own *journal
+	if old, ok := p.bots[name]; ok && old.cfg.StateDir == c.StateDir {
+		own = old.state.own // configured again: keep what it knows
+	} else if own, err = openJournal(c.StateDir, name); err != nil {
+		return sdk.Permanent(err)
+	}
+	p.bots[name] = &bot{name: name, cfg: c, api: api, state: &store{host: sdk.StateOf(host), own: own}}
 	return nil
 }
 

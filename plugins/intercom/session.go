@@ -30,25 +30,13 @@ type sendRecord struct {
 	Part  string `json:"part,omitempty"`
 }
 
-// get reads a state value; "" when there is none or the host keeps no
-// state.
+// get reads a state value; "" when there is none.
 func (b *bot) get(ctx context.Context, session, key string) (string, error) {
-	v, ok, err := b.state.GetState(ctx, sdk.StateKey{Bot: b.name, SessionID: session, Key: key})
-	if errors.Is(err, sdk.ErrNoState) {
-		return "", nil
-	}
-	if err != nil || !ok {
-		return "", err
-	}
-	return string(v), nil
+	return b.state.get(ctx, sdk.StateKey{Bot: b.name, SessionID: session, Key: key})
 }
 
 func (b *bot) set(ctx context.Context, session, key, value string) error {
-	err := b.state.SetState(ctx, sdk.StateKey{Bot: b.name, SessionID: session, Key: key}, []byte(value))
-	if errors.Is(err, sdk.ErrNoState) {
-		return nil
-	}
-	return err
+	return b.state.set(ctx, sdk.StateKey{Bot: b.name, SessionID: session, Key: key}, value)
 }
 
 // externalID is the contact's external_id. A verified user is the site's
