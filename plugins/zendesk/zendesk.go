@@ -241,7 +241,13 @@ func (p *Provider) Configure(_ context.Context, name string, cfg sdk.Config, hos
 		Secrets:    []string{c.WebhookSecret},
 		HTTPClient: p.http,
 		Limiter:    lim,
-		Header:     http.Header{"User-Agent": {"livechat-provider-zendesk/" + Info.Version}},
+		// Zendesk's 429s mostly ask for a few seconds (Retry-After): wait
+		// them out inside the call, the Limiter holding the account's other
+		// calls meanwhile; a longer wait goes back to the host as
+		// sdk.RateLimited with Zendesk's delay.
+		RateWaits: 5,
+		MaxWait:   10 * time.Second,
+		Header:    http.Header{"User-Agent": {"livechat-provider-zendesk/" + Info.Version}},
 	})
 	if err != nil {
 		return sdk.Permanent(err)

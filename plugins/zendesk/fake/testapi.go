@@ -161,12 +161,12 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.requests)
 }
 
-// Count is how many calls of method had a path containing part and were
-// answered status (0: any).
+// Count is how many calls of method ("": any) had a path containing part
+// and were answered status (0: any).
 func (s *Server) Count(method, part string, status int) int {
 	n := 0
 	for _, r := range s.Requests() {
-		if r.Method == method && strings.Contains(r.Path, part) && (status == 0 || r.Status == status) {
+		if (method == "" || r.Method == method) && strings.Contains(r.Path, part) && (status == 0 || r.Status == status) {
 			n++
 		}
 	}
