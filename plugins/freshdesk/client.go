@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/livechatd/livechatd/sdk"
+	"github.com/livechatd/livechatd/sdk/platform"
 )
 
 // Ticket is a Freshdesk ticket as API v2 answers it (the fields the plugin
@@ -129,6 +130,13 @@ func stateKey(bot, session, key string) sdk.StateKey {
 	return sdk.StateKey{Bot: bot, SessionID: session, Key: key}
 }
 
+// refused says Freshdesk answered a call with an error that shows it did
+// not act on it: a 4xx other than 408 (a 429 included).
+func refused(err error) bool {
+	st := platform.StatusOf(err)
+	return st >= 400 && st < 500 && st != http.StatusRequestTimeout
+}
+
 // noState says the host keeps no plugin state.
 func noState(err error) bool { return errors.Is(err, sdk.ErrNoState) }
 
@@ -182,6 +190,13 @@ func (b *bot) once(ctx context.Context, session, key string, find func(since tim
 	}
 	id, err := write()
 	if err != nil {
+		if !stateless && refused(err) {
+			// Freshdesk refused the call before doing anything: the
+			// next try need not look for its effect.
+			if derr := b.state.DeleteState(ctx, pending); derr != nil {
+				return 0, errors.Join(err, derr)
+			}
+		}
 		return 0, err
 	}
 	if !stateless {

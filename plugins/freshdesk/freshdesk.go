@@ -240,8 +240,12 @@ func (p *Provider) Configure(_ context.Context, name string, cfg sdk.Config, hos
 		HTTPClient: p.http,
 		Limiter:    lim,
 		Attempts:   2,
-		Backoff:    200 * time.Millisecond,
-		Now:        p.now,
+		// A 429's Retry-After is the rest of Freshdesk's minute window:
+		// short waits are waited out in the call, longer ones go back to
+		// the host's outbox with the delay.
+		RateWaits: 3,
+		Backoff:   200 * time.Millisecond,
+		Now:       p.now,
 	})
 	if err != nil {
 		return sdk.Permanent(err)
