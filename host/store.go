@@ -61,6 +61,18 @@ type Store interface {
 	// PluginState returns the value stored at k, or ENOTFOUND.
 	PluginState(ctx context.Context, k PluginStateKey) ([]byte, error)
 
+	// Record stores what the bot path keeps of an event the bot answered
+	// outside a session — its transcript messages and, for an event with
+	// a request_id, the answer given — durably, like a Tx, but batched
+	// with the records of concurrent events into a few multi-row
+	// statements and their commit: the bot path's one write. It returns
+	// false and writes nothing when x.Request was recorded already (an
+	// earlier run of the request answered it; RecalledRequest has that
+	// answer). Messages are validated and filled as Tx.AppendMessage
+	// fills them; a message whose ID exists is kept as it was, so that
+	// the derived ids of a repeated request never fail it.
+	Record(ctx context.Context, x *Record) (bool, error)
+
 	Outbox
 
 	// Ping reports whether the store is reachable.
@@ -165,6 +177,13 @@ func (k PluginStateKey) Validate() error {
 		return &Error{Code: EINVALID, Field: "key", Message: "a plugin state key must be UTF-8"}
 	}
 	return nil
+}
+
+// Record is the bot path's write: the messages of one exchange with the
+// bot, and the request's record when the event had a request_id.
+type Record struct {
+	Messages []*Message
+	Request  *Request // nil without a request_id
 }
 
 // Request is the record of a channel event that carried a request_id: its

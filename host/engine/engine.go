@@ -427,28 +427,32 @@ func (e *Engine) forward(ctx context.Context, in *intake, outcome string, lc *Li
 	}
 	reply.Livechat = lc
 	e.opts.Metrics.event(b.Name, outcome)
-	var replay *Reply
-	err = e.store.Tx(ctx, func(tx host.Tx) error {
-		if err := in.claim(tx, &replay); err != nil {
-			return err
+	rec := &host.Record{Messages: []*host.Message{{ID: in.id("in"), Bot: b.Name, UserID: ev.Client.UserID,
+		Direction: host.DirectionIn, Author: host.AuthorUser, Payload: ev.Payload.raw()}}}
+	for i, m := range reply.Messages {
+		if !json.Valid(m.Payload) || len(m.Payload) == 0 || m.Payload[0] != '{' {
+			continue
 		}
-		if err := tx.AppendMessage(&host.Message{ID: in.id("in"), Bot: b.Name, UserID: ev.Client.UserID, Direction: host.DirectionIn,
-			Author: host.AuthorUser, Payload: ev.Payload.raw()}); err != nil {
-			return err
+		rec.Messages = append(rec.Messages, &host.Message{ID: in.id(fmt.Sprintf("out%d", i)), Bot: b.Name, UserID: ev.Client.UserID,
+			Direction: host.DirectionOut, Author: host.AuthorBot, Payload: m.Payload})
+	}
+	if rec.Request, err = in.request(reply); err != nil {
+		return Reply{}, err
+	}
+	recorded, err := e.store.Record(ctx, rec)
+	if err == nil && !recorded {
+		// A run of the same request was recorded first: its answer is
+		// the answer.
+		replay, err := in.recall(func(bot, user, id string) (*host.Request, error) {
+			return e.store.RecalledRequest(ctx, bot, user, id)
+		})
+		if err != nil {
+			return Reply{}, err
 		}
-		for i, m := range reply.Messages {
-			if !json.Valid(m.Payload) || len(m.Payload) == 0 || m.Payload[0] != '{' {
-				continue
-			}
-			if err := tx.AppendMessage(&host.Message{ID: in.id(fmt.Sprintf("out%d", i)), Bot: b.Name, UserID: ev.Client.UserID,
-				Direction: host.DirectionOut, Author: host.AuthorBot, Payload: m.Payload}); err != nil {
-				return err
-			}
+		if replay != nil {
+			return *replay, errReplayed
 		}
-		return in.remember(tx, reply)
-	})
-	if errors.Is(err, errReplayed) {
-		return *replay, err
+		// Recorded, then removed by retention since: this answer stands.
 	}
 	if err != nil {
 		if ev.RequestID != "" {

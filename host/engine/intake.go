@@ -107,15 +107,25 @@ func (in *intake) full(r Reply) Reply {
 // remember is the last step of a state change's transaction: it records the
 // whole answer for retries of the request.
 func (in *intake) remember(tx host.Tx, r Reply) error {
+	req, err := in.request(r)
+	if req == nil || err != nil {
+		return err
+	}
+	return tx.RememberRequest(req)
+}
+
+// request is the record of the request answered with r, or nil for an
+// event without a request_id.
+func (in *intake) request(r Reply) (*host.Request, error) {
 	if in.ev.RequestID == "" {
-		return nil
+		return nil, nil
 	}
 	raw, err := json.Marshal(in.full(r))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return tx.RememberRequest(&host.Request{Bot: in.bot.Name, UserID: in.ev.Client.UserID, ID: in.ev.RequestID,
-		BodyHash: in.bodyHash, Response: raw})
+	return &host.Request{Bot: in.bot.Name, UserID: in.ev.Client.UserID, ID: in.ev.RequestID,
+		BodyHash: in.bodyHash, Response: raw}, nil
 }
 
 func quoteJSON(s string) string {

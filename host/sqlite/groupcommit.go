@@ -23,15 +23,17 @@ import (
 // maxBatch bounds the transactions committed together.
 const maxBatch = 256
 
-// txReq is one Tx waiting to run.
+// txReq is one Tx, or one Record, waiting to run.
 type txReq struct {
 	ctx  context.Context
 	fn   func(host.Tx) error
+	rec  *host.Record  // instead of fn: written with the batch's other records
 	lead chan struct{} // closed when this caller is to lead the next batch
 	done chan struct{} // closed when the outcome is known
 
 	err      error
-	panicked any // what fn panicked with, re-panicked in the caller
+	panicked any  // what fn panicked with, re-panicked in the caller
+	recorded bool // rec was written (false: its request was recorded before)
 }
 
 // committer queues transactions for the next batch.
@@ -43,7 +45,18 @@ type committer struct {
 
 // Tx implements host.Store.
 func (db *DB) Tx(ctx context.Context, fn func(host.Tx) error) error {
-	r := &txReq{ctx: ctx, fn: fn, lead: make(chan struct{}), done: make(chan struct{})}
+	r := &txReq{ctx: ctx, fn: fn}
+	db.submit(r)
+	if r.panicked != nil {
+		panic(r.panicked)
+	}
+	return r.err
+}
+
+// submit queues r for the next batch and returns when its outcome is
+// known, leading batches meanwhile when its turn comes.
+func (db *DB) submit(r *txReq) {
+	r.lead, r.done = make(chan struct{}), make(chan struct{})
 	c := &db.commits
 	c.mu.Lock()
 	c.pending = append(c.pending, r)
@@ -60,10 +73,6 @@ func (db *DB) Tx(ctx context.Context, fn func(host.Tx) error) error {
 		db.lead()
 	}
 	<-r.done
-	if r.panicked != nil {
-		panic(r.panicked)
-	}
-	return r.err
 }
 
 // lead commits the queued transactions as one batch, then hands the lead
@@ -97,7 +106,7 @@ func (db *DB) runBatch(batch []*txReq) {
 			close(r.done)
 		}
 	}()
-	if len(batch) == 1 {
+	if len(batch) == 1 && batch[0].fn != nil {
 		r := batch[0]
 		r.panicked, r.err = db.txAlone(r.ctx, r.fn)
 		return
@@ -117,11 +126,28 @@ func (db *DB) runBatch(batch []*txReq) {
 	defer sqlTx.Rollback() // a no-op after Commit
 	var committed []*txReq
 	enqueued := false
+	// Records run together, in multi-row statements, where they stand in
+	// the batch: the ones queued before a Tx are written before it runs.
+	var records []*txReq
+	flush := func() {
+		db.writeRecords(bg, writeTx{sqlTx, db.wstmts}, records)
+		for _, r := range records {
+			if r.err == nil {
+				committed = append(committed, r)
+			}
+		}
+		records = records[:0]
+	}
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = dbError("begin", err)
 			continue
 		}
+		if r.rec != nil {
+			records = append(records, r)
+			continue
+		}
+		flush()
 		if _, err := sqlTx.ExecContext(bg, "SAVEPOINT item"); err != nil {
 			abort(batch[i:], committed, dbError("savepoint", err))
 			return
@@ -146,6 +172,7 @@ func (db *DB) runBatch(batch []*txReq) {
 			enqueued = enqueued || t.enqueued
 		}
 	}
+	flush()
 	if err := sqlTx.Commit(); err != nil {
 		for _, r := range committed {
 			r.err = dbError("commit", err)

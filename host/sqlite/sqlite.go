@@ -101,8 +101,13 @@ func Open(path string, opts Options) (*DB, error) {
 	db := &DB{Now: time.Now, path: path, lease: lease, lock: lock, wake: make(chan struct{}, 1)}
 	busyPragma := fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds())
 
+	// temp_store(memory): group commit runs each transaction of a batch in
+	// a savepoint, and SQLite keeps the pages a savepoint changes in a
+	// sub-journal, which spills to a temporary file past 64 KiB — a
+	// write(2) per page, a fifth of the bot path's CPU in the profile. In
+	// memory it is a copy; it is never needed after the batch commits.
 	db.w, err = sql.Open("sqlite", dsn(path, "_txlock=immediate",
-		busyPragma, "journal_mode(wal)", "foreign_keys(1)", "synchronous("+sync+")"))
+		busyPragma, "journal_mode(wal)", "foreign_keys(1)", "synchronous("+sync+")", "temp_store(memory)"))
 	if err != nil {
 		lock.release()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
