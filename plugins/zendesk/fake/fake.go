@@ -286,6 +286,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		s.mu.Lock()
 		if f := s.fault(r); f != nil {
 			s.mu.Unlock()
+			if f.ApplyFirst {
+				next.ServeHTTP(httptest.NewRecorder(), r)
+			}
 			f.answer(sw)
 			return
 		}
@@ -326,6 +329,9 @@ type Fault struct {
 	RetryAfter time.Duration
 	// Times is how many calls fail; 0 fails every call until Heal.
 	Times int
+	// ApplyFirst makes Zendesk do what the call asks before the fault is
+	// answered: an answer lost on the way back.
+	ApplyFirst bool
 }
 
 func (f *Fault) answer(w http.ResponseWriter) {
