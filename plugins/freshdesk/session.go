@@ -274,13 +274,19 @@ func (b *bot) requesterID(ctx context.Context, session string, ticket int64) (in
 func (b *bot) userNote(ctx context.Context, session string, ticket, requesterID int64, m sdk.Message, key string) (int64, error) {
 	text := messageText(m)
 	id, err := b.once(ctx, session, "note:"+key, func(since time.Time) (int64, bool, error) {
+		if since.IsZero() {
+			// No plugin state: nothing tells this try from a first one,
+			// and a note with the same text may be an earlier message
+			// ("ok" twice). Posting twice beats losing a message.
+			return 0, false, nil
+		}
 		convs, _, err := b.conversations(ctx, ticket, 1)
 		if err != nil {
 			return 0, false, fmt.Errorf("find the note of an earlier try: %w", err)
 		}
 		for _, c := range convs {
 			if c.Source != convNote || !c.Incoming || c.Private || (requesterID != 0 && c.UserID != requesterID) ||
-				normalize(c.BodyText) != normalize(text) || (!since.IsZero() && c.CreatedAt.Before(since.Add(-clockSkew))) {
+				normalize(c.BodyText) != normalize(text) || c.CreatedAt.Before(since.Add(-clockSkew)) {
 				continue
 			}
 			claim, ok, err := b.state.GetState(ctx, stateKey(b.name, session, "claim:"+strconv.FormatInt(c.ID, 10)))

@@ -12,9 +12,7 @@
 package fake
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,11 +128,14 @@ const (
 
 // Fault makes calls fail: those whose method is Method (any when empty)
 // and whose path contains Path, Times times (forever when 0, until Heal).
+// With After, the call is carried out and only its answer replaced: an
+// answer lost on the way (a gateway timeout after the write).
 type Fault struct {
 	Method, Path string
 	Status       int
 	RetryAfter   time.Duration
 	Times        int
+	After        bool
 }
 
 // Server is a fake Freshdesk helpdesk.
@@ -320,6 +321,9 @@ func (s *Server) front(next http.Handler) http.Handler {
 			writeJSON(rec, http.StatusTooManyRequests, map[string]string{"message": "You have exceeded the limit of requests per minute"})
 			return
 		case fault != nil:
+			if fault.After {
+				next.ServeHTTP(httptest.NewRecorder(), r)
+			}
 			if fault.RetryAfter > 0 {
 				h.Set("Retry-After", strconv.Itoa(int(fault.RetryAfter/time.Second)))
 			}
@@ -941,15 +945,4 @@ func (s *Server) Heal() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = nil
-}
-
-// jsonBody is for tests that post to the fake themselves.
-func jsonBody(v any) io.Reader {
-	b, _ := json.Marshal(v)
-	return bytes.NewReader(b)
-}
-
-// basic is an Authorization header value.
-func basic(user, pass string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
