@@ -220,6 +220,10 @@ func (p *Provider) client(c Config) (*platform.Client, error) {
 		Header:  http.Header{"Intercom-Version": {c.APIVersion}},
 		Secrets: []string{c.ClientSecret},
 		Limiter: lim,
+		// Intercom's windows are 10 seconds: a 429 is waited out inside
+		// the call (until X-RateLimit-Reset, at most MaxWait) twice before
+		// the host's backoff takes over.
+		RateWaits: 2,
 		// Intercom's usage headers: when a window is spent, hold every
 		// call of the account until it resets rather than meet a 429.
 		OnResponse: func(status int, h http.Header) {

@@ -72,6 +72,7 @@ func (p *Provider) HandleWebhook(_ context.Context, req sdk.WebhookRequest) (sdk
 		return sdk.WebhookResult{}, nil
 	}
 	events := conversationEvents(*cv)
+	session := sessionOf(*cv)
 	if n.Topic == TopicAdminClosed {
 		// The close part names the event; a notification without it
 		// (Intercom sends the parts that triggered it) uses its own id.
@@ -83,7 +84,26 @@ func (p *Provider) HandleWebhook(_ context.Context, req sdk.WebhookRequest) (sdk
 		}
 		events = append(events, sdk.Event{ID: id, Type: sdk.EventSessionClosed, Ref: cv.ID})
 	}
+	for i := range events {
+		events[i].SessionID = session
+	}
 	return sdk.WebhookResult{Events: events}, nil
+}
+
+// sessionLine is the first line of a livechat conversation's first
+// message (see summary).
+var sessionLine = regexp.MustCompile(`^Live chat with .*\(livechat session ([A-Za-z0-9_-]{1,128})\)$`)
+
+// sessionOf is the livechat session a conversation's first message names,
+// or "". It names the session of a reply an agent sends before livechatd
+// has heard back from StartSession (and so has no Ref for it yet); the
+// host still checks the Ref against the session's once it has one.
+func sessionOf(cv Conversation) string {
+	first, _, _ := strings.Cut(htmlText(cv.Source.Body), "\n")
+	if m := sessionLine.FindStringSubmatch(strings.TrimSpace(first)); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 func partsOf(cv Conversation) []Part {

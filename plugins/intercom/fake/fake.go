@@ -341,15 +341,20 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			code, msg := codeOf(f.Status)
 			if f.Status == http.StatusTooManyRequests {
 				h.Set("X-RateLimit-Remaining", "0")
-				msg = fmt.Sprintf("Exceeded rate limit of %d in 10_seconds", s.opts.RateLimit)
+				msg = s.limitMessage()
 			}
 			s.fail(sw, f.Status, code, msg)
 		case limited:
-			s.fail(sw, http.StatusTooManyRequests, "rate_limit_exceeded", fmt.Sprintf("Exceeded rate limit of %d in 10_seconds", s.opts.RateLimit))
+			s.fail(sw, http.StatusTooManyRequests, "rate_limit_exceeded", s.limitMessage())
 		default:
 			next.ServeHTTP(sw, r)
 		}
 	})
+}
+
+// limitMessage is the message of Intercom's 429.
+func (s *Server) limitMessage() string {
+	return fmt.Sprintf("Exceeded rate limit of %d in %d_seconds", s.opts.RateLimit, int(s.opts.Window/time.Second))
 }
 
 // fault returns the fault that fails r, counting it; the lock is held.
