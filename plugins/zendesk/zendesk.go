@@ -294,9 +294,10 @@ func (p *Provider) DescribeWebhooks(_ context.Context, _ string, cfg sdk.Config)
 		Name:     "ticket-events",
 		Method:   http.MethodPost,
 		Triggers: []string{EventCommentAdded, EventStatusChanged},
-		Instructions: where + " (Apps and integrations › Webhooks › Create webhook): choose \"Zendesk events\", " +
-			"tick Ticket › \"Comment added\" and Ticket › \"Status changed\", paste this URL as the endpoint (POST, JSON), " +
-			"no authentication; after creating it, reveal its signing secret and put it in the bot's webhook_secret.",
+		Instructions: where + " (Apps and integrations › Webhooks › Create webhook): choose \"Zendesk events\" and subscribe to " +
+			"the ticket events \"Comment created\" (" + EventCommentAdded + ") and \"Status changed\" (" + EventStatusChanged + "); " +
+			"paste this URL as the endpoint (POST, JSON), no authentication; after creating it, reveal its signing secret " +
+			"and put it in the bot's webhook_secret.",
 	}}, nil
 }
 

@@ -461,7 +461,7 @@ func TestZendeskWebhookURL(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("webhook-url: %d %s", code, errOut)
 	}
-	for _, want := range []string{"Zendesk events", "Comment added", "Status changed", "signing secret", "webhook_secret"} {
+	for _, want := range []string{"Zendesk events", "Comment created", fake.EventCommentAdded, "Status changed", fake.EventStatusChanged, "signing secret", "webhook_secret"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("webhook-url output lacks %q:\n%s", want, out)
 		}
