@@ -43,11 +43,15 @@ type Store interface {
 	// Transcript returns the last limit messages between user and bot,
 	// in or out of sessions, oldest first.
 	Transcript(ctx context.Context, bot, userID string, limit int) ([]*Message, error)
-	// RecalledRequest is Tx.RecalledRequest outside a transaction: the
-	// cheap check made before an event with a request_id is handled.
+	// Glance is what the engine must know of a user before it handles the
+	// user's event, in one read: the record of requestID ("" for none),
+	// whether an expiry notice is pending, and the open session's ID.
+	// The engine reads further only where the glance finds something.
+	Glance(ctx context.Context, bot, userID, requestID string) (Glance, error)
+	// RecalledRequest is Tx.RecalledRequest outside a transaction.
 	RecalledRequest(ctx context.Context, bot, userID, id string) (*Request, error)
-	// PendingNotice is Tx.PendingNotice outside a transaction: the cheap
-	// check made before every event.
+	// PendingNotice is Tx.PendingNotice outside a transaction: read again
+	// under the user's lock once Glance saw a notice pending.
 	PendingNotice(ctx context.Context, bot, userID string) (*Session, error)
 	// DueExpiries returns up to limit open sessions whose ExpiresAt is at
 	// or before now, the earliest first. It is an indexed query: there
@@ -177,6 +181,13 @@ func (k PluginStateKey) Validate() error {
 		return &Error{Code: EINVALID, Field: "key", Message: "a plugin state key must be UTF-8"}
 	}
 	return nil
+}
+
+// Glance is Store.Glance's answer.
+type Glance struct {
+	Request       *Request // the request's record; nil when unknown or not asked
+	NoticePending bool     // a session of the user has NoticePending set
+	OpenSession   string   // the ID of the user's open session, or ""
 }
 
 // Record is the bot path's write: the messages of one exchange with the

@@ -268,16 +268,6 @@ func (e *Engine) HandleEvent(ctx context.Context, botName string, ev Event) (Rep
 		return e.handle(ctx, in)
 	}
 	reply, err, shared := e.requests.do(in.flightKey(), in.bodyHash, func() (Reply, error) {
-		replay, err := in.recall(func(bot, user, id string) (*host.Request, error) {
-			return e.store.RecalledRequest(ctx, bot, user, id)
-		})
-		if err != nil {
-			return Reply{}, err
-		}
-		if replay != nil {
-			e.opts.Metrics.event(b.Name, "replayed")
-			return *replay, nil
-		}
 		return e.handle(ctx, in)
 	})
 	if shared && err == nil {
@@ -288,11 +278,32 @@ func (e *Engine) HandleEvent(ctx context.Context, botName string, ev Event) (Rep
 
 func (e *Engine) handle(ctx context.Context, in *intake) (_ Reply, err error) {
 	b, ev := in.bot, in.ev
-	// In next_message mode the bot hears of an expiry just before the
-	// user's next event, and both answers go back together.
-	notice, noticed, err := e.pendingNotice(ctx, b, ev)
+	// One read says what else to read: on the bot path, nothing.
+	g, err := e.store.Glance(ctx, b.Name, ev.Client.UserID, ev.RequestID)
 	if err != nil {
 		return Reply{}, err
+	}
+	replay, err := in.recall(func(string, string, string) (*host.Request, error) {
+		if g.Request == nil {
+			return nil, host.Errorf(host.ENOTFOUND, "request not recorded")
+		}
+		return g.Request, nil
+	})
+	if err != nil {
+		return Reply{}, err
+	}
+	if replay != nil {
+		e.opts.Metrics.event(b.Name, "replayed")
+		return *replay, nil
+	}
+	// In next_message mode the bot hears of an expiry just before the
+	// user's next event, and both answers go back together.
+	var notice *Reply
+	var noticed *host.Session
+	if g.NoticePending {
+		if notice, noticed, err = e.pendingNotice(ctx, b, ev); err != nil {
+			return Reply{}, err
+		}
 	}
 	if notice != nil {
 		in.prefix = notice.Messages
@@ -304,12 +315,15 @@ func (e *Engine) handle(ctx context.Context, in *intake) (_ Reply, err error) {
 			}
 		}()
 	}
-	sess, err := e.store.OpenSession(ctx, b.Name, ev.Client.UserID)
-	switch {
-	case host.ErrorCode(err) == host.ENOTFOUND:
-		sess = nil
-	case err != nil:
-		return Reply{}, err
+	var sess *host.Session
+	if g.OpenSession != "" {
+		sess, err = e.store.OpenSession(ctx, b.Name, ev.Client.UserID)
+		switch {
+		case host.ErrorCode(err) == host.ENOTFOUND:
+			sess = nil // it ended meanwhile
+		case err != nil:
+			return Reply{}, err
+		}
 	}
 	var reply Reply
 	switch {
@@ -343,11 +357,6 @@ func (e *Engine) handle(ctx context.Context, in *intake) (_ Reply, err error) {
 // one the bot cannot take now goes to the outbox, to be retried there and
 // its answer delivered through the channel.
 func (e *Engine) pendingNotice(ctx context.Context, b *Bot, ev Event) (*Reply, *host.Session, error) {
-	if _, err := e.store.PendingNotice(ctx, b.Name, ev.Client.UserID); host.ErrorCode(err) == host.ENOTFOUND {
-		return nil, nil, nil // the cheap check, without the lock
-	} else if err != nil {
-		return nil, nil, err
-	}
 	unlock := e.userLocks.lock(b.Name, ev.Client.UserID)
 	defer unlock()
 	sess, err := e.store.PendingNotice(ctx, b.Name, ev.Client.UserID)

@@ -27,6 +27,7 @@ func TestQueryPlans(t *testing.T) {
 		{"due expiries", dueExpiriesQuery, []any{0, 10}, []string{"USING INDEX sessions_due"}},
 		{"due syncs", dueSyncsQuery, []any{"b", 0, 10}, []string{"USING INDEX sessions_sync (bot=? AND synced_at<?)"}},
 		{"open session", openSessionQuery, []any{"b", "u"}, []string{"INDEX sessions_one_open"}},
+		{"glance", glanceQuery, []any{"b", "u", "r"}, []string{"INDEX sessions_notice", "INDEX sessions_one_open", "PRIMARY KEY (bot=? AND user_id=? AND request_id=?)"}},
 		{"pending notice", pendingNoticeQuery, []any{"b", "u"}, []string{"INDEX sessions_notice"}},
 		{"by provider ref", byRefQuery, []any{"b", "r"}, []string{"INDEX sessions_ref"}},
 		{"claim", claimQuery, []any{0, 10}, []string{"COVERING INDEX outbox_queues_due (due_at<?)", "INTEGER PRIMARY KEY (rowid=?)"}},
@@ -44,7 +45,8 @@ func TestQueryPlans(t *testing.T) {
 					t.Errorf("plan does not say %q:\n%s", w, all)
 				}
 			}
-			if strings.Contains(all, "SCAN sessions") || strings.Contains(all, "SCAN messages") || strings.Contains(all, "SCAN outbox") {
+			if strings.Contains(all, "SCAN sessions") || strings.Contains(all, "SCAN messages") || strings.Contains(all, "SCAN outbox") ||
+				strings.Contains(all, "SCAN r") || strings.Contains(all, "SCAN requests") {
 				t.Errorf("plan scans a table:\n%s", all)
 			}
 		})

@@ -126,6 +126,24 @@ func (t *tx) PendingNotice(bot, userID string) (*host.Session, error) {
 	return pendingNotice(t.ctx, t.tx, bot, userID)
 }
 
+// Glance implements host.Store.
+func (db *DB) Glance(ctx context.Context, bot, userID, requestID string) (host.Glance, error) {
+	var (
+		g              host.Glance
+		hash, response sql.NullString
+		open           sql.NullString
+	)
+	err := db.rq.QueryRowContext(ctx, glanceQuery, bot, userID, requestID).Scan(&hash, &response, &g.NoticePending, &open)
+	if err != nil {
+		return host.Glance{}, dbError("glance", err)
+	}
+	if hash.Valid {
+		g.Request = &host.Request{Bot: bot, UserID: userID, ID: requestID, BodyHash: hash.String, Response: json.RawMessage(response.String)}
+	}
+	g.OpenSession = open.String
+	return g, nil
+}
+
 // PendingNotice implements host.Store.
 func (db *DB) PendingNotice(ctx context.Context, bot, userID string) (*host.Session, error) {
 	return pendingNotice(ctx, db.rq, bot, userID)
@@ -213,6 +231,12 @@ func (db *DB) DueSyncs(ctx context.Context, bot string, before time.Time, limit 
 const (
 	openSessionQuery = `SELECT ` + sessionColumns + ` FROM sessions
 		WHERE bot = ? AND user_id = ? AND ` + openStates
+	// glanceQuery: one row whatever is found, each part through its index
+	// (requests' key, sessions_notice, sessions_one_open).
+	glanceQuery = `SELECT r.body_hash, r.response,
+			EXISTS (SELECT 1 FROM sessions WHERE bot = ?1 AND user_id = ?2 AND notice_pending = 1),
+			(SELECT id FROM sessions WHERE bot = ?1 AND user_id = ?2 AND ` + openStates + `)
+		FROM (SELECT 1) LEFT JOIN requests r ON r.bot = ?1 AND r.user_id = ?2 AND r.request_id = ?3`
 	pendingNoticeQuery = `SELECT ` + sessionColumns + ` FROM sessions
 		WHERE bot = ? AND user_id = ? AND notice_pending = 1
 		ORDER BY created_at DESC, id DESC LIMIT 1`

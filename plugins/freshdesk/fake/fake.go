@@ -145,17 +145,18 @@ type Server struct {
 	o   Options
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	changed  *sync.Cond
-	nextID   int64
-	nextConv int64
-	tickets  map[int64]*ticket
-	contacts []*Contact
-	agents   []*Agent
-	apiAgent *Agent
-	canned   map[string]string
-	faults   []*Fault
-	calls    []Call
+	mu          sync.Mutex
+	changed     *sync.Cond
+	nextID      int64 // tickets
+	nextContact int64
+	nextConv    int64
+	tickets     map[int64]*ticket
+	contacts    []*Contact
+	agents      []*Agent
+	apiAgent    *Agent
+	canned      map[string]string
+	faults      []*Fault
+	calls       []Call
 
 	window   time.Time
 	used     int
@@ -585,7 +586,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if requester == nil {
-			s.nextID++
+			s.nextContact++
 			name := ""
 			if in.Name != nil {
 				name = *in.Name
@@ -593,7 +594,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 			if name == "" {
 				name, _, _ = strings.Cut(*in.Email, "@")
 			}
-			requester = &Contact{ID: 43000000100 + s.nextID, Name: name, Email: *in.Email}
+			requester = &Contact{ID: 43000000100 + s.nextContact, Name: name, Email: *in.Email}
 			s.contacts = append(s.contacts, requester)
 		}
 	} else {
