@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/livechatd/livechatd/sdk"
@@ -157,6 +158,11 @@ func (b *bot) once(ctx context.Context, session, key string, find func(since tim
 			return id, nil
 		}
 	}
+	if stateless {
+		if id, ok := b.remembered(session, key); ok {
+			return id, nil
+		}
+	}
 	var since time.Time
 	look := stateless
 	if !stateless {
@@ -175,7 +181,9 @@ func (b *bot) once(ctx context.Context, session, key string, find func(since tim
 			return 0, err
 		}
 		if found {
-			if !stateless {
+			if stateless {
+				b.remember(session, key, id)
+			} else {
 				if err := b.state.SetState(ctx, done, []byte(strconv.FormatInt(id, 10))); err != nil {
 					return 0, err
 				}
@@ -199,10 +207,36 @@ func (b *bot) once(ctx context.Context, session, key string, find func(since tim
 		}
 		return 0, err
 	}
-	if !stateless {
-		if err := b.state.SetState(ctx, done, []byte(strconv.FormatInt(id, 10))); err != nil {
-			return 0, fmt.Errorf("record %s: %w", key, err)
-		}
+	if stateless {
+		b.remember(session, key, id)
+	} else if err := b.state.SetState(ctx, done, []byte(strconv.FormatInt(id, 10))); err != nil {
+		return 0, fmt.Errorf("record %s: %w", key, err)
 	}
 	return id, nil
+}
+
+// remember and remembered keep what once did in the process's memory when
+// the host keeps no plugin state.
+func (b *bot) remember(session, key string, id int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done[session+"\x00"+key] = id
+	if strings.HasPrefix(key, "note:") {
+		b.claims[id] = key
+	}
+}
+
+func (b *bot) remembered(session, key string) (int64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id, ok := b.done[session+"\x00"+key]
+	return id, ok
+}
+
+// claimedElsewhere says this process posted note id for another key.
+func (b *bot) claimedElsewhere(id int64, key string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k, ok := b.claims[id]
+	return ok && k != key
 }

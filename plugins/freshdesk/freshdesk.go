@@ -163,6 +163,10 @@ type bot struct {
 
 	mu    sync.Mutex
 	pages map[int64]int // ticket id → the conversations page last read
+	// Without plugin state (a livechatd older than it), what this process
+	// did: done keys and the notes they posted.
+	done   map[string]int64
+	claims map[int64]string
 }
 
 // settings decodes a bot's config and checks what the schema cannot.
@@ -253,7 +257,12 @@ func (p *Provider) Configure(_ context.Context, name string, cfg sdk.Config, hos
 	if state == nil {
 		state = sdk.StateOf(nil)
 	}
-	b := &bot{name: name, cfg: c, api: api, state: state, now: p.now, pages: map[int64]int{}}
+	b := &bot{name: name, cfg: c, api: api, state: state, now: p.now, pages: map[int64]int{}, done: map[string]int64{}, claims: map[int64]string{}}
+	if old, err := p.bot(name); err == nil {
+		old.mu.Lock()
+		b.done, b.claims = old.done, old.claims
+		old.mu.Unlock()
+	}
 	p.mu.Lock()
 	p.bots[name] = b
 	p.mu.Unlock()

@@ -422,3 +422,39 @@ func TestFreshdeskDescribeWebhooks(t *testing.T) {
 		t.Errorf("webhook setup = %+v", w)
 	}
 }
+
+// Without plugin state (a livechatd older than it, or the conformance
+// suite's host), a send is kept once by the process's memory and, across
+// a restart, by the user's last note; "ok" twice still posts twice.
+func TestFreshdeskSendOnceWithoutState(t *testing.T) {
+	p, f := fdSetup(t, fdStatelessHost{}, nil)
+	_, id, err := fdStart(t, p, "s1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := strconv.FormatInt(id, 10)
+	send := func(p *freshdesk.Provider, text, key string) error {
+		_, err := p.SendMessage(context.Background(), sdk.SendRequest{Bot: fdBot, SessionID: "s1", Ref: ref, Message: sdk.Text(text), IdempotencyKey: key})
+		return err
+	}
+	for _, s := range []struct{ text, key string }{{"ok", "k1"}, {"ok", "k1"}, {"ok", "k2"}} {
+		if err := send(p, s.text, s.key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Fail(fake.Fault{Method: http.MethodPost, Path: "/notes", Status: http.StatusGatewayTimeout, Times: 1, After: true})
+	if err := send(p, "hi", "k3"); err == nil {
+		t.Fatal("the lost answer did not fail the send")
+	}
+	// The plugin restarts: a new process, no memory.
+	p2 := freshdesk.New(freshdesk.Options{})
+	if err := p2.Configure(context.Background(), fdBot, freshdesk.Info.Schema.WithDefaults(sdk.Config{"base_url": f.URL, "api_key": f.APIKey(), "webhook_secret": fdSecret}), fdStatelessHost{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(p2, "hi", "k3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fdUserNotes(f, id); !slices.Equal(got, []string{"ok", "ok", "hi"}) {
+		t.Errorf("notes = %q", got)
+	}
+}

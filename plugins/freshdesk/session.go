@@ -274,15 +274,26 @@ func (b *bot) requesterID(ctx context.Context, session string, ticket int64) (in
 func (b *bot) userNote(ctx context.Context, session string, ticket, requesterID int64, m sdk.Message, key string) (int64, error) {
 	text := messageText(m)
 	id, err := b.once(ctx, session, "note:"+key, func(since time.Time) (int64, bool, error) {
-		if since.IsZero() {
-			// No plugin state: nothing tells this try from a first one,
-			// and a note with the same text may be an earlier message
-			// ("ok" twice). Posting twice beats losing a message.
-			return 0, false, nil
-		}
 		convs, _, err := b.conversations(ctx, ticket, 1)
 		if err != nil {
 			return 0, false, fmt.Errorf("find the note of an earlier try: %w", err)
+		}
+		if since.IsZero() {
+			// No plugin state: nothing tells a retry from a first try.
+			// The host sends a session's messages one at a time, in
+			// order, so an earlier try of this one is the user's last
+			// note, unless this process posted that note for another
+			// key (the user wrote "ok" twice).
+			for _, c := range slices.Backward(convs) {
+				if c.Source != convNote || !c.Incoming || c.Private || (requesterID != 0 && c.UserID != requesterID) {
+					continue
+				}
+				if normalize(c.BodyText) == normalize(text) && !b.claimedElsewhere(c.ID, "note:"+key) {
+					return c.ID, true, nil
+				}
+				break
+			}
+			return 0, false, nil
 		}
 		for _, c := range convs {
 			if c.Source != convNote || !c.Incoming || c.Private || (requesterID != 0 && c.UserID != requesterID) ||
