@@ -130,10 +130,15 @@ func conversationEvents(cv Conversation) []sdk.Event {
 // reopening. Notes (note, note_and_reopen) never reach the user.
 var agentParts = map[string]bool{"comment": true, "assignment": true, "close": true, "open": true}
 
-// agentEvent is an admin's message to the user as an event, its ID
-// Intercom's part id.
+// agentAuthors write to the user for the workspace: teammates, and
+// Intercom's bots (Fin, workflows), whose replies Intercom also sends as
+// conversation.admin.replied.
+var agentAuthors = map[string]bool{"admin": true, "bot": true}
+
+// agentEvent is an admin's (or Intercom bot's) message to the user as an
+// event, its ID Intercom's part id.
 func agentEvent(conv string, pt Part) (sdk.Event, bool) {
-	if pt.Author.Type != "admin" || !agentParts[pt.PartType] {
+	if !agentAuthors[pt.Author.Type] || !agentParts[pt.PartType] {
 		return sdk.Event{}, false
 	}
 	text := htmlText(pt.Body)

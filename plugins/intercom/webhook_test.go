@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -140,5 +141,29 @@ func TestIntercomWebhookDescribed(t *testing.T) {
 	if d.Method != http.MethodPost || strings.Join(d.Triggers, ",") != "conversation.admin.replied,conversation.admin.closed" ||
 		!strings.Contains(d.Instructions, "Developer Hub") || !strings.Contains(d.Instructions, "abc123") || strings.Contains(d.Instructions, "s3cr3t-value") {
 		t.Errorf("webhook setup = %+v", d)
+	}
+}
+
+// TestIntercomBotReplyDelivered: Intercom sends its bots' replies (Fin, a
+// workflow) as conversation.admin.replied too, author type bot (as in a
+// notification quoted on Intercom's community forum); they reach the user
+// like a teammate's.
+func TestIntercomBotReplyDelivered(t *testing.T) {
+	w := icNew(t, fake.Options{})
+	body, err := os.ReadFile("testdata/conversation_admin_replied.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := strings.Replace(string(body), `"type":"admin","id":"814860","name":"Ann"`, `"type":"bot","id":"6827949","name":"Fin Bot"`, 1)
+	bot = strings.Replace(bot, `"app_id":"fk3app1d"`, `"app_id":"`+w.ic.AppID()+`"`, 1)
+	h := http.Header{"X-Hub-Signature": {fake.Sign(w.ic.ClientSecret(), []byte(bot))}}
+	res, err := w.handle(icCaught{header: h, body: []byte(bot)})
+	if err != nil || len(res.Events) != 1 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	e := res.Events[0]
+	if e.ID != "part:4010" || e.Ref != "4003" || e.SessionID != "ASSNGCML7YN4NJYHGXW6H7KY74" || e.Message.Author.Name != "Fin Bot" ||
+		e.Message.PlainText() != "Hi Jane, I'm Ann.\nLIVECHAT_SESSION_END" {
+		t.Errorf("event = %+v", e)
 	}
 }
