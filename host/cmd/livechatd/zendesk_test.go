@@ -470,3 +470,32 @@ func TestZendeskWebhookURL(t *testing.T) {
 		t.Errorf("webhook-url output shows a secret:\n%s", out)
 	}
 }
+
+// A webhook held back until after the read-back delivered its reply is
+// dropped by livechatd: the read and the webhook give the reply the same
+// id, so the user sees it once.
+func TestZendeskLateWebhookAfterReadBack(t *testing.T) {
+	w := newZDWorld(t, zdOptions{extra: `reconcile { interval = "1s" }`})
+	_, tk := w.open("u1")
+	w.zd.HoldWebhooks()
+	if _, err := w.zd.AgentReply(tk.ID, "Ann", "late but once"); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.channel.WaitTexts(t, 1); !slices.Equal(got, []string{"late but once"}) {
+		t.Fatalf("channel = %q", got)
+	}
+	w.zd.Release()
+	w.zd.WaitIdle(t)
+	for _, d := range w.zd.Deliveries() {
+		if !d.Delivered() {
+			t.Errorf("delivery %s (%s) was refused: %+v", d.ID, d.Event, d.Attempts)
+		}
+	}
+	// Anything the late webhook delivered would come before this.
+	if _, err := w.zd.AgentReply(tk.ID, "Ann", "next"); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.channel.WaitTexts(t, 2); !slices.Equal(got, []string{"late but once", "next"}) {
+		t.Errorf("channel = %q, want each reply once", got)
+	}
+}
