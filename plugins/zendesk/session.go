@@ -54,17 +54,18 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 	return sdk.StartResult{Ref: ref}, nil
 }
 
-// requester is the Zendesk user for a livechat user: keyed by an
-// external_id of the plugin's own, so that typed-in metadata never attaches
-// the session to a customer found by email. Only a user the channel vouches
-// for gets their email set (Zendesk's create_or_update matches by email
-// too).
+// requester is the Zendesk user for a livechat user. A user the channel
+// vouches for, with an email, is the customer Zendesk knows by that email:
+// create_or_update finds them by it (and leaves the external_id another
+// integration may have given them alone). Anyone else is keyed by an
+// external_id of the plugin's own and gets no email: typed-in metadata
+// never attaches the session to, or changes, a customer found by email.
 func (b *bot) requester(u sdk.User) user {
-	out := user{Name: displayName(u), ExternalID: "livechat:" + b.name + ":" + u.ID}
-	if u.Verified {
-		if e, ok := u.Metadata["email"].(string); ok && strings.Contains(e, "@") {
-			out.Email = e
-		}
+	out := user{Name: displayName(u)}
+	if e, ok := u.Metadata["email"].(string); ok && u.Verified && strings.Contains(e, "@") {
+		out.Email = strings.TrimSpace(e)
+	} else {
+		out.ExternalID = "livechat:" + b.name + ":" + u.ID
 	}
 	for key, field := range b.fields {
 		if v, ok := u.Metadata[key]; ok && v != nil {

@@ -38,7 +38,7 @@ func TestZendeskStart(t *testing.T) {
 		t.Errorf("ticket = %+v", tk)
 	}
 	u, _ := e.zd.User(tk.RequesterID)
-	if u.ExternalID != "livechat:shop:u1" || u.Email != "jane@example.com" || u.UserFields["plan_level"] != "gold" || u.Role != "end-user" {
+	if u.ExternalID != "" || u.Email != "jane@example.com" || u.UserFields["plan_level"] != "gold" || u.Role != "end-user" {
 		t.Errorf("requester = %+v", u)
 	}
 	cs := e.zd.Comments(id)
@@ -69,6 +69,22 @@ func TestZendeskStart(t *testing.T) {
 	tk2, _ := e.zd.Ticket(id2)
 	if id2 == id || tk2.RequesterID != tk.RequesterID {
 		t.Errorf("second session: ticket %d requester %d", id2, tk2.RequesterID)
+	}
+}
+
+// A verified user is the customer Zendesk knows by their email: found by
+// it, their external_id (another integration's) left alone.
+func TestZendeskVerifiedUserIsTheCustomer(t *testing.T) {
+	e := newZDEnv(t, nil)
+	known := e.zd.AddUser(fake.User{Name: "Jane D.", Email: "jane@example.com", ExternalID: "crm-4711"})
+	id := e.start(t, "s1")
+	tk, _ := e.zd.Ticket(id)
+	u, _ := e.zd.User(tk.RequesterID)
+	if u.ID != known.ID || u.ExternalID != "crm-4711" || u.Name != "Jane Doe" {
+		t.Errorf("requester = %+v, want the known customer %d with their external_id", u, known.ID)
+	}
+	if n := len(e.zd.Users()); n != 2 {
+		t.Errorf("%d users, want the admin and Jane", n)
 	}
 }
 

@@ -88,6 +88,17 @@ func (s *Server) Solve(ticket int64, agent string) error {
 	return nil
 }
 
+// AddUser adds a user as if created in Zendesk (an end user unless Role
+// says otherwise) and returns it with its id.
+func (s *Server) AddUser(u User) User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.Role == "" {
+		u.Role = "end-user"
+	}
+	return *s.newUser(u)
+}
+
 // DefineUserField makes a user field key exist, so user_fields values for
 // it are kept.
 func (s *Server) DefineUserField(key string) {
