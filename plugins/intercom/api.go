@@ -152,6 +152,12 @@ func (b *bot) reply(ctx context.Context, conv, contactID, body string) (Conversa
 	return out, err
 }
 
+// note adds an admin's note, which only teammates see.
+func (b *bot) note(ctx context.Context, conv, text string) error {
+	in := map[string]string{"message_type": "note", "type": "admin", "admin_id": b.cfg.AdminID, "body": text}
+	return b.api.Do(ctx, http.MethodPost, "conversations/"+conv+"/reply", nil, in, nil)
+}
+
 func (b *bot) close(ctx context.Context, conv string) error {
 	in := map[string]string{"message_type": "close", "type": "admin", "admin_id": b.cfg.AdminID}
 	return b.api.Do(ctx, http.MethodPost, "conversations/"+conv+"/parts", nil, in, nil)

@@ -273,11 +273,25 @@ func TestIntercomEndSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	cv, _ := w.ic.Conversation(ref)
-	if cv.State != "closed" || cv.Parts[len(cv.Parts)-1].Author.ID != fake.DefaultAdminID {
-		t.Errorf("conversation = %+v", cv)
+	if n := len(cv.Parts); cv.State != "closed" || n != 2 || cv.Parts[0].PartType != "note" || !strings.Contains(fake.Text(cv.Parts[0].Body), "The user left the live chat") ||
+		cv.Parts[1].PartType != "close" || cv.Parts[1].Author.ID != fake.DefaultAdminID {
+		t.Errorf("conversation = %+v, want a note saying why, then the close", cv)
 	}
+	// Retried with the same key: no second note, no second close.
 	if err := end(sdk.EndUser, ref); err != nil {
 		t.Errorf("closing a closed conversation: %v", err)
+	}
+	if again, _ := w.ic.Conversation(ref); len(again.Parts) != 2 {
+		t.Errorf("after a retried end: %+v", again.Parts)
+	}
+	// The agent closed it: nothing added, not even a look's worth of close.
+	ref2 := w.start("s2")
+	w.ic.Close(ref2, "Ann")
+	if err := w.p.EndSession(context.Background(), sdk.EndRequest{Bot: "shop", SessionID: "s2", Ref: ref2, Reason: sdk.EndAgent, IdempotencyKey: "e2"}); err != nil {
+		t.Fatal(err)
+	}
+	if cv2, _ := w.ic.Conversation(ref2); len(cv2.Parts) != 1 {
+		t.Errorf("after the agent's close: %+v", cv2.Parts)
 	}
 	if err := end(sdk.EndExpired, "424242"); err != nil {
 		t.Errorf("closing a conversation Intercom no longer has: %v", err)

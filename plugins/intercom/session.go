@@ -344,9 +344,18 @@ func isContact(authorType string) bool {
 	return authorType == "user" || authorType == "lead" || authorType == "contact"
 }
 
-// EndSession closes the conversation as the configured admin. The host
-// also calls it after an agent closed it: closing a closed conversation
-// succeeds, and one Intercom no longer has counts as closed.
+// endNotes tell the agents why the session ended, in a note before the
+// close (a note reaches no customer; a close's own body would).
+var endNotes = map[sdk.EndReason]string{
+	sdk.EndUser:    "The user left the live chat: the bot answers them again, and replies here no longer reach them.",
+	sdk.EndExpired: "The live chat expired (no message for too long): replies here no longer reach the user.",
+	sdk.EndAdmin:   "An administrator of livechatd ended the live chat: replies here no longer reach the user.",
+}
+
+// EndSession leaves a note saying why, then closes the conversation as the
+// configured admin. The host also calls it after an agent closed it:
+// closing a closed conversation succeeds, and one Intercom no longer has
+// counts as closed.
 func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
 	b, err := p.bot(req.Bot)
 	if err != nil {
@@ -362,6 +371,25 @@ func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
 		cv, err := b.conversation(ctx, conv)
 		if sdk.KindOf(err) == sdk.KindNotFound || (err == nil && cv.State == "closed") {
 			return nil
+		}
+	}
+	if text := endNotes[req.Reason]; text != "" {
+		key := "end:" + req.IdempotencyKey
+		done, err := b.get(ctx, req.SessionID, key)
+		if err != nil {
+			return err
+		}
+		if done == "" {
+			err := b.note(ctx, conv, text)
+			if sdk.KindOf(err) == sdk.KindNotFound {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := b.set(ctx, req.SessionID, key, "noted"); err != nil {
+				return err
+			}
 		}
 	}
 	err = b.close(ctx, conv)

@@ -240,6 +240,11 @@ func TestIntercomExpiry(t *testing.T) {
 	id, cv := s.icOpen(t, "u1", 1)
 	s.bot.WaitValue(t, "LIVECHAT_SESSION_EXPIRED")
 	s.ic.WaitState(t, cv.ID, "closed")
+	closed, _ := s.ic.Conversation(cv.ID)
+	if n := len(closed.Parts); n != 2 || closed.Parts[0].PartType != "note" || !strings.Contains(fake.Text(closed.Parts[0].Body), "expired") ||
+		closed.Parts[1].PartType != "close" {
+		t.Errorf("parts = %+v, want a note saying it expired, then the close", closed.Parts)
+	}
 	if got := s.channel.WaitTexts(t, 1); got[0] != "Your livechat session expired." {
 		t.Errorf("channel = %q", got)
 	}
