@@ -71,8 +71,8 @@ func (p *Provider) ReadSession(ctx context.Context, req sdk.ReadRequest) (sdk.Re
 	return res, nil
 }
 
-// isAgentComment is what the webhook forwards: a public comment by staff
-// (an agent or admin) who is not the requester.
+// isAgentComment is what the webhook forwards: a public comment with text
+// by staff (an agent or admin) who is not the requester.
 func isAgentComment(c comment, author user, requester int64) bool {
-	return c.isPublic() && c.AuthorID != requester && (author.Role == "agent" || author.Role == "admin")
+	return c.isPublic() && c.AuthorID != requester && (author.Role == "agent" || author.Role == "admin") && strings.TrimSpace(c.Body) != ""
 }

@@ -77,8 +77,8 @@ func parseWebhook(bot string, body []byte) ([]sdk.Event, error) {
 		if c == nil || c.ID <= 0 {
 			return nil, nil
 		}
-		if !bool(c.IsPublic) || !bool(c.Author.IsStaff) || c.Author.ID == h.Detail.RequesterID {
-			return nil, nil
+		if !bool(c.IsPublic) || !bool(c.Author.IsStaff) || c.Author.ID == h.Detail.RequesterID || strings.TrimSpace(c.Body) == "" {
+			return nil, nil // not an agent's reply, or nothing to say (an attachment alone)
 		}
 		return []sdk.Event{agentEvent(session, ref, int64(c.ID), c.Body, c.Author.Name)}, nil
 	case EventStatusChanged:

@@ -73,6 +73,7 @@ func TestZendeskParseWebhookShapes(t *testing.T) {
 		{`{"type":"zen:event-type:ticket.tags_changed","detail":{"id":"7","external_id":"livechat:shop:S"},"event":{}}`, ""},
 		{`{"type":"zen:event-type:user.created","detail":{"id":"7"}}`, ""},
 		{`{"type":"zen:event-type:ticket.comment_added","detail":{"id":"7","external_id":"livechat:shop:"},"event":{"comment":{"id":"99","is_public":true,"author":{"id":"6","is_staff":true}}}}`, ""},
+		{`{"type":"zen:event-type:ticket.comment_added","detail":{"id":"7","external_id":"livechat:shop:S","requester_id":"5"},"event":{"comment":{"id":"99","body":" ","is_public":true,"author":{"id":"6","is_staff":true}}}}`, ""},
 		{`{}`, ""},
 	} {
 		got, err := parseWebhook("shop", []byte(tc.body))
