@@ -112,8 +112,16 @@ func TestIntercomSendAnswerLost(t *testing.T) {
 	if _, err := w.send("s1", ref, "ok", "k2"); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.ic.UserTexts(ref); !slices.Equal(got, []string{"ok", "ok"}) {
-		t.Errorf("user replies = %q, want two: k1 once, and k2", got)
+	// Intercom stores a paragraph a line: the retry still knows its text.
+	w.ic.Fail(fake.Fault{Method: http.MethodPost, Path: "/reply", Status: http.StatusBadGateway, Times: 1, Lost: true})
+	if _, err := w.send("s1", ref, "line one\n\n  line two", "k3"); sdk.KindOf(err) != sdk.KindUnavailable {
+		t.Fatalf("lost answer: %v", err)
+	}
+	if _, err := w.send("s1", ref, "line one\n\n  line two", "k3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.ic.UserTexts(ref); !slices.Equal(got, []string{"ok", "ok", "line one\n  line two"}) {
+		t.Errorf("user replies = %q, want: k1 once, k2, k3 once", got)
 	}
 }
 

@@ -280,7 +280,7 @@ func (b *bot) send(ctx context.Context, session, conv, contact, key string, m sd
 		}
 		if raw != "" && cv.Parts != nil {
 			for _, pt := range cv.Parts.Parts {
-				if isContact(pt.Author.Type) && partAfter(pt.ID, rec.After) && htmlText(pt.Body) == text {
+				if isContact(pt.Author.Type) && partAfter(pt.ID, rec.After) && sameText(htmlText(pt.Body), text) {
 					return pt.ID, b.sent(ctx, session, key, rec.After, pt.ID)
 				}
 			}
@@ -316,6 +316,12 @@ func (b *bot) send(ctx context.Context, session, conv, contact, key string, m sd
 		return "", sdk.Retryable(fmt.Errorf("POST /conversations/%s/reply answered no part of the contact's", conv), 0)
 	}
 	return id, b.sent(ctx, session, key, rec.After, id)
+}
+
+// sameText compares a text with what Intercom made of it, whose blank
+// lines and spacing may differ.
+func sameText(a, b string) bool {
+	return strings.Join(strings.Fields(a), " ") == strings.Join(strings.Fields(b), " ")
 }
 
 // sent records a post Intercom answered.
