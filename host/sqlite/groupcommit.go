@@ -27,9 +27,10 @@ const maxBatch = 256
 type txReq struct {
 	ctx  context.Context
 	fn   func(host.Tx) error
-	rec  *host.Record  // instead of fn: written with the batch's other records
-	lead chan struct{} // closed when this caller is to lead the next batch
-	done chan struct{} // closed when the outcome is known
+	rec  *host.Record     // instead of fn: written with the batch's other records
+	done *host.OutboxItem // instead of fn: completed with the batch's other completions
+	lead chan struct{}    // closed when this caller is to lead the next batch
+	over chan struct{}    // closed when the outcome is known
 
 	err      error
 	panicked any  // what fn panicked with, re-panicked in the caller
@@ -56,7 +57,7 @@ func (db *DB) Tx(ctx context.Context, fn func(host.Tx) error) error {
 // submit queues r for the next batch and returns when its outcome is
 // known, leading batches meanwhile when its turn comes.
 func (db *DB) submit(r *txReq) {
-	r.lead, r.done = make(chan struct{}), make(chan struct{})
+	r.lead, r.over = make(chan struct{}), make(chan struct{})
 	c := &db.commits
 	c.mu.Lock()
 	c.pending = append(c.pending, r)
@@ -65,14 +66,14 @@ func (db *DB) submit(r *txReq) {
 	c.mu.Unlock()
 	if !leader {
 		select {
-		case <-r.done:
+		case <-r.over:
 		case <-r.lead:
 			db.lead()
 		}
 	} else {
 		db.lead()
 	}
-	<-r.done
+	<-r.over
 }
 
 // lead commits the queued transactions as one batch, then hands the lead
@@ -103,7 +104,7 @@ func (db *DB) lead() {
 func (db *DB) runBatch(batch []*txReq) {
 	defer func() {
 		for _, r := range batch {
-			close(r.done)
+			close(r.over)
 		}
 	}()
 	if len(batch) == 1 && batch[0].fn != nil {
@@ -126,17 +127,20 @@ func (db *DB) runBatch(batch []*txReq) {
 	defer sqlTx.Rollback() // a no-op after Commit
 	var committed []*txReq
 	enqueued := false
-	// Records run together, in multi-row statements, where they stand in
-	// the batch: the ones queued before a Tx are written before it runs.
-	var records []*txReq
+	// Records and completions run together, in multi-row statements, where
+	// they stand in the batch: the ones queued before a Tx are written
+	// before it runs.
+	var records, completions []*txReq
 	flush := func() {
-		db.writeRecords(bg, writeTx{sqlTx, db.wstmts}, records)
-		for _, r := range records {
+		w := writeTx{sqlTx, db.wstmts}
+		db.writeRecords(bg, w, records)
+		db.writeCompletions(bg, w, completions)
+		for _, r := range append(records, completions...) {
 			if r.err == nil {
 				committed = append(committed, r)
 			}
 		}
-		records = records[:0]
+		records, completions = records[:0], completions[:0]
 	}
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -145,6 +149,10 @@ func (db *DB) runBatch(batch []*txReq) {
 		}
 		if r.rec != nil {
 			records = append(records, r)
+			continue
+		}
+		if r.done != nil {
+			completions = append(completions, r)
 			continue
 		}
 		flush()

@@ -140,11 +140,22 @@ func (db *DB) ReleaseClaims(ctx context.Context) error {
 	return nil
 }
 
-// Complete implements host.Outbox.
+// Complete implements host.Outbox. Completions queue with group commit's
+// transactions and are written together (complete.go).
 func (db *DB) Complete(ctx context.Context, it *host.OutboxItem) error {
-	return db.finish(ctx, it, host.OutboxDone, advanceHead, `UPDATE outbox SET state = 'done', claimed_until = 0, updated_at = ?
-		WHERE id = ? AND state = 'pending' AND claim_token = ? RETURNING queue`, db.now().UnixMilli(), it.ID, it.Claim)
+	if it.Claim == "" {
+		return unclaimed(it)
+	}
+	r := &txReq{ctx: ctx, done: it}
+	db.submit(r)
+	return r.err
 }
+
+// completeQuery completes one item under its claim, the way finish runs
+// Retry, Dead and Release; writeCompletions runs it for the items its
+// batched statement did not complete, to say why.
+const completeQuery = `UPDATE outbox SET state = 'done', claimed_until = 0, updated_at = ?
+		WHERE id = ? AND state = 'pending' AND claim_token = ? RETURNING queue`
 
 // Retry implements host.Outbox.
 func (db *DB) Retry(ctx context.Context, it *host.OutboxItem, nextAttemptAt time.Time, lastErr string) error {
@@ -198,35 +209,45 @@ func headDueAt(at time.Time) func(context.Context, queryer, string) error {
 func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.OutboxState,
 	then func(context.Context, queryer, string) error, query string, args ...any) error {
 	if it.Claim == "" {
-		return &host.Error{Code: host.EINVALID, Field: "claim", Message: fmt.Sprintf("outbox item %d was not claimed", it.ID)}
+		return unclaimed(it)
 	}
 	return db.write(ctx, func(ctx context.Context, sqlTx queryer) error {
-		var queue string
-		err := sqlTx.QueryRowContext(ctx, query, args...).Scan(&queue)
-		if err == nil {
-			if err := then(ctx, sqlTx, queue); err != nil {
-				return dbError("update outbox queue", err)
-			}
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return dbError("update outbox", err)
-		}
-		var state host.OutboxState
-		var token string
-		err = sqlTx.QueryRowContext(ctx, `SELECT state, claim_token FROM outbox WHERE id = ?`, it.ID).Scan(&state, &token)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return host.Errorf(host.ENOTFOUND, "outbox item %d not found", it.ID)
-		case err != nil:
-			return dbError("update outbox", err)
-		case state == idempotent && token == it.Claim:
-			return nil
-		case state == host.OutboxPending:
-			return &host.Error{Code: host.ECONFLICT, Field: "claim", Message: fmt.Sprintf("outbox item %d is claimed by another worker now", it.ID)}
-		}
-		return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", it.ID, state)}
+		return finishIn(ctx, sqlTx, it, idempotent, then, query, args...)
 	})
+}
+
+func unclaimed(it *host.OutboxItem) error {
+	return &host.Error{Code: host.EINVALID, Field: "claim", Message: fmt.Sprintf("outbox item %d was not claimed", it.ID)}
+}
+
+// finishIn is finish inside a transaction.
+func finishIn(ctx context.Context, sqlTx queryer, it *host.OutboxItem, idempotent host.OutboxState,
+	then func(context.Context, queryer, string) error, query string, args ...any) error {
+	var queue string
+	err := sqlTx.QueryRowContext(ctx, query, args...).Scan(&queue)
+	if err == nil {
+		if err := then(ctx, sqlTx, queue); err != nil {
+			return dbError("update outbox queue", err)
+		}
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return dbError("update outbox", err)
+	}
+	var state host.OutboxState
+	var token string
+	err = sqlTx.QueryRowContext(ctx, `SELECT state, claim_token FROM outbox WHERE id = ?`, it.ID).Scan(&state, &token)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return host.Errorf(host.ENOTFOUND, "outbox item %d not found", it.ID)
+	case err != nil:
+		return dbError("update outbox", err)
+	case state == idempotent && token == it.Claim:
+		return nil
+	case state == host.OutboxPending:
+		return &host.Error{Code: host.ECONFLICT, Field: "claim", Message: fmt.Sprintf("outbox item %d is claimed by another worker now", it.ID)}
+	}
+	return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", it.ID, state)}
 }
 
 // Pending implements host.Outbox.

@@ -173,20 +173,27 @@ var (
 		messageFields, ` ON CONFLICT DO NOTHING`)
 )
 
-// multiRow returns the statement of n rows of fields values each, made
-// once per size (chunks gives only the sizes of rowChunks).
+// multiRow returns the statement of n rows of fields values each.
 func multiRow(head string, fields int, tail string) func(n int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", fields), ", ") + ")"
+	return bySize(func(n int) string {
+		return head + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + tail
+	})
+}
+
+// bySize caches the statements make makes, one per size (chunks gives only
+// the sizes of rowChunks).
+func bySize(make func(n int) string) func(n int) string {
 	var mu sync.Mutex
 	made := map[int]string{}
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", fields), ", ") + ")"
 	return func(n int) string {
 		mu.Lock()
 		defer mu.Unlock()
-		if q, ok := made[n]; ok {
-			return q
+		q, ok := made[n]
+		if !ok {
+			q = make(n)
+			made[n] = q
 		}
-		q := head + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + tail
-		made[n] = q
 		return q
 	}
 }
