@@ -8,6 +8,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/livechatd/livechatd/sdk"
+	"github.com/livechatd/livechatd/sdk/platform"
 )
 
 // Zendesk's API objects, as much of them as the plugin reads or writes.
@@ -69,6 +73,22 @@ type ticketAnswer struct {
 	} `json:"audit"`
 }
 
+// conflictRetry is how long a write Zendesk answered 409 waits before it is
+// tried again.
+const conflictRetry = time.Second
+
+// retryConflict makes Zendesk's 409 retryable: Zendesk answers it when two
+// updates of one record collide (an agent saving the ticket as the user's
+// message arrives, two create_or_update of one user), and the same request
+// succeeds when tried again. The kit classifies a 409 as permanent, which
+// would fail the session.
+func retryConflict(err error) error {
+	if platform.StatusOf(err) == http.StatusConflict {
+		return sdk.Retryable(err, conflictRetry)
+	}
+	return err
+}
+
 // ticketID parses a Ref.
 func ticketID(ref string) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimSpace(ref), 10, 64)
@@ -85,7 +105,7 @@ func (b *bot) upsertUser(ctx context.Context, u user) (user, error) {
 		User user `json:"user"`
 	}
 	if err := b.api.Do(ctx, http.MethodPost, "users/create_or_update.json", nil, map[string]any{"user": u}, &out); err != nil {
-		return user{}, fmt.Errorf("find or create the requester: %w", err)
+		return user{}, fmt.Errorf("find or create the requester: %w", retryConflict(err))
 	}
 	if out.User.ID == 0 {
 		return user{}, fmt.Errorf("find or create the requester: zendesk answered no user id")
@@ -108,7 +128,7 @@ func (b *bot) ticketsByExternalID(ctx context.Context, ext string) ([]ticket, er
 func (b *bot) createTicket(ctx context.Context, t ticket) (ticket, error) {
 	var out ticketAnswer
 	if err := b.api.Do(ctx, http.MethodPost, "tickets.json", nil, map[string]any{"ticket": t}, &out); err != nil {
-		return ticket{}, fmt.Errorf("create the ticket: %w", err)
+		return ticket{}, fmt.Errorf("create the ticket: %w", retryConflict(err))
 	}
 	return out.Ticket, nil
 }
@@ -126,7 +146,7 @@ func (b *bot) ticket(ctx context.Context, id int64) (ticket, error) {
 func (b *bot) updateTicket(ctx context.Context, id int64, t ticket) (int64, error) {
 	var out ticketAnswer
 	if err := b.api.Do(ctx, http.MethodPut, "tickets/"+strconv.FormatInt(id, 10)+".json", nil, map[string]any{"ticket": t}, &out); err != nil {
-		return 0, err
+		return 0, retryConflict(err)
 	}
 	for _, e := range out.Audit.Events {
 		if e.Type == "Comment" {

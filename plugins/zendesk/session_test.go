@@ -246,6 +246,20 @@ func TestZendeskErrors(t *testing.T) {
 	if ok, after := sdk.IsRetryable(err); !ok || after != 7*time.Second {
 		t.Errorf("503: %v", err)
 	}
+	// Zendesk's 409 (two updates of the ticket collided) is tried again.
+	e = newZDEnv(t, nil)
+	id = e.start(t, "s1")
+	e.zd.Fail(fake.Fault{Method: http.MethodPut, Status: http.StatusConflict, Times: 1})
+	_, err = e.send(t, "s1", id, "x", "k4")
+	if ok, after := sdk.IsRetryable(err); !ok || after != conflictRetry {
+		t.Errorf("409: %v, want retryable after %s", err, conflictRetry)
+	}
+	if _, err := e.send(t, "s1", id, "x", "k4"); err != nil {
+		t.Errorf("409 retried: %v", err)
+	}
+	if got := zdUserTexts(e, id); !slices.Equal(got, []string{"x"}) {
+		t.Errorf("after a 409 and its retry: %q", got)
+	}
 	bad := newZDEnv(t, sdk.Config{"api_token": "wrong-token-value"})
 	bad.host.AddSession("shop", "s1")
 	_, err = bad.p.StartSession(bad.ctx, sdk.StartRequest{Bot: "shop", SessionID: "s1", User: zdJane, IdempotencyKey: "k"})
