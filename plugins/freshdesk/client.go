@@ -240,3 +240,49 @@ func (b *bot) claimedElsewhere(id int64, key string) bool {
 	k, ok := b.claims[id]
 	return ok && k != key
 }
+
+// agent is what the plugin reads of GET /api/v2/agents/{id}.
+type agent struct {
+	ID      int64 `json:"id"`
+	Contact struct {
+		Name string `json:"name"`
+	} `json:"contact"`
+}
+
+// agentNames are the names of the agents whose replies are among convs
+// after after, read once per agent and process. An agent the key may not
+// view (the Agents API may need admin rights) or that Freshdesk no longer
+// knows stays nameless; being down or rate limited only leaves this call's
+// events without names.
+func (b *bot) agentNames(ctx context.Context, convs []Conversation, after int64) map[int64]string {
+	names := map[int64]string{}
+	for _, c := range convs {
+		if c.ID <= after || !agentReply(c) {
+			continue
+		}
+		if _, done := names[c.UserID]; done {
+			continue
+		}
+		b.mu.Lock()
+		name, known := b.agents[c.UserID]
+		b.mu.Unlock()
+		if !known {
+			var a agent
+			err := b.api.Do(ctx, http.MethodGet, "agents/"+strconv.FormatInt(c.UserID, 10), nil, nil, &a)
+			switch k := sdk.KindOf(err); {
+			case err == nil:
+				name = strings.TrimSpace(a.Contact.Name)
+			case k == sdk.KindUnauthorized || k == sdk.KindNotFound || k == sdk.KindInvalid:
+				name = ""
+			default:
+				names[c.UserID] = ""
+				continue // try again on the next read
+			}
+			b.mu.Lock()
+			b.agents[c.UserID] = name
+			b.mu.Unlock()
+		}
+		names[c.UserID] = name
+	}
+	return names
+}

@@ -167,6 +167,8 @@ type bot struct {
 	// did: done keys and the notes they posted.
 	done   map[string]int64
 	claims map[int64]string
+	// agents are the names of agents seen, "" for one that cannot be read.
+	agents map[int64]string
 }
 
 // settings decodes a bot's config and checks what the schema cannot.
@@ -257,7 +259,7 @@ func (p *Provider) Configure(_ context.Context, name string, cfg sdk.Config, hos
 	if state == nil {
 		state = sdk.StateOf(nil)
 	}
-	b := &bot{name: name, cfg: c, api: api, state: state, now: p.now, pages: map[int64]int{}, done: map[string]int64{}, claims: map[int64]string{}}
+	b := &bot{name: name, cfg: c, api: api, state: state, now: p.now, pages: map[int64]int{}, done: map[string]int64{}, claims: map[int64]string{}, agents: map[int64]string{}}
 	if old, err := p.bot(name); err == nil {
 		old.mu.Lock()
 		b.done, b.claims = old.done, old.claims

@@ -21,7 +21,12 @@ const fdBot = "shop"
 // fdSetup is a provider configured for bot "shop" on a fake helpdesk.
 func fdSetup(t *testing.T, host sdk.Host, extra sdk.Config) (*freshdesk.Provider, *fake.Server) {
 	t.Helper()
-	f := fake.New(t, fake.Options{Retries: []time.Duration{}})
+	return fdSetupWith(t, host, extra, fake.Options{Retries: []time.Duration{}})
+}
+
+func fdSetupWith(t *testing.T, host sdk.Host, extra sdk.Config, o fake.Options) (*freshdesk.Provider, *fake.Server) {
+	t.Helper()
+	f := fake.New(t, o)
 	p := freshdesk.New(freshdesk.Options{})
 	cfg := sdk.Config{"base_url": f.URL, "api_key": f.APIKey(), "webhook_secret": fdSecret}
 	for k, v := range extra {
@@ -237,12 +242,12 @@ func TestFreshdeskWebhook(t *testing.T) {
 	}
 	var got []string
 	for _, e := range res.Events {
-		got = append(got, fmt.Sprintf("%s %s %s %s %s %s", e.ID, e.Type, e.SessionID, e.Ref, e.Message.PlainText(), e.Message.Author.Type))
+		got = append(got, fmt.Sprintf("%s %s %s %s %s %s %s", e.ID, e.Type, e.SessionID, e.Ref, e.Message.PlainText(), e.Message.Author.Type, e.Message.Author.Name))
 	}
 	ref := strconv.FormatInt(id, 10)
 	want := []string{
-		fmt.Sprintf("conversation:%d agent_message s1 %s Hello <Jane> agent", r1.ID, ref),
-		fmt.Sprintf("conversation:%d agent_message s1 %s Hello <Jane> agent", r2.ID, ref),
+		fmt.Sprintf("conversation:%d agent_message s1 %s Hello <Jane> agent Ann", r1.ID, ref),
+		fmt.Sprintf("conversation:%d agent_message s1 %s Hello <Jane> agent Ann", r2.ID, ref),
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -456,5 +461,44 @@ func TestFreshdeskSendOnceWithoutState(t *testing.T) {
 	}
 	if got := fdUserNotes(f, id); !slices.Equal(got, []string{"ok", "ok", "hi"}) {
 		t.Errorf("notes = %q", got)
+	}
+}
+
+// Agent names come from the Agents API, once per agent; a key that may not
+// view agents gives nameless replies, never failed reads.
+func TestFreshdeskAgentNames(t *testing.T) {
+	for _, forbidden := range []bool{false, true} {
+		p, f := fdSetupWith(t, newFDHost(), nil, fake.Options{Retries: []time.Duration{}, AgentsForbidden: forbidden})
+		_, id, err := fdStart(t, p, "s1", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.AgentReply(id, "Ann Lee", "one")
+		f.AgentReply(id, "Bo", "two")
+		f.AgentReply(id, "Ann Lee", "three")
+		var names []string
+		for range 2 {
+			res, err := p.ReadSession(context.Background(), sdk.ReadRequest{Bot: fdBot, SessionID: "s1", Ref: strconv.FormatInt(id, 10)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = names[:0]
+			for _, e := range res.Events {
+				names = append(names, e.Message.Author.Name)
+			}
+		}
+		want := []string{"Ann Lee", "Bo", "Ann Lee"}
+		if forbidden {
+			want = []string{"", "", ""}
+		}
+		agentCalls := 0
+		for _, c := range f.Calls() {
+			if strings.HasPrefix(c.Path, "/api/v2/agents/") {
+				agentCalls++
+			}
+		}
+		if !slices.Equal(names, want) || agentCalls != 2 {
+			t.Errorf("forbidden %v: names %q, want %q; %d Agents API calls, want 2 (once per agent)", forbidden, names, want, agentCalls)
+		}
 	}
 }

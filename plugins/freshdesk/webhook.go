@@ -123,7 +123,7 @@ func (p *Provider) HandleWebhook(ctx context.Context, req sdk.WebhookRequest) (s
 		return sdk.WebhookResult{}, fmt.Errorf("freshdesk webhook: read ticket %d's conversations: %w", t.ID, err)
 	}
 	b.setPage(t.ID, last)
-	events := agentEvents(t, session, convs, 0)
+	events := agentEvents(t, session, convs, 0, b.agentNames(ctx, convs, 0))
 	if closed(t) {
 		events = append(events, closedEvent(t, session))
 	}
@@ -154,7 +154,7 @@ func agentReply(c Conversation) bool {
 // agentEvents are the agent replies among convs with an id above after,
 // in Freshdesk's order. An event's id is the conversation's: the webhook
 // and a read give a reply the same one.
-func agentEvents(t Ticket, session string, convs []Conversation, after int64) []sdk.Event {
+func agentEvents(t Ticket, session string, convs []Conversation, after int64, names map[int64]string) []sdk.Event {
 	var events []sdk.Event
 	ref := strconv.FormatInt(t.ID, 10)
 	for _, c := range convs {
@@ -166,7 +166,7 @@ func agentEvents(t Ticket, session string, convs []Conversation, after int64) []
 			continue
 		}
 		msg := sdk.Text(text)
-		msg.Author = sdk.Author{Type: sdk.AuthorAgent}
+		msg.Author = sdk.Author{Type: sdk.AuthorAgent, Name: names[c.UserID]}
 		msg.ID = "freshdesk-conversation-" + strconv.FormatInt(c.ID, 10)
 		if !c.CreatedAt.IsZero() {
 			msg.Time = c.CreatedAt

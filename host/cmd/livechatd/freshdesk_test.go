@@ -255,7 +255,7 @@ func TestFreshdeskSeedScenario(t *testing.T) {
 	if got := w.channel.Texts(); !slices.Equal(got, []string{"Hi Jane, I'm Ann.\nLet me check your order.", "Thanks for chatting with us! Anything else, just write again."}) {
 		t.Fatalf("channel = %q; echoes and notes must not be delivered", got)
 	}
-	if a := ds[0].Messages[0].Author; a.Type != "agent" {
+	if a := ds[0].Messages[0].Author; a.Type != "agent" || a.Name != "Ann" {
 		t.Errorf("reply author = %+v", a)
 	}
 	signOff := ds[1].Messages[0].Payload

@@ -117,6 +117,9 @@ type Options struct {
 	Retries []time.Duration
 	// WebhookTimeout bounds one webhook call (default 10s).
 	WebhookTimeout time.Duration
+	// AgentsForbidden answers the Agents API 403, as for a key whose
+	// agent may not view agents.
+	AgentsForbidden bool
 }
 
 // Endpoints with caps of their own.
@@ -210,6 +213,7 @@ func New(t testing.TB, o Options) *Server {
 	mux.HandleFunc("POST /api/v2/tickets/{id}/notes", s.createNote)
 	mux.HandleFunc("POST /api/v2/tickets/{id}/reply", s.createReply)
 	mux.HandleFunc("GET /api/v2/tickets/{id}/conversations", s.listConversations)
+	mux.HandleFunc("GET /api/v2/agents/{id}", s.viewAgent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// Freshdesk answers an unknown path or a method a path lacks so.
 		writeJSON(w, http.StatusNotFound, nil)
@@ -782,6 +786,25 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", fmt.Sprintf("<%s%s>; rel=\"next\"", s.URL, next.RequestURI()))
 	}
 	writeJSON(w, http.StatusOK, append([]Conversation{}, t.convs[lo:hi]...))
+}
+
+func (s *Server) viewAgent(w http.ResponseWriter, r *http.Request) {
+	if s.o.AgentsForbidden {
+		writeFault(w, http.StatusForbidden)
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.agents {
+		if a.ID == id {
+			email := strings.ToLower(strings.ReplaceAll(a.Name, " ", ".")) + "@helpdesk.example"
+			writeJSON(w, http.StatusOK, map[string]any{"id": a.ID, "available": true, "occasional": false, "ticket_scope": 1,
+				"type": "support_agent", "contact": map[string]any{"name": a.Name, "email": email, "active": true}})
+			return
+		}
+	}
+	writeJSON(w, http.StatusNotFound, nil)
 }
 
 // ---- The Go API: what tests read and what agents do.
