@@ -146,3 +146,54 @@ func TestFakeNotifications(t *testing.T) {
 		t.Errorf("notification = %v", n)
 	}
 }
+
+// TestFakeHoldAndDrop: held notifications wait for Release (here in
+// reverse order, as a late delivery may come); dropped ones are never
+// sent.
+func TestFakeHoldAndDrop(t *testing.T) {
+	s := fake.New(t, fake.Options{})
+	var mu sync.Mutex
+	var order []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n struct {
+			Data struct {
+				Item struct {
+					Parts struct {
+						Parts []struct{ ID string } `json:"conversation_parts"`
+					} `json:"conversation_parts"`
+				} `json:"item"`
+			} `json:"data"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&n)
+		mu.Lock()
+		order = append(order, n.Data.Item.Parts.Parts[0].ID)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	s.SetWebhookURL(srv.URL)
+	_, c := call(t, s, http.MethodPost, "/contacts", s.Token(), map[string]string{"external_id": "u1"})
+	_, m := call(t, s, http.MethodPost, "/conversations", s.Token(), map[string]any{"from": map[string]string{"type": "user", "id": c["id"].(string)}, "body": "hi"})
+	conv := m["conversation_id"].(string)
+	s.DropWebhooks(true)
+	lost := s.AgentReply(conv, "Ann", "lost")
+	s.DropWebhooks(false)
+	s.HoldWebhooks()
+	a := s.AgentReply(conv, "Ann", "a")
+	b := s.AgentReply(conv, "Ann", "b")
+	s.WaitIdle(t)
+	mu.Lock()
+	if len(order) != 0 {
+		t.Errorf("sent while held or dropped: %v", order)
+	}
+	mu.Unlock()
+	s.Release(true)
+	s.WaitIdle(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(order, ",") != b.ID+","+a.ID {
+		t.Errorf("order = %v, want %s,%s", order, b.ID, a.ID)
+	}
+	if d := s.DeliveryOf(t, lost.ID); !d.Dropped || len(d.Attempts) != 0 {
+		t.Errorf("dropped: %+v", d)
+	}
+}
