@@ -499,3 +499,38 @@ func TestZendeskLateWebhookAfterReadBack(t *testing.T) {
 		t.Errorf("channel = %q, want each reply once", got)
 	}
 }
+
+// `livechatd validate` reports a wrong Zendesk config at the attribute's
+// line, from the plugin's schema rules and from its own checks, and shows
+// no secret.
+func TestZendeskValidate(t *testing.T) {
+	w := newZDWorld(t, zdOptions{})
+	out, errOut, code := run(t, "validate", "-config", w.env.config)
+	if code != 0 {
+		t.Fatalf("validate good config: %d\n%s%s", code, out, errOut)
+	}
+	good := readFile(t, w.env.config)
+	for _, tc := range []struct{ from, to, want string }{
+		{`plan           = "team"`, `plan           = "gold"`, `attribute "plan": "gold" is not one of "team"`},
+		{fmt.Sprintf("email          = %q", w.zd.Email()), `email          = "ops@acme.test/token"`, "email"},
+	} {
+		bad := strings.Replace(good, tc.from, tc.to, 1)
+		if bad == good {
+			t.Fatalf("%s: the config did not change", tc.to)
+		}
+		if err := os.WriteFile(w.env.config, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code = run(t, "validate", "-config", w.env.config)
+		at := ""
+		for i, l := range strings.Split(bad, "\n") {
+			if strings.TrimSpace(l) == strings.TrimSpace(tc.to) {
+				at = fmt.Sprintf("%s:%d:", w.env.config, i+1)
+			}
+		}
+		if code != 1 || !strings.Contains(errOut, at) || !strings.Contains(errOut, tc.want) ||
+			strings.Contains(errOut, w.zd.Token()) || strings.Contains(errOut, w.zd.Secret()) {
+			t.Errorf("%s: exit %d\n%s\nwant a diagnostic at %s", tc.to, code, errOut, at)
+		}
+	}
+}
