@@ -23,6 +23,7 @@ var _ = register([]testCase{
 	{"Session/UpdateRules", testUpdateSessionRules},
 	{"Session/ExtendRacesExpiry", testExtendRacesExpiry},
 	{"Session/PendingNotice", testPendingNotice},
+	{"Session/Glance", testGlance},
 	{"Session/DueExpiries", testDueExpiries},
 	{"Session/DueSyncs", testDueSyncs},
 	{"Session/List", testListSessions},
@@ -376,6 +377,7 @@ func testExtendRacesExpiry(t *testing.T, st *suite) {
 		wg.Go(func() { // a user message: the session lives 30 more minutes
 			<-start
 			err := db.Tx(bg, func(tx host.Tx) error {
+				extended[i] = false // a store may run fn again (a retried deadlock)
 				s, err := tx.Session(id)
 				if err != nil {
 					return err
@@ -400,6 +402,7 @@ func testExtendRacesExpiry(t *testing.T, st *suite) {
 		wg.Go(func() { // the expiry job
 			<-start
 			err := db.Tx(bg, func(tx host.Tx) error {
+				expired[i] = false
 				s, err := tx.Session(id)
 				if err != nil {
 					return err
@@ -751,4 +754,62 @@ func testTxContextCanceled(t *testing.T, st *suite) {
 	}
 	// The store is usable again.
 	db.createSession(newSession("u1"))
+}
+
+// testGlance: one read answers what the engine needs to know before an
+// event: the request's record, a pending notice, the open session.
+func testGlance(t *testing.T, st *suite) {
+	db, _ := st.store()
+	glance := func(bot, user, req string) host.Glance {
+		t.Helper()
+		g, err := db.Glance(bg, bot, user, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	if g := glance("shop", "nobody", "r1"); g.Request != nil || g.NoticePending || g.OpenSession != "" {
+		t.Errorf("a stranger: %+v, want nothing", g)
+	}
+	// An expired session whose notice is pending, then a new open one.
+	old := db.createSession(newSession("u"))
+	old.State, old.EndReason, old.NoticePending = host.SessionExpired, host.EndExpired, true
+	db.updateSession(old)
+	if g := glance("shop", "u", ""); !g.NoticePending || g.OpenSession != "" || g.Request != nil {
+		t.Errorf("after the expiry: %+v, want the notice pending and no open session", g)
+	}
+	open := db.createSession(newSession("u"))
+	db.mustTx(func(tx host.Tx) error {
+		return tx.RememberRequest(&host.Request{Bot: "shop", UserID: "u", ID: "r1", BodyHash: "h1", Response: []byte(`{"messages": []}`)})
+	})
+	g := glance("shop", "u", "r1")
+	if !g.NoticePending || g.OpenSession != open.ID {
+		t.Errorf("with an open session: %+v, want the notice pending and session %s", g, open.ID)
+	}
+	if g.Request == nil || g.Request.BodyHash != "h1" || string(g.Request.Response) != `{"messages": []}` ||
+		g.Request.ID != "r1" || g.Request.Bot != "shop" || g.Request.UserID != "u" {
+		t.Errorf("the request's record: %+v", g.Request)
+	}
+	// Requests are per user and per bot; "" asks for none.
+	if g := glance("shop", "v", "r1"); g.Request != nil {
+		t.Errorf("another user's request r1 was found: %+v", g.Request)
+	}
+	if g := glance("other", "u", "r1"); g.Request != nil || g.OpenSession != "" || g.NoticePending {
+		t.Errorf("another bot: %+v, want nothing", g)
+	}
+	if g := glance("shop", "u", ""); g.Request != nil {
+		t.Errorf("no request asked, one found: %+v", g.Request)
+	}
+	old.NoticePending = false
+	db.updateSession(old)
+	if g := glance("shop", "u", ""); g.NoticePending || g.OpenSession != open.ID {
+		t.Errorf("once told: %+v, want no notice pending", g)
+	}
+	// A request recorded through Record is found too.
+	if ok, err := db.Record(bg, exchange("w", "r2", "a")); !ok || err != nil {
+		t.Fatalf("Record: %v, %v", ok, err)
+	}
+	if g := glance("shop", "w", "r2"); g.Request == nil || g.Request.BodyHash != "h-r2" {
+		t.Errorf("a recorded request: %+v", g.Request)
+	}
 }
