@@ -245,12 +245,10 @@ func (p *Provider) Configure(_ context.Context, name string, cfg sdk.Config, hos
 		Secrets:    []string{c.APIKey, c.WebhookSecret},
 		HTTPClient: p.http,
 		Limiter:    lim,
-		Attempts:   2,
 		// A 429's Retry-After is the rest of Freshdesk's minute window:
 		// short waits are waited out in the call, longer ones go back to
 		// the host's outbox with the delay.
 		RateWaits: 3,
-		Backoff:   200 * time.Millisecond,
 		Now:       p.now,
 	})
 	if err != nil {
