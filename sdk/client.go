@@ -77,6 +77,7 @@ func (c *RemoteProvider) StartSession(ctx context.Context, req StartRequest) (St
 		Transcript:     transcript,
 		Messages:       msgs,
 		IdempotencyKey: req.IdempotencyKey,
+		Routing:        routingToProto(req.Routing),
 	})
 	if err != nil {
 		return StartResult{}, callError(err)

@@ -35,11 +35,15 @@ var endReasons = map[EndReason]livechatv1.EndReason{
 	EndAgent:   livechatv1.EndReason_END_REASON_AGENT,
 	EndExpired: livechatv1.EndReason_END_REASON_EXPIRED,
 	EndAdmin:   livechatv1.EndReason_END_REASON_ADMIN,
+	EndMaxWait: livechatv1.EndReason_END_REASON_MAX_WAIT,
 }
 
 var eventTypes = map[EventType]livechatv1.EventType{
 	EventAgentMessage:  livechatv1.EventType_EVENT_TYPE_AGENT_MESSAGE,
 	EventSessionClosed: livechatv1.EventType_EVENT_TYPE_SESSION_CLOSED,
+	EventAgentJoined:   livechatv1.EventType_EVENT_TYPE_AGENT_JOINED,
+	EventAgentTyping:   livechatv1.EventType_EVENT_TYPE_AGENT_TYPING,
+	EventQueuePosition: livechatv1.EventType_EVENT_TYPE_QUEUE_POSITION,
 }
 
 var severities = map[Severity]livechatv1.Severity{
@@ -264,7 +268,10 @@ func messageToProto(m Message) (*livechatv1.Message, error) {
 		Id:          m.ID,
 		ContentType: m.ContentType,
 		Content:     content,
-		Author:      &livechatv1.Author{Type: authorTypes[m.Author.Type], Name: m.Author.Name, Id: m.Author.ID},
+		Author:      &livechatv1.Author{Type: authorTypes[m.Author.Type], Name: m.Author.Name, Id: m.Author.ID, AvatarUrl: m.Author.AvatarURL},
+	}
+	if a := m.Attachment; a != nil {
+		p.Attachment = &livechatv1.Attachment{Url: a.URL, Name: a.Name, Mime: a.MIME, Size: a.Size}
 	}
 	if !m.Time.IsZero() {
 		p.Time = timestamppb.New(m.Time)
@@ -281,10 +288,14 @@ func messageFromProto(p *livechatv1.Message) Message {
 		ContentType: p.GetContentType(),
 		Content:     structFromProto(p.GetContent()),
 		Author: Author{
-			Type: authorTypesFrom[p.GetAuthor().GetType()],
-			Name: p.GetAuthor().GetName(),
-			ID:   p.GetAuthor().GetId(),
+			Type:      authorTypesFrom[p.GetAuthor().GetType()],
+			Name:      p.GetAuthor().GetName(),
+			ID:        p.GetAuthor().GetId(),
+			AvatarURL: p.GetAuthor().GetAvatarUrl(),
 		},
+	}
+	if a := p.GetAttachment(); a != nil {
+		m.Attachment = &Attachment{URL: a.GetUrl(), Name: a.GetName(), MIME: a.GetMime(), Size: a.GetSize()}
 	}
 	if p.Time != nil {
 		m.Time = p.Time.AsTime()
@@ -319,7 +330,14 @@ func eventToProto(e Event) (*livechatv1.Event, error) {
 		SessionId: e.SessionID,
 		Ref:       e.Ref,
 	}
-	if e.Type == EventAgentMessage {
+	if e.QueuePosition > 0 {
+		p.QueuePosition = uint32(e.QueuePosition)
+	}
+	if e.ExpectedWait > 0 {
+		p.ExpectedWait = durationpb.New(e.ExpectedWait)
+	}
+	p.Typing = e.Typing
+	if e.Type == EventAgentMessage || e.Type == EventAgentJoined || e.Type == EventAgentTyping {
 		m, err := messageToProto(e.Message)
 		if err != nil {
 			return nil, err
@@ -356,6 +374,11 @@ func eventsFromProto(ps []*livechatv1.Event) []Event {
 			Type:      eventTypesFrom[p.GetType()],
 			SessionID: p.GetSessionId(),
 			Ref:       p.GetRef(),
+			Typing:    p.GetTyping(),
+		}
+		e.QueuePosition = int(p.GetQueuePosition())
+		if d := p.GetExpectedWait(); d != nil {
+			e.ExpectedWait = d.AsDuration()
 		}
 		if p.Message != nil {
 			e.Message = messageFromProto(p.Message)
@@ -399,4 +422,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+func routingToProto(r Routing) *livechatv1.Routing {
+	if r.IsZero() {
+		return nil
+	}
+	return &livechatv1.Routing{Team: r.Team, Priority: r.Priority, Tags: r.Tags, Language: r.Language}
+}
+
+func routingFromProto(p *livechatv1.Routing) Routing {
+	if p == nil {
+		return Routing{}
+	}
+	return Routing{Team: p.GetTeam(), Priority: p.GetPriority(), Tags: p.GetTags(), Language: p.GetLanguage()}
 }

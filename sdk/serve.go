@@ -101,8 +101,22 @@ func (i Info) validate() error {
 // withImplied adds the capabilities the provider's optional interfaces
 // imply, so the host sees them whether or not the author listed them.
 func withImplied(info Info, p Provider) Info {
-	if _, ok := p.(SessionReader); ok && !slices.Contains(info.Capabilities, CapReadSession) {
-		info.Capabilities = append(slices.Clone(info.Capabilities), CapReadSession)
+	for _, implied := range []struct {
+		has bool
+		c   Capability
+	}{
+		{is[SessionReader](p), CapReadSession},
+		{is[TypingSender](p), CapUserTyping},
+		{is[RatingRecorder](p), CapCSAT},
+	} {
+		if implied.has && !slices.Contains(info.Capabilities, implied.c) {
+			info.Capabilities = append(slices.Clone(info.Capabilities), implied.c)
+		}
 	}
 	return info
+}
+
+func is[T any](p Provider) bool {
+	_, ok := p.(T)
+	return ok
 }

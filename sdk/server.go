@@ -100,6 +100,7 @@ func (s *providerServer) StartSession(ctx context.Context, req *livechatv1.Start
 		Transcript:     messagesFromProto(req.GetTranscript()),
 		Messages:       messagesFromProto(req.GetMessages()),
 		IdempotencyKey: req.GetIdempotencyKey(),
+		Routing:        routingFromProto(req.GetRouting()),
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -108,14 +109,21 @@ func (s *providerServer) StartSession(ctx context.Context, req *livechatv1.Start
 }
 
 func (s *providerServer) SendMessage(ctx context.Context, req *livechatv1.SendMessageRequest) (*livechatv1.SendMessageResponse, error) {
-	res, err := s.provider.SendMessage(ctx, SendRequest{
+	sr := SendRequest{
 		Bot:            req.GetBotId(),
 		SessionID:      req.GetSessionId(),
 		Ref:            req.GetRef(),
 		User:           userFromProto(req.GetUser()),
 		Message:        messageFromProto(req.GetMessage()),
 		IdempotencyKey: req.GetIdempotencyKey(),
-	})
+	}
+	if handled, err := dispatchSend(ctx, s.provider, sr); handled {
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &livechatv1.SendMessageResponse{}, nil
+	}
+	res, err := s.provider.SendMessage(ctx, sr)
 	if err != nil {
 		return nil, toStatus(err)
 	}

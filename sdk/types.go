@@ -83,7 +83,47 @@ const (
 	// catches up on agent replies and closings whose webhooks were lost.
 	// Serve adds it when the provider implements the interface.
 	CapReadSession Capability = "read_session"
+
+	// The capabilities below say what a platform can tell the host or take
+	// from it (docs/handoff.md). The host uses each only when the provider
+	// lists it and degrades without it, as said for each.
+
+	// CapAgentAssigned: the provider pushes or returns EventAgentJoined
+	// when an agent is assigned or joins. Without it the user learns of the
+	// agent from the first agent message.
+	CapAgentAssigned Capability = "agent_assigned"
+	// CapAgentTyping: the provider sends EventAgentTyping. Without it the
+	// user sees no typing indicator.
+	CapAgentTyping Capability = "agent_typing"
+	// CapUserTyping: the provider takes the user's typing (TypingSender).
+	// Serve adds it when the provider implements TypingSender. Without it
+	// the host drops the user's typing events.
+	CapUserTyping Capability = "user_typing"
+	// CapRead: the platform shows the agent when the user read a message.
+	// The host does not send read receipts yet; listed for operators.
+	CapRead Capability = "read"
+	// CapAttachments: SendMessage attaches Message.Attachment (content
+	// types image and file) to the conversation as a file. Without it the
+	// host sends a text message with the link instead.
+	CapAttachments Capability = "attachments"
+	// CapRouting: StartSession maps StartRequest.Routing to the platform's
+	// own fields (teams, priority, tags, language). Without it Routing is
+	// still set, and the raw metadata is always there.
+	CapRouting Capability = "routing"
+	// CapQueuePosition: the provider sends EventQueuePosition. Without it
+	// the user hears the bot's waiting.message at its interval.
+	CapQueuePosition Capability = "queue_position"
+	// CapCSAT: the provider records a user's satisfaction rating on the
+	// platform (RatingRecorder). Serve adds it when the provider implements
+	// RatingRecorder. Without it the rating is stored and counted by the
+	// host only.
+	CapCSAT Capability = "csat"
 )
+
+// KnownCapabilities are the capabilities this SDK defines, in the order
+// `livechatd plugins` lists them.
+var KnownCapabilities = []Capability{CapWebhook, CapPush, CapCloseTicket, CapReadSession,
+	CapAgentAssigned, CapAgentTyping, CapUserTyping, CapRead, CapAttachments, CapRouting, CapQueuePosition, CapCSAT}
 
 // Schema is the shape of a bot's `config {}` block for this provider.
 type Schema struct {
@@ -309,6 +349,25 @@ type Author struct {
 	Name string     `json:"name,omitempty"`
 	// ID is the platform's id of the author, when known.
 	ID string `json:"id,omitempty"`
+	// AvatarURL is a picture of the author (an agent's avatar), when the
+	// platform has one: an absolute http or https URL.
+	AvatarURL string `json:"avatar_url,omitempty"`
+}
+
+// Attachment is a file sent with a message: a user's image or file (the
+// host fills it for content types image and file) or an agent's attachment
+// (a provider fills it, with ContentType image or file).
+type Attachment struct {
+	// URL is where the file can be downloaded: an absolute http or https
+	// URL. A user's URL may need no authentication for a limited time only;
+	// a provider that attaches files should download it at once.
+	URL string `json:"url"`
+	// Name is the file name, when known.
+	Name string `json:"name,omitempty"`
+	// MIME is the media type, e.g. image/png, when known.
+	MIME string `json:"mime,omitempty"`
+	// Size is the size in bytes; 0 when unknown.
+	Size int64 `json:"size,omitempty"`
 }
 
 // Message is a chat message in the CSML payload shape: a content type and a
@@ -319,6 +378,8 @@ type Message struct {
 	Content     map[string]any `json:"content"`
 	Author      Author         `json:"author"`
 	Time        time.Time      `json:"time,omitzero"`
+	// Attachment is set for content types image and file.
+	Attachment *Attachment `json:"attachment,omitempty"`
 }
 
 // Text returns a text message.
@@ -351,6 +412,39 @@ type StartRequest struct {
 	// IdempotencyKey is the same on every retry of this start: a provider must
 	// not open a second ticket for it.
 	IdempotencyKey string
+	// Routing is where the conversation should go, normalized from the
+	// user's metadata (User.Metadata keeps the raw keys). A provider with
+	// CapRouting maps it to the platform's fields.
+	Routing Routing
+}
+
+// Priorities of Routing.Priority, lowest first.
+const (
+	PriorityLow    = "low"
+	PriorityNormal = "normal"
+	PriorityHigh   = "high"
+	PriorityUrgent = "urgent"
+)
+
+// Routing is the normalized form of the metadata keys team, priority, tags
+// and language (docs/handoff.md): every field is trimmed and lower-cased,
+// empty when the channel did not give it.
+type Routing struct {
+	// Team names the team or group that should take the conversation.
+	Team string `json:"team,omitempty"`
+	// Priority is one of PriorityLow, PriorityNormal, PriorityHigh and
+	// PriorityUrgent.
+	Priority string `json:"priority,omitempty"`
+	// Tags are labels for the conversation, without duplicates, in the
+	// order given.
+	Tags []string `json:"tags,omitempty"`
+	// Language is a BCP 47 tag such as "fr" or "pt-br".
+	Language string `json:"language,omitempty"`
+}
+
+// IsZero reports whether r says nothing.
+func (r Routing) IsZero() bool {
+	return r.Team == "" && r.Priority == "" && len(r.Tags) == 0 && r.Language == ""
 }
 
 // StartResult is the platform's reference for the session.
@@ -382,6 +476,8 @@ const (
 	EndAgent   EndReason = "agent"
 	EndExpired EndReason = "expired"
 	EndAdmin   EndReason = "admin"
+	// EndMaxWait: no agent wrote within the bot's waiting max_wait.
+	EndMaxWait EndReason = "max_wait"
 )
 
 // EndRequest asks the provider to close the ticket.
@@ -439,6 +535,17 @@ const (
 	// EventSessionClosed: the platform closed the session (an agent resolved
 	// or closed the ticket).
 	EventSessionClosed EventType = "session_closed"
+	// EventAgentJoined: an agent was assigned to or joined the
+	// conversation; Message.Author names the agent (Name, AvatarURL).
+	// Needs CapAgentAssigned.
+	EventAgentJoined EventType = "agent_joined"
+	// EventAgentTyping: an agent started (Typing) or stopped typing;
+	// Message.Author names the agent. Never stored. Needs CapAgentTyping.
+	EventAgentTyping EventType = "agent_typing"
+	// EventQueuePosition: the user's place in the queue (QueuePosition, 1
+	// is next) and/or the expected wait (ExpectedWait), whichever the
+	// platform knows. Needs CapQueuePosition.
+	EventQueuePosition EventType = "queue_position"
 )
 
 // Event is something that happened on the platform. SessionID or Ref (or
@@ -462,6 +569,12 @@ type Event struct {
 	SessionID string
 	Ref       string
 	Message   Message
+	// QueuePosition and ExpectedWait are for EventQueuePosition: zero
+	// when unknown.
+	QueuePosition int
+	ExpectedWait  time.Duration
+	// Typing is for EventAgentTyping: true when the agent started typing.
+	Typing bool
 }
 
 // ReadRequest asks for what happened on a session's platform side since

@@ -208,6 +208,8 @@ const (
 	EndReason_END_REASON_AGENT       EndReason = 2
 	EndReason_END_REASON_EXPIRED     EndReason = 3
 	EndReason_END_REASON_ADMIN       EndReason = 4
+	// No agent wrote within the bot's waiting max_wait.
+	EndReason_END_REASON_MAX_WAIT EndReason = 5
 )
 
 // Enum value maps for EndReason.
@@ -218,6 +220,7 @@ var (
 		2: "END_REASON_AGENT",
 		3: "END_REASON_EXPIRED",
 		4: "END_REASON_ADMIN",
+		5: "END_REASON_MAX_WAIT",
 	}
 	EndReason_value = map[string]int32{
 		"END_REASON_UNSPECIFIED": 0,
@@ -225,6 +228,7 @@ var (
 		"END_REASON_AGENT":       2,
 		"END_REASON_EXPIRED":     3,
 		"END_REASON_ADMIN":       4,
+		"END_REASON_MAX_WAIT":    5,
 	}
 )
 
@@ -263,6 +267,12 @@ const (
 	EventType_EVENT_TYPE_AGENT_MESSAGE EventType = 1
 	// The platform closed the session (an agent resolved the ticket).
 	EventType_EVENT_TYPE_SESSION_CLOSED EventType = 2
+	// An agent was assigned to or joined the conversation (message.author).
+	EventType_EVENT_TYPE_AGENT_JOINED EventType = 3
+	// An agent started (typing = true) or stopped typing.
+	EventType_EVENT_TYPE_AGENT_TYPING EventType = 4
+	// The user's place in the queue and/or the expected wait.
+	EventType_EVENT_TYPE_QUEUE_POSITION EventType = 5
 )
 
 // Enum value maps for EventType.
@@ -271,11 +281,17 @@ var (
 		0: "EVENT_TYPE_UNSPECIFIED",
 		1: "EVENT_TYPE_AGENT_MESSAGE",
 		2: "EVENT_TYPE_SESSION_CLOSED",
+		3: "EVENT_TYPE_AGENT_JOINED",
+		4: "EVENT_TYPE_AGENT_TYPING",
+		5: "EVENT_TYPE_QUEUE_POSITION",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED":    0,
 		"EVENT_TYPE_AGENT_MESSAGE":  1,
 		"EVENT_TYPE_SESSION_CLOSED": 2,
+		"EVENT_TYPE_AGENT_JOINED":   3,
+		"EVENT_TYPE_AGENT_TYPING":   4,
+		"EVENT_TYPE_QUEUE_POSITION": 5,
 	}
 )
 
@@ -1096,7 +1112,9 @@ type Author struct {
 	Type  AuthorType             `protobuf:"varint,1,opt,name=type,proto3,enum=livechat.v1.AuthorType" json:"type,omitempty"`
 	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The platform's id for the author, when known.
-	Id            string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	// A picture of the author (an agent's avatar), when the platform has one.
+	AvatarUrl     string `protobuf:"bytes,4,opt,name=avatar_url,json=avatarUrl,proto3" json:"avatar_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1152,6 +1170,155 @@ func (x *Author) GetId() string {
 	return ""
 }
 
+func (x *Author) GetAvatarUrl() string {
+	if x != nil {
+		return x.AvatarUrl
+	}
+	return ""
+}
+
+// A file attached to a message: a user's upload passed to the platform, or
+// an agent's attachment passed to the user.
+type Attachment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Mime          string                 `protobuf:"bytes,3,opt,name=mime,proto3" json:"mime,omitempty"`
+	Size          int64                  `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attachment) Reset() {
+	*x = Attachment{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attachment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attachment) ProtoMessage() {}
+
+func (x *Attachment) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
+func (*Attachment) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Attachment) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Attachment) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Attachment) GetMime() string {
+	if x != nil {
+		return x.Mime
+	}
+	return ""
+}
+
+func (x *Attachment) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// Routing is where the conversation should go, normalized by the host from
+// the user's metadata keys team, priority, tags and language
+// (docs/handoff.md).
+type Routing struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Team  string                 `protobuf:"bytes,1,opt,name=team,proto3" json:"team,omitempty"`
+	// low, normal, high or urgent; empty when not given.
+	Priority      string   `protobuf:"bytes,2,opt,name=priority,proto3" json:"priority,omitempty"`
+	Tags          []string `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty"`
+	Language      string   `protobuf:"bytes,4,opt,name=language,proto3" json:"language,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Routing) Reset() {
+	*x = Routing{}
+	mi := &file_livechat_v1_provider_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Routing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Routing) ProtoMessage() {}
+
+func (x *Routing) ProtoReflect() protoreflect.Message {
+	mi := &file_livechat_v1_provider_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Routing.ProtoReflect.Descriptor instead.
+func (*Routing) Descriptor() ([]byte, []int) {
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Routing) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *Routing) GetPriority() string {
+	if x != nil {
+		return x.Priority
+	}
+	return ""
+}
+
+func (x *Routing) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *Routing) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
 // Message is one chat message in the CSML payload shape.
 type Message struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1161,16 +1328,19 @@ type Message struct {
 	// text, image, file, audio, video, url, payload, question, ...
 	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	// The whole CSML content object, e.g. {"text": "hello"}.
-	Content       *structpb.Struct       `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
-	Author        *Author                `protobuf:"bytes,4,opt,name=author,proto3" json:"author,omitempty"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	Content *structpb.Struct       `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	Author  *Author                `protobuf:"bytes,4,opt,name=author,proto3" json:"author,omitempty"`
+	Time    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	// Set for content types image and file: what a platform needs to attach
+	// the file (content.url holds the same URL).
+	Attachment    *Attachment `protobuf:"bytes,6,opt,name=attachment,proto3" json:"attachment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[13]
+	mi := &file_livechat_v1_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1352,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[13]
+	mi := &file_livechat_v1_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1365,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{13}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Message) GetId() string {
@@ -1233,6 +1403,13 @@ func (x *Message) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Message) GetAttachment() *Attachment {
+	if x != nil {
+		return x.Attachment
+	}
+	return nil
+}
+
 type StartSessionRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	BotId     string                 `protobuf:"bytes,1,opt,name=bot_id,json=botId,proto3" json:"bot_id,omitempty"`
@@ -1244,13 +1421,15 @@ type StartSessionRequest struct {
 	Messages []*Message `protobuf:"bytes,5,rep,name=messages,proto3" json:"messages,omitempty"`
 	// Stable across retries of the same start.
 	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Where the conversation should go, from the user's metadata.
+	Routing       *Routing `protobuf:"bytes,7,opt,name=routing,proto3" json:"routing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StartSessionRequest) Reset() {
 	*x = StartSessionRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[14]
+	mi := &file_livechat_v1_provider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1441,7 @@ func (x *StartSessionRequest) String() string {
 func (*StartSessionRequest) ProtoMessage() {}
 
 func (x *StartSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[14]
+	mi := &file_livechat_v1_provider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1454,7 @@ func (x *StartSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionRequest.ProtoReflect.Descriptor instead.
 func (*StartSessionRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{14}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StartSessionRequest) GetBotId() string {
@@ -1320,6 +1499,13 @@ func (x *StartSessionRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *StartSessionRequest) GetRouting() *Routing {
+	if x != nil {
+		return x.Routing
+	}
+	return nil
+}
+
 type StartSessionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The platform's reference for the session, e.g. a ticket id.
@@ -1330,7 +1516,7 @@ type StartSessionResponse struct {
 
 func (x *StartSessionResponse) Reset() {
 	*x = StartSessionResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[15]
+	mi := &file_livechat_v1_provider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1528,7 @@ func (x *StartSessionResponse) String() string {
 func (*StartSessionResponse) ProtoMessage() {}
 
 func (x *StartSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[15]
+	mi := &file_livechat_v1_provider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1541,7 @@ func (x *StartSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionResponse.ProtoReflect.Descriptor instead.
 func (*StartSessionResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{15}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StartSessionResponse) GetRef() string {
@@ -1379,7 +1565,7 @@ type SendMessageRequest struct {
 
 func (x *SendMessageRequest) Reset() {
 	*x = SendMessageRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[16]
+	mi := &file_livechat_v1_provider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1577,7 @@ func (x *SendMessageRequest) String() string {
 func (*SendMessageRequest) ProtoMessage() {}
 
 func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[16]
+	mi := &file_livechat_v1_provider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1590,7 @@ func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendMessageRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{16}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SendMessageRequest) GetBotId() string {
@@ -1459,7 +1645,7 @@ type SendMessageResponse struct {
 
 func (x *SendMessageResponse) Reset() {
 	*x = SendMessageResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[17]
+	mi := &file_livechat_v1_provider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1657,7 @@ func (x *SendMessageResponse) String() string {
 func (*SendMessageResponse) ProtoMessage() {}
 
 func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[17]
+	mi := &file_livechat_v1_provider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1670,7 @@ func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendMessageResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{17}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SendMessageResponse) GetPlatformMessageId() string {
@@ -1508,7 +1694,7 @@ type EndSessionRequest struct {
 
 func (x *EndSessionRequest) Reset() {
 	*x = EndSessionRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[18]
+	mi := &file_livechat_v1_provider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +1706,7 @@ func (x *EndSessionRequest) String() string {
 func (*EndSessionRequest) ProtoMessage() {}
 
 func (x *EndSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[18]
+	mi := &file_livechat_v1_provider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +1719,7 @@ func (x *EndSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionRequest.ProtoReflect.Descriptor instead.
 func (*EndSessionRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{18}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EndSessionRequest) GetBotId() string {
@@ -1586,7 +1772,7 @@ type EndSessionResponse struct {
 
 func (x *EndSessionResponse) Reset() {
 	*x = EndSessionResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[19]
+	mi := &file_livechat_v1_provider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1784,7 @@ func (x *EndSessionResponse) String() string {
 func (*EndSessionResponse) ProtoMessage() {}
 
 func (x *EndSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[19]
+	mi := &file_livechat_v1_provider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1797,7 @@ func (x *EndSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSessionResponse.ProtoReflect.Descriptor instead.
 func (*EndSessionResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{19}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{21}
 }
 
 type Values struct {
@@ -1623,7 +1809,7 @@ type Values struct {
 
 func (x *Values) Reset() {
 	*x = Values{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[20]
+	mi := &file_livechat_v1_provider_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1821,7 @@ func (x *Values) String() string {
 func (*Values) ProtoMessage() {}
 
 func (x *Values) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[20]
+	mi := &file_livechat_v1_provider_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1834,7 @@ func (x *Values) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Values.ProtoReflect.Descriptor instead.
 func (*Values) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{20}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Values) GetValues() []string {
@@ -1673,7 +1859,7 @@ type HandleWebhookRequest struct {
 
 func (x *HandleWebhookRequest) Reset() {
 	*x = HandleWebhookRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[21]
+	mi := &file_livechat_v1_provider_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1871,7 @@ func (x *HandleWebhookRequest) String() string {
 func (*HandleWebhookRequest) ProtoMessage() {}
 
 func (x *HandleWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[21]
+	mi := &file_livechat_v1_provider_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1884,7 @@ func (x *HandleWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookRequest.ProtoReflect.Descriptor instead.
 func (*HandleWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{21}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HandleWebhookRequest) GetBotId() string {
@@ -1755,7 +1941,7 @@ type HTTPResponse struct {
 
 func (x *HTTPResponse) Reset() {
 	*x = HTTPResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[22]
+	mi := &file_livechat_v1_provider_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1953,7 @@ func (x *HTTPResponse) String() string {
 func (*HTTPResponse) ProtoMessage() {}
 
 func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[22]
+	mi := &file_livechat_v1_provider_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1966,7 @@ func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPResponse.ProtoReflect.Descriptor instead.
 func (*HTTPResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{22}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HTTPResponse) GetStatus() int32 {
@@ -1812,15 +1998,22 @@ type Event struct {
 	// At least one of session_id and ref names the session.
 	SessionId string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	Ref       string `protobuf:"bytes,4,opt,name=ref,proto3" json:"ref,omitempty"`
-	// For EVENT_TYPE_AGENT_MESSAGE.
-	Message       *Message `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// For EVENT_TYPE_AGENT_MESSAGE; for EVENT_TYPE_AGENT_JOINED and
+	// EVENT_TYPE_AGENT_TYPING, message.author names the agent.
+	Message *Message `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// For EVENT_TYPE_QUEUE_POSITION: 1 is next; 0 when unknown.
+	QueuePosition uint32 `protobuf:"varint,6,opt,name=queue_position,json=queuePosition,proto3" json:"queue_position,omitempty"`
+	// For EVENT_TYPE_QUEUE_POSITION: the expected wait, when known.
+	ExpectedWait *durationpb.Duration `protobuf:"bytes,7,opt,name=expected_wait,json=expectedWait,proto3" json:"expected_wait,omitempty"`
+	// For EVENT_TYPE_AGENT_TYPING.
+	Typing        bool `protobuf:"varint,8,opt,name=typing,proto3" json:"typing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[23]
+	mi := &file_livechat_v1_provider_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +2025,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[23]
+	mi := &file_livechat_v1_provider_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +2038,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{23}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Event) GetId() string {
@@ -1883,6 +2076,27 @@ func (x *Event) GetMessage() *Message {
 	return nil
 }
 
+func (x *Event) GetQueuePosition() uint32 {
+	if x != nil {
+		return x.QueuePosition
+	}
+	return 0
+}
+
+func (x *Event) GetExpectedWait() *durationpb.Duration {
+	if x != nil {
+		return x.ExpectedWait
+	}
+	return nil
+}
+
+func (x *Event) GetTyping() bool {
+	if x != nil {
+		return x.Typing
+	}
+	return false
+}
+
 type HandleWebhookResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
@@ -1893,7 +2107,7 @@ type HandleWebhookResponse struct {
 
 func (x *HandleWebhookResponse) Reset() {
 	*x = HandleWebhookResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[24]
+	mi := &file_livechat_v1_provider_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2119,7 @@ func (x *HandleWebhookResponse) String() string {
 func (*HandleWebhookResponse) ProtoMessage() {}
 
 func (x *HandleWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[24]
+	mi := &file_livechat_v1_provider_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2132,7 @@ func (x *HandleWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleWebhookResponse.ProtoReflect.Descriptor instead.
 func (*HandleWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{24}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HandleWebhookResponse) GetEvents() []*Event {
@@ -1950,7 +2164,7 @@ type ReadSessionRequest struct {
 
 func (x *ReadSessionRequest) Reset() {
 	*x = ReadSessionRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[25]
+	mi := &file_livechat_v1_provider_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2176,7 @@ func (x *ReadSessionRequest) String() string {
 func (*ReadSessionRequest) ProtoMessage() {}
 
 func (x *ReadSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[25]
+	mi := &file_livechat_v1_provider_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2189,7 @@ func (x *ReadSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadSessionRequest.ProtoReflect.Descriptor instead.
 func (*ReadSessionRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{25}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReadSessionRequest) GetBotId() string {
@@ -2030,7 +2244,7 @@ type ReadSessionResponse struct {
 
 func (x *ReadSessionResponse) Reset() {
 	*x = ReadSessionResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[26]
+	mi := &file_livechat_v1_provider_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2256,7 @@ func (x *ReadSessionResponse) String() string {
 func (*ReadSessionResponse) ProtoMessage() {}
 
 func (x *ReadSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[26]
+	mi := &file_livechat_v1_provider_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2269,7 @@ func (x *ReadSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadSessionResponse.ProtoReflect.Descriptor instead.
 func (*ReadSessionResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{26}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReadSessionResponse) GetEvents() []*Event {
@@ -2090,7 +2304,7 @@ type DescribeWebhooksRequest struct {
 
 func (x *DescribeWebhooksRequest) Reset() {
 	*x = DescribeWebhooksRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[27]
+	mi := &file_livechat_v1_provider_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2316,7 @@ func (x *DescribeWebhooksRequest) String() string {
 func (*DescribeWebhooksRequest) ProtoMessage() {}
 
 func (x *DescribeWebhooksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[27]
+	mi := &file_livechat_v1_provider_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2329,7 @@ func (x *DescribeWebhooksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeWebhooksRequest.ProtoReflect.Descriptor instead.
 func (*DescribeWebhooksRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{27}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DescribeWebhooksRequest) GetBotId() string {
@@ -2141,7 +2355,7 @@ type DescribeWebhooksResponse struct {
 
 func (x *DescribeWebhooksResponse) Reset() {
 	*x = DescribeWebhooksResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[28]
+	mi := &file_livechat_v1_provider_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2367,7 @@ func (x *DescribeWebhooksResponse) String() string {
 func (*DescribeWebhooksResponse) ProtoMessage() {}
 
 func (x *DescribeWebhooksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[28]
+	mi := &file_livechat_v1_provider_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2380,7 @@ func (x *DescribeWebhooksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeWebhooksResponse.ProtoReflect.Descriptor instead.
 func (*DescribeWebhooksResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{28}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DescribeWebhooksResponse) GetWebhooks() []*WebhookSetup {
@@ -2184,7 +2398,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[29]
+	mi := &file_livechat_v1_provider_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2410,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[29]
+	mi := &file_livechat_v1_provider_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2423,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{29}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{31}
 }
 
 type ShutdownResponse struct {
@@ -2220,7 +2434,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[30]
+	mi := &file_livechat_v1_provider_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2446,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[30]
+	mi := &file_livechat_v1_provider_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2459,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{30}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{32}
 }
 
 type PushEventsRequest struct {
@@ -2258,7 +2472,7 @@ type PushEventsRequest struct {
 
 func (x *PushEventsRequest) Reset() {
 	*x = PushEventsRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[31]
+	mi := &file_livechat_v1_provider_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2484,7 @@ func (x *PushEventsRequest) String() string {
 func (*PushEventsRequest) ProtoMessage() {}
 
 func (x *PushEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[31]
+	mi := &file_livechat_v1_provider_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2497,7 @@ func (x *PushEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEventsRequest.ProtoReflect.Descriptor instead.
 func (*PushEventsRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{31}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PushEventsRequest) GetBotId() string {
@@ -2308,7 +2522,7 @@ type PushEventsResponse struct {
 
 func (x *PushEventsResponse) Reset() {
 	*x = PushEventsResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[32]
+	mi := &file_livechat_v1_provider_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2534,7 @@ func (x *PushEventsResponse) String() string {
 func (*PushEventsResponse) ProtoMessage() {}
 
 func (x *PushEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[32]
+	mi := &file_livechat_v1_provider_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2547,7 @@ func (x *PushEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEventsResponse.ProtoReflect.Descriptor instead.
 func (*PushEventsResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{32}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{34}
 }
 
 // StateKey names one value of a plugin's state. The plugin is not named:
@@ -2350,7 +2564,7 @@ type StateKey struct {
 
 func (x *StateKey) Reset() {
 	*x = StateKey{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[33]
+	mi := &file_livechat_v1_provider_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2576,7 @@ func (x *StateKey) String() string {
 func (*StateKey) ProtoMessage() {}
 
 func (x *StateKey) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[33]
+	mi := &file_livechat_v1_provider_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2589,7 @@ func (x *StateKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateKey.ProtoReflect.Descriptor instead.
 func (*StateKey) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{33}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StateKey) GetBotId() string {
@@ -2408,7 +2622,7 @@ type GetStateRequest struct {
 
 func (x *GetStateRequest) Reset() {
 	*x = GetStateRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[34]
+	mi := &file_livechat_v1_provider_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2420,7 +2634,7 @@ func (x *GetStateRequest) String() string {
 func (*GetStateRequest) ProtoMessage() {}
 
 func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[34]
+	mi := &file_livechat_v1_provider_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2433,7 +2647,7 @@ func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateRequest.ProtoReflect.Descriptor instead.
 func (*GetStateRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{34}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetStateRequest) GetKey() *StateKey {
@@ -2454,7 +2668,7 @@ type GetStateResponse struct {
 
 func (x *GetStateResponse) Reset() {
 	*x = GetStateResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[35]
+	mi := &file_livechat_v1_provider_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2680,7 @@ func (x *GetStateResponse) String() string {
 func (*GetStateResponse) ProtoMessage() {}
 
 func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[35]
+	mi := &file_livechat_v1_provider_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2693,7 @@ func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateResponse.ProtoReflect.Descriptor instead.
 func (*GetStateResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{35}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetStateResponse) GetValue() []byte {
@@ -2507,7 +2721,7 @@ type SetStateRequest struct {
 
 func (x *SetStateRequest) Reset() {
 	*x = SetStateRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[36]
+	mi := &file_livechat_v1_provider_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2733,7 @@ func (x *SetStateRequest) String() string {
 func (*SetStateRequest) ProtoMessage() {}
 
 func (x *SetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[36]
+	mi := &file_livechat_v1_provider_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2746,7 @@ func (x *SetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStateRequest.ProtoReflect.Descriptor instead.
 func (*SetStateRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{36}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetStateRequest) GetKey() *StateKey {
@@ -2557,7 +2771,7 @@ type SetStateResponse struct {
 
 func (x *SetStateResponse) Reset() {
 	*x = SetStateResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[37]
+	mi := &file_livechat_v1_provider_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +2783,7 @@ func (x *SetStateResponse) String() string {
 func (*SetStateResponse) ProtoMessage() {}
 
 func (x *SetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[37]
+	mi := &file_livechat_v1_provider_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +2796,7 @@ func (x *SetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStateResponse.ProtoReflect.Descriptor instead.
 func (*SetStateResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{37}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{39}
 }
 
 type DeleteStateRequest struct {
@@ -2594,7 +2808,7 @@ type DeleteStateRequest struct {
 
 func (x *DeleteStateRequest) Reset() {
 	*x = DeleteStateRequest{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[38]
+	mi := &file_livechat_v1_provider_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2606,7 +2820,7 @@ func (x *DeleteStateRequest) String() string {
 func (*DeleteStateRequest) ProtoMessage() {}
 
 func (x *DeleteStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[38]
+	mi := &file_livechat_v1_provider_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2619,7 +2833,7 @@ func (x *DeleteStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStateRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStateRequest) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{38}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteStateRequest) GetKey() *StateKey {
@@ -2637,7 +2851,7 @@ type DeleteStateResponse struct {
 
 func (x *DeleteStateResponse) Reset() {
 	*x = DeleteStateResponse{}
-	mi := &file_livechat_v1_provider_proto_msgTypes[39]
+	mi := &file_livechat_v1_provider_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +2863,7 @@ func (x *DeleteStateResponse) String() string {
 func (*DeleteStateResponse) ProtoMessage() {}
 
 func (x *DeleteStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livechat_v1_provider_proto_msgTypes[39]
+	mi := &file_livechat_v1_provider_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2662,7 +2876,7 @@ func (x *DeleteStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStateResponse.ProtoReflect.Descriptor instead.
 func (*DeleteStateResponse) Descriptor() ([]byte, []int) {
-	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{39}
+	return file_livechat_v1_provider_proto_rawDescGZIP(), []int{41}
 }
 
 var File_livechat_v1_provider_proto protoreflect.FileDescriptor
@@ -2731,17 +2945,33 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\n" +
 	"channel_id\x18\x02 \x01(\tR\tchannelId\x123\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12\x1a\n" +
-	"\bverified\x18\x04 \x01(\bR\bverified\"Y\n" +
+	"\bverified\x18\x04 \x01(\bR\bverified\"x\n" +
 	"\x06Author\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.livechat.v1.AuthorTypeR\x04type\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\tR\x02id\"\xcc\x01\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"avatar_url\x18\x04 \x01(\tR\tavatarUrl\"Z\n" +
+	"\n" +
+	"Attachment\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04mime\x18\x03 \x01(\tR\x04mime\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\"i\n" +
+	"\aRouting\x12\x12\n" +
+	"\x04team\x18\x01 \x01(\tR\x04team\x12\x1a\n" +
+	"\bpriority\x18\x02 \x01(\tR\bpriority\x12\x12\n" +
+	"\x04tags\x18\x03 \x03(\tR\x04tags\x12\x1a\n" +
+	"\blanguage\x18\x04 \x01(\tR\blanguage\"\x85\x02\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x121\n" +
 	"\acontent\x18\x03 \x01(\v2\x17.google.protobuf.StructR\acontent\x12+\n" +
 	"\x06author\x18\x04 \x01(\v2\x13.livechat.v1.AuthorR\x06author\x12.\n" +
-	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x83\x02\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x127\n" +
+	"\n" +
+	"attachment\x18\x06 \x01(\v2\x17.livechat.v1.AttachmentR\n" +
+	"attachment\"\xb3\x02\n" +
 	"\x13StartSessionRequest\x12\x15\n" +
 	"\x06bot_id\x18\x01 \x01(\tR\x05botId\x12\x1d\n" +
 	"\n" +
@@ -2751,7 +2981,8 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"transcript\x18\x04 \x03(\v2\x14.livechat.v1.MessageR\n" +
 	"transcript\x120\n" +
 	"\bmessages\x18\x05 \x03(\v2\x14.livechat.v1.MessageR\bmessages\x12'\n" +
-	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"(\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x12.\n" +
+	"\arouting\x18\a \x01(\v2\x14.livechat.v1.RoutingR\arouting\"(\n" +
 	"\x14StartSessionResponse\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"\xdc\x01\n" +
 	"\x12SendMessageRequest\x12\x15\n" +
@@ -2795,14 +3026,17 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x1aO\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.livechat.v1.ValuesR\x05value:\x028\x01\"\xa4\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.livechat.v1.ValuesR\x05value:\x028\x01\"\xa3\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x16.livechat.v1.EventTypeR\x04type\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12\x10\n" +
 	"\x03ref\x18\x04 \x01(\tR\x03ref\x12.\n" +
-	"\amessage\x18\x05 \x01(\v2\x14.livechat.v1.MessageR\amessage\"z\n" +
+	"\amessage\x18\x05 \x01(\v2\x14.livechat.v1.MessageR\amessage\x12%\n" +
+	"\x0equeue_position\x18\x06 \x01(\rR\rqueuePosition\x12>\n" +
+	"\rexpected_wait\x18\a \x01(\v2\x19.google.protobuf.DurationR\fexpectedWait\x12\x16\n" +
+	"\x06typing\x18\b \x01(\bR\x06typing\"z\n" +
 	"\x15HandleWebhookResponse\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.livechat.v1.EventR\x06events\x125\n" +
 	"\bresponse\x18\x02 \x01(\v2\x19.livechat.v1.HTTPResponseR\bresponse\"\x9b\x01\n" +
@@ -2864,17 +3098,21 @@ const file_livechat_v1_provider_proto_rawDesc = "" +
 	"\x10AUTHOR_TYPE_USER\x10\x01\x12\x13\n" +
 	"\x0fAUTHOR_TYPE_BOT\x10\x02\x12\x15\n" +
 	"\x11AUTHOR_TYPE_AGENT\x10\x03\x12\x16\n" +
-	"\x12AUTHOR_TYPE_SYSTEM\x10\x04*\x80\x01\n" +
+	"\x12AUTHOR_TYPE_SYSTEM\x10\x04*\x99\x01\n" +
 	"\tEndReason\x12\x1a\n" +
 	"\x16END_REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fEND_REASON_USER\x10\x01\x12\x14\n" +
 	"\x10END_REASON_AGENT\x10\x02\x12\x16\n" +
 	"\x12END_REASON_EXPIRED\x10\x03\x12\x14\n" +
-	"\x10END_REASON_ADMIN\x10\x04*d\n" +
+	"\x10END_REASON_ADMIN\x10\x04\x12\x17\n" +
+	"\x13END_REASON_MAX_WAIT\x10\x05*\xbd\x01\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18EVENT_TYPE_AGENT_MESSAGE\x10\x01\x12\x1d\n" +
-	"\x19EVENT_TYPE_SESSION_CLOSED\x10\x022\xb8\x06\n" +
+	"\x19EVENT_TYPE_SESSION_CLOSED\x10\x02\x12\x1b\n" +
+	"\x17EVENT_TYPE_AGENT_JOINED\x10\x03\x12\x1b\n" +
+	"\x17EVENT_TYPE_AGENT_TYPING\x10\x04\x12\x1d\n" +
+	"\x19EVENT_TYPE_QUEUE_POSITION\x10\x052\xb8\x06\n" +
 	"\bProvider\x12;\n" +
 	"\x04Info\x12\x18.livechat.v1.InfoRequest\x1a\x19.livechat.v1.InfoResponse\x12Y\n" +
 	"\x0eValidateConfig\x12\".livechat.v1.ValidateConfigRequest\x1a#.livechat.v1.ValidateConfigResponse\x12J\n" +
@@ -2907,7 +3145,7 @@ func file_livechat_v1_provider_proto_rawDescGZIP() []byte {
 }
 
 var file_livechat_v1_provider_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_livechat_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_livechat_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_livechat_v1_provider_proto_goTypes = []any{
 	(AttributeType)(0),               // 0: livechat.v1.AttributeType
 	(Severity)(0),                    // 1: livechat.v1.Severity
@@ -2927,114 +3165,119 @@ var file_livechat_v1_provider_proto_goTypes = []any{
 	(*ConfigureResponse)(nil),        // 15: livechat.v1.ConfigureResponse
 	(*User)(nil),                     // 16: livechat.v1.User
 	(*Author)(nil),                   // 17: livechat.v1.Author
-	(*Message)(nil),                  // 18: livechat.v1.Message
-	(*StartSessionRequest)(nil),      // 19: livechat.v1.StartSessionRequest
-	(*StartSessionResponse)(nil),     // 20: livechat.v1.StartSessionResponse
-	(*SendMessageRequest)(nil),       // 21: livechat.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),      // 22: livechat.v1.SendMessageResponse
-	(*EndSessionRequest)(nil),        // 23: livechat.v1.EndSessionRequest
-	(*EndSessionResponse)(nil),       // 24: livechat.v1.EndSessionResponse
-	(*Values)(nil),                   // 25: livechat.v1.Values
-	(*HandleWebhookRequest)(nil),     // 26: livechat.v1.HandleWebhookRequest
-	(*HTTPResponse)(nil),             // 27: livechat.v1.HTTPResponse
-	(*Event)(nil),                    // 28: livechat.v1.Event
-	(*HandleWebhookResponse)(nil),    // 29: livechat.v1.HandleWebhookResponse
-	(*ReadSessionRequest)(nil),       // 30: livechat.v1.ReadSessionRequest
-	(*ReadSessionResponse)(nil),      // 31: livechat.v1.ReadSessionResponse
-	(*DescribeWebhooksRequest)(nil),  // 32: livechat.v1.DescribeWebhooksRequest
-	(*DescribeWebhooksResponse)(nil), // 33: livechat.v1.DescribeWebhooksResponse
-	(*ShutdownRequest)(nil),          // 34: livechat.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),         // 35: livechat.v1.ShutdownResponse
-	(*PushEventsRequest)(nil),        // 36: livechat.v1.PushEventsRequest
-	(*PushEventsResponse)(nil),       // 37: livechat.v1.PushEventsResponse
-	(*StateKey)(nil),                 // 38: livechat.v1.StateKey
-	(*GetStateRequest)(nil),          // 39: livechat.v1.GetStateRequest
-	(*GetStateResponse)(nil),         // 40: livechat.v1.GetStateResponse
-	(*SetStateRequest)(nil),          // 41: livechat.v1.SetStateRequest
-	(*SetStateResponse)(nil),         // 42: livechat.v1.SetStateResponse
-	(*DeleteStateRequest)(nil),       // 43: livechat.v1.DeleteStateRequest
-	(*DeleteStateResponse)(nil),      // 44: livechat.v1.DeleteStateResponse
-	nil,                              // 45: livechat.v1.WebhookSetup.HeadersEntry
-	nil,                              // 46: livechat.v1.HandleWebhookRequest.QueryEntry
-	nil,                              // 47: livechat.v1.HandleWebhookRequest.HeadersEntry
-	nil,                              // 48: livechat.v1.HTTPResponse.HeadersEntry
-	(*durationpb.Duration)(nil),      // 49: google.protobuf.Duration
-	(*structpb.Struct)(nil),          // 50: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),    // 51: google.protobuf.Timestamp
+	(*Attachment)(nil),               // 18: livechat.v1.Attachment
+	(*Routing)(nil),                  // 19: livechat.v1.Routing
+	(*Message)(nil),                  // 20: livechat.v1.Message
+	(*StartSessionRequest)(nil),      // 21: livechat.v1.StartSessionRequest
+	(*StartSessionResponse)(nil),     // 22: livechat.v1.StartSessionResponse
+	(*SendMessageRequest)(nil),       // 23: livechat.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),      // 24: livechat.v1.SendMessageResponse
+	(*EndSessionRequest)(nil),        // 25: livechat.v1.EndSessionRequest
+	(*EndSessionResponse)(nil),       // 26: livechat.v1.EndSessionResponse
+	(*Values)(nil),                   // 27: livechat.v1.Values
+	(*HandleWebhookRequest)(nil),     // 28: livechat.v1.HandleWebhookRequest
+	(*HTTPResponse)(nil),             // 29: livechat.v1.HTTPResponse
+	(*Event)(nil),                    // 30: livechat.v1.Event
+	(*HandleWebhookResponse)(nil),    // 31: livechat.v1.HandleWebhookResponse
+	(*ReadSessionRequest)(nil),       // 32: livechat.v1.ReadSessionRequest
+	(*ReadSessionResponse)(nil),      // 33: livechat.v1.ReadSessionResponse
+	(*DescribeWebhooksRequest)(nil),  // 34: livechat.v1.DescribeWebhooksRequest
+	(*DescribeWebhooksResponse)(nil), // 35: livechat.v1.DescribeWebhooksResponse
+	(*ShutdownRequest)(nil),          // 36: livechat.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),         // 37: livechat.v1.ShutdownResponse
+	(*PushEventsRequest)(nil),        // 38: livechat.v1.PushEventsRequest
+	(*PushEventsResponse)(nil),       // 39: livechat.v1.PushEventsResponse
+	(*StateKey)(nil),                 // 40: livechat.v1.StateKey
+	(*GetStateRequest)(nil),          // 41: livechat.v1.GetStateRequest
+	(*GetStateResponse)(nil),         // 42: livechat.v1.GetStateResponse
+	(*SetStateRequest)(nil),          // 43: livechat.v1.SetStateRequest
+	(*SetStateResponse)(nil),         // 44: livechat.v1.SetStateResponse
+	(*DeleteStateRequest)(nil),       // 45: livechat.v1.DeleteStateRequest
+	(*DeleteStateResponse)(nil),      // 46: livechat.v1.DeleteStateResponse
+	nil,                              // 47: livechat.v1.WebhookSetup.HeadersEntry
+	nil,                              // 48: livechat.v1.HandleWebhookRequest.QueryEntry
+	nil,                              // 49: livechat.v1.HandleWebhookRequest.HeadersEntry
+	nil,                              // 50: livechat.v1.HTTPResponse.HeadersEntry
+	(*durationpb.Duration)(nil),      // 51: google.protobuf.Duration
+	(*structpb.Struct)(nil),          // 52: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),    // 53: google.protobuf.Timestamp
 }
 var file_livechat_v1_provider_proto_depIdxs = []int32{
 	9,  // 0: livechat.v1.InfoResponse.config_schema:type_name -> livechat.v1.ConfigSchema
 	8,  // 1: livechat.v1.InfoResponse.webhooks:type_name -> livechat.v1.WebhookSetup
 	7,  // 2: livechat.v1.InfoResponse.rate_limit:type_name -> livechat.v1.RateLimit
-	49, // 3: livechat.v1.RateLimit.per:type_name -> google.protobuf.Duration
-	45, // 4: livechat.v1.WebhookSetup.headers:type_name -> livechat.v1.WebhookSetup.HeadersEntry
+	51, // 3: livechat.v1.RateLimit.per:type_name -> google.protobuf.Duration
+	47, // 4: livechat.v1.WebhookSetup.headers:type_name -> livechat.v1.WebhookSetup.HeadersEntry
 	10, // 5: livechat.v1.ConfigSchema.attributes:type_name -> livechat.v1.Attribute
 	0,  // 6: livechat.v1.Attribute.type:type_name -> livechat.v1.AttributeType
 	1,  // 7: livechat.v1.Diagnostic.severity:type_name -> livechat.v1.Severity
 	11, // 8: livechat.v1.ValidateConfigResponse.diagnostics:type_name -> livechat.v1.Diagnostic
 	11, // 9: livechat.v1.ConfigureResponse.diagnostics:type_name -> livechat.v1.Diagnostic
-	50, // 10: livechat.v1.User.metadata:type_name -> google.protobuf.Struct
+	52, // 10: livechat.v1.User.metadata:type_name -> google.protobuf.Struct
 	2,  // 11: livechat.v1.Author.type:type_name -> livechat.v1.AuthorType
-	50, // 12: livechat.v1.Message.content:type_name -> google.protobuf.Struct
+	52, // 12: livechat.v1.Message.content:type_name -> google.protobuf.Struct
 	17, // 13: livechat.v1.Message.author:type_name -> livechat.v1.Author
-	51, // 14: livechat.v1.Message.time:type_name -> google.protobuf.Timestamp
-	16, // 15: livechat.v1.StartSessionRequest.user:type_name -> livechat.v1.User
-	18, // 16: livechat.v1.StartSessionRequest.transcript:type_name -> livechat.v1.Message
-	18, // 17: livechat.v1.StartSessionRequest.messages:type_name -> livechat.v1.Message
-	16, // 18: livechat.v1.SendMessageRequest.user:type_name -> livechat.v1.User
-	18, // 19: livechat.v1.SendMessageRequest.message:type_name -> livechat.v1.Message
-	16, // 20: livechat.v1.EndSessionRequest.user:type_name -> livechat.v1.User
-	3,  // 21: livechat.v1.EndSessionRequest.reason:type_name -> livechat.v1.EndReason
-	46, // 22: livechat.v1.HandleWebhookRequest.query:type_name -> livechat.v1.HandleWebhookRequest.QueryEntry
-	47, // 23: livechat.v1.HandleWebhookRequest.headers:type_name -> livechat.v1.HandleWebhookRequest.HeadersEntry
-	48, // 24: livechat.v1.HTTPResponse.headers:type_name -> livechat.v1.HTTPResponse.HeadersEntry
-	4,  // 25: livechat.v1.Event.type:type_name -> livechat.v1.EventType
-	18, // 26: livechat.v1.Event.message:type_name -> livechat.v1.Message
-	28, // 27: livechat.v1.HandleWebhookResponse.events:type_name -> livechat.v1.Event
-	27, // 28: livechat.v1.HandleWebhookResponse.response:type_name -> livechat.v1.HTTPResponse
-	16, // 29: livechat.v1.ReadSessionRequest.user:type_name -> livechat.v1.User
-	28, // 30: livechat.v1.ReadSessionResponse.events:type_name -> livechat.v1.Event
-	8,  // 31: livechat.v1.DescribeWebhooksResponse.webhooks:type_name -> livechat.v1.WebhookSetup
-	28, // 32: livechat.v1.PushEventsRequest.events:type_name -> livechat.v1.Event
-	38, // 33: livechat.v1.GetStateRequest.key:type_name -> livechat.v1.StateKey
-	38, // 34: livechat.v1.SetStateRequest.key:type_name -> livechat.v1.StateKey
-	38, // 35: livechat.v1.DeleteStateRequest.key:type_name -> livechat.v1.StateKey
-	25, // 36: livechat.v1.HandleWebhookRequest.QueryEntry.value:type_name -> livechat.v1.Values
-	25, // 37: livechat.v1.HandleWebhookRequest.HeadersEntry.value:type_name -> livechat.v1.Values
-	25, // 38: livechat.v1.HTTPResponse.HeadersEntry.value:type_name -> livechat.v1.Values
-	5,  // 39: livechat.v1.Provider.Info:input_type -> livechat.v1.InfoRequest
-	12, // 40: livechat.v1.Provider.ValidateConfig:input_type -> livechat.v1.ValidateConfigRequest
-	14, // 41: livechat.v1.Provider.Configure:input_type -> livechat.v1.ConfigureRequest
-	19, // 42: livechat.v1.Provider.StartSession:input_type -> livechat.v1.StartSessionRequest
-	21, // 43: livechat.v1.Provider.SendMessage:input_type -> livechat.v1.SendMessageRequest
-	23, // 44: livechat.v1.Provider.EndSession:input_type -> livechat.v1.EndSessionRequest
-	26, // 45: livechat.v1.Provider.HandleWebhook:input_type -> livechat.v1.HandleWebhookRequest
-	30, // 46: livechat.v1.Provider.ReadSession:input_type -> livechat.v1.ReadSessionRequest
-	32, // 47: livechat.v1.Provider.DescribeWebhooks:input_type -> livechat.v1.DescribeWebhooksRequest
-	34, // 48: livechat.v1.Provider.Shutdown:input_type -> livechat.v1.ShutdownRequest
-	36, // 49: livechat.v1.Host.PushEvents:input_type -> livechat.v1.PushEventsRequest
-	39, // 50: livechat.v1.Host.GetState:input_type -> livechat.v1.GetStateRequest
-	41, // 51: livechat.v1.Host.SetState:input_type -> livechat.v1.SetStateRequest
-	43, // 52: livechat.v1.Host.DeleteState:input_type -> livechat.v1.DeleteStateRequest
-	6,  // 53: livechat.v1.Provider.Info:output_type -> livechat.v1.InfoResponse
-	13, // 54: livechat.v1.Provider.ValidateConfig:output_type -> livechat.v1.ValidateConfigResponse
-	15, // 55: livechat.v1.Provider.Configure:output_type -> livechat.v1.ConfigureResponse
-	20, // 56: livechat.v1.Provider.StartSession:output_type -> livechat.v1.StartSessionResponse
-	22, // 57: livechat.v1.Provider.SendMessage:output_type -> livechat.v1.SendMessageResponse
-	24, // 58: livechat.v1.Provider.EndSession:output_type -> livechat.v1.EndSessionResponse
-	29, // 59: livechat.v1.Provider.HandleWebhook:output_type -> livechat.v1.HandleWebhookResponse
-	31, // 60: livechat.v1.Provider.ReadSession:output_type -> livechat.v1.ReadSessionResponse
-	33, // 61: livechat.v1.Provider.DescribeWebhooks:output_type -> livechat.v1.DescribeWebhooksResponse
-	35, // 62: livechat.v1.Provider.Shutdown:output_type -> livechat.v1.ShutdownResponse
-	37, // 63: livechat.v1.Host.PushEvents:output_type -> livechat.v1.PushEventsResponse
-	40, // 64: livechat.v1.Host.GetState:output_type -> livechat.v1.GetStateResponse
-	42, // 65: livechat.v1.Host.SetState:output_type -> livechat.v1.SetStateResponse
-	44, // 66: livechat.v1.Host.DeleteState:output_type -> livechat.v1.DeleteStateResponse
-	53, // [53:67] is the sub-list for method output_type
-	39, // [39:53] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	53, // 14: livechat.v1.Message.time:type_name -> google.protobuf.Timestamp
+	18, // 15: livechat.v1.Message.attachment:type_name -> livechat.v1.Attachment
+	16, // 16: livechat.v1.StartSessionRequest.user:type_name -> livechat.v1.User
+	20, // 17: livechat.v1.StartSessionRequest.transcript:type_name -> livechat.v1.Message
+	20, // 18: livechat.v1.StartSessionRequest.messages:type_name -> livechat.v1.Message
+	19, // 19: livechat.v1.StartSessionRequest.routing:type_name -> livechat.v1.Routing
+	16, // 20: livechat.v1.SendMessageRequest.user:type_name -> livechat.v1.User
+	20, // 21: livechat.v1.SendMessageRequest.message:type_name -> livechat.v1.Message
+	16, // 22: livechat.v1.EndSessionRequest.user:type_name -> livechat.v1.User
+	3,  // 23: livechat.v1.EndSessionRequest.reason:type_name -> livechat.v1.EndReason
+	48, // 24: livechat.v1.HandleWebhookRequest.query:type_name -> livechat.v1.HandleWebhookRequest.QueryEntry
+	49, // 25: livechat.v1.HandleWebhookRequest.headers:type_name -> livechat.v1.HandleWebhookRequest.HeadersEntry
+	50, // 26: livechat.v1.HTTPResponse.headers:type_name -> livechat.v1.HTTPResponse.HeadersEntry
+	4,  // 27: livechat.v1.Event.type:type_name -> livechat.v1.EventType
+	20, // 28: livechat.v1.Event.message:type_name -> livechat.v1.Message
+	51, // 29: livechat.v1.Event.expected_wait:type_name -> google.protobuf.Duration
+	30, // 30: livechat.v1.HandleWebhookResponse.events:type_name -> livechat.v1.Event
+	29, // 31: livechat.v1.HandleWebhookResponse.response:type_name -> livechat.v1.HTTPResponse
+	16, // 32: livechat.v1.ReadSessionRequest.user:type_name -> livechat.v1.User
+	30, // 33: livechat.v1.ReadSessionResponse.events:type_name -> livechat.v1.Event
+	8,  // 34: livechat.v1.DescribeWebhooksResponse.webhooks:type_name -> livechat.v1.WebhookSetup
+	30, // 35: livechat.v1.PushEventsRequest.events:type_name -> livechat.v1.Event
+	40, // 36: livechat.v1.GetStateRequest.key:type_name -> livechat.v1.StateKey
+	40, // 37: livechat.v1.SetStateRequest.key:type_name -> livechat.v1.StateKey
+	40, // 38: livechat.v1.DeleteStateRequest.key:type_name -> livechat.v1.StateKey
+	27, // 39: livechat.v1.HandleWebhookRequest.QueryEntry.value:type_name -> livechat.v1.Values
+	27, // 40: livechat.v1.HandleWebhookRequest.HeadersEntry.value:type_name -> livechat.v1.Values
+	27, // 41: livechat.v1.HTTPResponse.HeadersEntry.value:type_name -> livechat.v1.Values
+	5,  // 42: livechat.v1.Provider.Info:input_type -> livechat.v1.InfoRequest
+	12, // 43: livechat.v1.Provider.ValidateConfig:input_type -> livechat.v1.ValidateConfigRequest
+	14, // 44: livechat.v1.Provider.Configure:input_type -> livechat.v1.ConfigureRequest
+	21, // 45: livechat.v1.Provider.StartSession:input_type -> livechat.v1.StartSessionRequest
+	23, // 46: livechat.v1.Provider.SendMessage:input_type -> livechat.v1.SendMessageRequest
+	25, // 47: livechat.v1.Provider.EndSession:input_type -> livechat.v1.EndSessionRequest
+	28, // 48: livechat.v1.Provider.HandleWebhook:input_type -> livechat.v1.HandleWebhookRequest
+	32, // 49: livechat.v1.Provider.ReadSession:input_type -> livechat.v1.ReadSessionRequest
+	34, // 50: livechat.v1.Provider.DescribeWebhooks:input_type -> livechat.v1.DescribeWebhooksRequest
+	36, // 51: livechat.v1.Provider.Shutdown:input_type -> livechat.v1.ShutdownRequest
+	38, // 52: livechat.v1.Host.PushEvents:input_type -> livechat.v1.PushEventsRequest
+	41, // 53: livechat.v1.Host.GetState:input_type -> livechat.v1.GetStateRequest
+	43, // 54: livechat.v1.Host.SetState:input_type -> livechat.v1.SetStateRequest
+	45, // 55: livechat.v1.Host.DeleteState:input_type -> livechat.v1.DeleteStateRequest
+	6,  // 56: livechat.v1.Provider.Info:output_type -> livechat.v1.InfoResponse
+	13, // 57: livechat.v1.Provider.ValidateConfig:output_type -> livechat.v1.ValidateConfigResponse
+	15, // 58: livechat.v1.Provider.Configure:output_type -> livechat.v1.ConfigureResponse
+	22, // 59: livechat.v1.Provider.StartSession:output_type -> livechat.v1.StartSessionResponse
+	24, // 60: livechat.v1.Provider.SendMessage:output_type -> livechat.v1.SendMessageResponse
+	26, // 61: livechat.v1.Provider.EndSession:output_type -> livechat.v1.EndSessionResponse
+	31, // 62: livechat.v1.Provider.HandleWebhook:output_type -> livechat.v1.HandleWebhookResponse
+	33, // 63: livechat.v1.Provider.ReadSession:output_type -> livechat.v1.ReadSessionResponse
+	35, // 64: livechat.v1.Provider.DescribeWebhooks:output_type -> livechat.v1.DescribeWebhooksResponse
+	37, // 65: livechat.v1.Provider.Shutdown:output_type -> livechat.v1.ShutdownResponse
+	39, // 66: livechat.v1.Host.PushEvents:output_type -> livechat.v1.PushEventsResponse
+	42, // 67: livechat.v1.Host.GetState:output_type -> livechat.v1.GetStateResponse
+	44, // 68: livechat.v1.Host.SetState:output_type -> livechat.v1.SetStateResponse
+	46, // 69: livechat.v1.Host.DeleteState:output_type -> livechat.v1.DeleteStateResponse
+	56, // [56:70] is the sub-list for method output_type
+	42, // [42:56] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_livechat_v1_provider_proto_init() }
@@ -3048,7 +3291,7 @@ func file_livechat_v1_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livechat_v1_provider_proto_rawDesc), len(file_livechat_v1_provider_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   44,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
