@@ -100,7 +100,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	db := &DB{
 		Now:      time.Now,
-		connCfg:  cfg.ConnConfig.Copy(),
+		connCfg:  listenerConfig(cfg.ConnConfig),
 		lease:    opts.Lease,
 		replica:  opts.Replica,
 		instance: host.NewID(),
@@ -140,6 +140,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, ctx.Err()
 	}
 	return db, nil
+}
+
+// listenerName is the application_name of the connection that listens,
+// to tell it apart in pg_stat_activity.
+const listenerName = "livechatd-listener"
+
+func listenerConfig(c *pgx.ConnConfig) *pgx.ConnConfig {
+	c = c.Copy()
+	c.RuntimeParams["application_name"] = listenerName
+	return c
 }
 
 // migrate applies the embedded migrations in order, each in its own
