@@ -78,6 +78,7 @@ type Store interface {
 	Record(ctx context.Context, x *Record) (bool, error)
 
 	Outbox
+	OutcomeStore
 
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
@@ -144,6 +145,8 @@ type Tx interface {
 	SetPluginState(k PluginStateKey, value []byte) error
 	// DeletePluginState removes the value at k; removing none is no error.
 	DeletePluginState(k PluginStateKey) error
+
+	OutcomeTx
 }
 
 // PluginStateKey names one value of a provider plugin's state (sdk.StateStore):
@@ -292,4 +295,106 @@ func ClampLimit(limit int) int {
 		return MaxLimit
 	}
 	return limit
+}
+
+// Outcomes (issue 17): what the host keeps of every handoff for its
+// waiting feedback and its outcome metrics. A store implements them with
+// OutcomeStore; the engine's Store must.
+
+// OutcomeStore keeps one Outcome per session. Outcomes are not part of a
+// session's transcript: retention leaves them, so the figures of
+// GET /v1/stats cover any range.
+type OutcomeStore interface {
+	// DueWaits returns up to limit outcomes whose WaitDueAt is at or
+	// before now, the earliest first: the sessions whose waiting feedback
+	// (a "still waiting" message, or the end at max_wait) is due. An
+	// indexed query, like DueExpiries: there are no per-session timers.
+	DueWaits(ctx context.Context, now time.Time, limit int) ([]*Outcome, error)
+	// OutcomeStats aggregates the outcomes of the sessions started in
+	// [f.From, f.To), of f.Bot when set.
+	OutcomeStats(ctx context.Context, f OutcomeFilter) (*OutcomeStats, error)
+}
+
+// OutcomeTx is OutcomeStore's part of a transaction.
+type OutcomeTx interface {
+	// Outcome returns the outcome of session id, or ENOTFOUND.
+	Outcome(sessionID string) (*Outcome, error)
+	// PutOutcome stores o, replacing the session's outcome if there is
+	// one. SessionID, Bot, Provider and StartedAt are required (EINVALID
+	// naming the field).
+	PutOutcome(o *Outcome) error
+}
+
+// Outcome is one handoff's outcome. The times are kept to the millisecond.
+type Outcome struct {
+	SessionID string
+	Bot       string
+	Provider  string
+	StartedAt time.Time
+	// FirstAgentAt is when an agent first wrote; zero until then.
+	FirstAgentAt time.Time
+	// EndedAt and EndReason are zero while the session is open. EndReason
+	// is finer than the session's: user, agent, expired, max_wait, admin,
+	// failed, closed_hours.
+	EndedAt   time.Time
+	EndReason string
+	// CSATScore is the user's rating, 1 to CSATScale; 0 when none.
+	CSATScore int
+	CSATScale int
+	// WaitDueAt is when the session's waiting feedback is next due; zero
+	// when none is (an agent joined or wrote, the session ended, or the
+	// bot has no waiting block). WaitNotices counts the "still waiting"
+	// messages sent.
+	WaitDueAt   time.Time
+	WaitNotices int
+}
+
+// Validate checks the fields a store relies on.
+func (o *Outcome) Validate() error {
+	for _, f := range []struct{ name, v string }{{"session_id", o.SessionID}, {"bot", o.Bot}, {"provider", o.Provider}} {
+		if f.v == "" {
+			return &Error{Code: EINVALID, Field: f.name, Message: "an outcome needs a " + f.name}
+		}
+	}
+	if o.StartedAt.IsZero() {
+		return &Error{Code: EINVALID, Field: "started_at", Message: "an outcome needs a start time"}
+	}
+	if o.CSATScore < 0 || o.CSATScore > o.CSATScale {
+		return &Error{Code: EINVALID, Field: "csat_score", Message: fmt.Sprintf("csat score %d is not within 1..%d", o.CSATScore, o.CSATScale)}
+	}
+	return nil
+}
+
+// OutcomeFilter selects outcomes for OutcomeStats.
+type OutcomeFilter struct {
+	Bot      string // "" for every bot
+	From, To time.Time
+	// Buckets are the upper bounds of the duration histograms, ascending.
+	Buckets []time.Duration
+}
+
+// OutcomeStats are the figures of a set of outcomes.
+type OutcomeStats struct {
+	// Sessions counts the handoffs asked for, Open those still open.
+	Sessions int
+	Open     int
+	// EndReasons counts the closed ones by Outcome.EndReason.
+	EndReasons map[string]int
+	// FirstAgent is the time from start to the first agent message, over
+	// the sessions an agent answered; Length is start to end, over the
+	// closed sessions.
+	FirstAgent DurationStats
+	Length     DurationStats
+	// CSAT counts ratings by score.
+	CSAT map[int]int
+}
+
+// DurationStats is a histogram of durations.
+type DurationStats struct {
+	Count int
+	Sum   time.Duration
+	Max   time.Duration
+	// Buckets[i] counts the durations at most OutcomeFilter.Buckets[i]
+	// (cumulative, as Prometheus' buckets).
+	Buckets []int
 }

@@ -65,7 +65,7 @@ func TestOpenMigratesOnce(t *testing.T) {
 		t.Errorf("schema_migrations = %q, want each migration recorded once: %q", got, strings.Join(want, ","))
 	}
 	tables := rawQuery(t, path, `SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)`)
-	if want := "messages,outbox,outbox_queues,plugin_state,processed_events,requests,schema_migrations,sessions,webchat_stream"; tables != want {
+	if want := "messages,outbox,outbox_queues,outcomes,plugin_state,processed_events,requests,schema_migrations,sessions,webchat_stream"; tables != want {
 		t.Errorf("tables = %q, want %q", tables, want)
 	}
 }
