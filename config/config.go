@@ -246,6 +246,12 @@ type Bot struct {
 	Messages     Messages
 	// Reconcile is the bot's reconcile block, or DefaultReconcile.
 	Reconcile Reconcile
+	// Waiting is the bot's waiting block, or DefaultWaiting.
+	Waiting Waiting
+	// Hours is the bot's hours block; nil when it is always open.
+	Hours *Hours
+	// CSAT is the bot's csat block; nil when no rating is asked.
+	CSAT *CSAT
 	// DeclRange is the block's header, `bot "NAME" {`.
 	DeclRange hcl.Range
 
@@ -292,6 +298,18 @@ type Messages struct {
 	EndButton string
 	// Unavailable is sent when the platform cannot be reached.
 	Unavailable string
+	// The texts of issue 17 (docs/handoff.md). Closed is said at a START
+	// outside hours; Offline instead when hours.offline_ticket is set
+	// ({opens}: when the bot opens again). AgentJoined ({agent}),
+	// QueuePosition ({position}) and ExpectedWait ({wait}) come with the
+	// livechat events of the same names; Ended when an agent, an admin or
+	// the expiry ends the session.
+	Closed        string
+	Offline       string
+	AgentJoined   string
+	QueuePosition string
+	ExpectedWait  string
+	Ended         string
 }
 
 // DefaultMessages are the Messages of a bot without a messages block.
@@ -300,6 +318,13 @@ var DefaultMessages = Messages{
 	EndPrompt:   "Thanks for chatting with us today! You can exit the livechat session by clicking the button below:",
 	EndButton:   "Quit livechat",
 	Unavailable: "No agent is available right now.",
+
+	Closed:        handoffMessageDefaults["closed"],
+	Offline:       handoffMessageDefaults["offline"],
+	AgentJoined:   handoffMessageDefaults["agent_joined"],
+	QueuePosition: handoffMessageDefaults["queue_position"],
+	ExpectedWait:  handoffMessageDefaults["expected_wait"],
+	Ended:         handoffMessageDefaults["ended"],
 }
 
 // Option changes how a file is loaded.

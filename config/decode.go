@@ -51,8 +51,8 @@ var (
 		"bot_url", "channel_url", "channel", "channel_secret", "webhook_token",
 		"insecure_events", "event_tolerance",
 	}
-	botBlocks      = []string{"messages", "config", "reconcile"}
-	messagesAttrs  = []string{"start", "end_prompt", "end_button", "unavailable"}
+	botBlocks      = []string{"messages", "config", "reconcile", "waiting", "hours", "csat"}
+	messagesAttrs  = append([]string{"start", "end_prompt", "end_button", "unavailable"}, handoffMessages...)
 	reconcileAttrs = []string{"enabled", "interval", "rate_limit"}
 )
 
@@ -413,7 +413,7 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 		required("webhook_token", a)
 	}
 
-	var messages, config, reconcile *hclsyntax.Block
+	var messages, config, reconcile, waiting, hours, csat *hclsyntax.Block
 	for _, blk := range body.Blocks {
 		var seen **hclsyntax.Block
 		switch blk.Type {
@@ -423,6 +423,12 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 			seen = &config
 		case "reconcile":
 			seen = &reconcile
+		case "waiting":
+			seen = &waiting
+		case "hours":
+			seen = &hours
+		case "csat":
+			seen = &csat
 		default:
 			continue
 		}
@@ -441,6 +447,16 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 	bot.Reconcile = DefaultReconcile
 	if reconcile != nil {
 		bot.Reconcile = d.reconcile(reconcile.Body, fmt.Sprintf(" in bot %q reconcile", bot.Name))
+	}
+	bot.Waiting = DefaultWaiting
+	if waiting != nil {
+		bot.Waiting = d.waiting(waiting.Body, fmt.Sprintf(" in bot %q waiting", bot.Name))
+	}
+	if hours != nil {
+		bot.Hours = d.hours(hours, fmt.Sprintf(" in bot %q hours", bot.Name))
+	}
+	if csat != nil {
+		bot.CSAT = d.csat(csat.Body, fmt.Sprintf(" in bot %q csat", bot.Name))
 	}
 	if config != nil {
 		bot.src.config = config.Body
@@ -492,6 +508,13 @@ func (d *decoder) messages(body *hclsyntax.Body, in string) Messages {
 		"end_prompt":  &m.EndPrompt,
 		"end_button":  &m.EndButton,
 		"unavailable": &m.Unavailable,
+
+		"closed":         &m.Closed,
+		"offline":        &m.Offline,
+		"agent_joined":   &m.AgentJoined,
+		"queue_position": &m.QueuePosition,
+		"expected_wait":  &m.ExpectedWait,
+		"ended":          &m.Ended,
 	} {
 		if s, a, ok := d.str(body, name, in); ok {
 			if strings.TrimSpace(s) == "" {
