@@ -225,13 +225,18 @@ func (s *Server) own(dir string) error {
 // on PATH leads, else the newest /usr/lib/postgresql/<version>/bin
 // (Debian's package keeps them off PATH).
 func findBin() (string, error) {
+	return findBinIn("/usr/lib/postgresql/*/bin")
+}
+
+// findBinIn is findBin with the versioned directories' pattern.
+func findBinIn(pattern string) (string, error) {
 	var dirs []string
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
 		if real, err := filepath.EvalSymlinks(p); err == nil {
 			dirs = append(dirs, filepath.Dir(real))
 		}
 	}
-	versions, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	versions, _ := filepath.Glob(pattern)
 	sort.Slice(versions, func(i, j int) bool { return version(versions[i]) > version(versions[j]) })
 	dirs = append(dirs, versions...)
 	for _, d := range dirs {

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,5 +43,34 @@ func TestDatabase(t *testing.T) {
 	var listen string
 	if err := conn.QueryRow(ctx, `SHOW listen_addresses`).Scan(&listen); err != nil || listen != "127.0.0.1" {
 		t.Errorf("listen_addresses = %q, %v", listen, err)
+	}
+}
+
+// Where the server's programs are missing, the error says how to install
+// them; the newest version's directory is preferred.
+func TestFindBin(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	empty := filepath.Join(t.TempDir(), "*", "bin")
+	if _, err := findBinIn(empty); err == nil || !strings.Contains(err.Error(), InstallHint) {
+		t.Errorf("findBin without the programs: %v, want the install command %q", err, InstallHint)
+	}
+	root := t.TempDir()
+	for _, v := range []string{"9", "15", "16"} {
+		dir := filepath.Join(root, v, "bin")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+			if v == "16" && name == "postgres" {
+				continue // an incomplete install is passed over
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got, err := findBinIn(filepath.Join(root, "*", "bin"))
+	if err != nil || got != filepath.Join(root, "15", "bin") {
+		t.Errorf("findBin = %q, %v; want version 15's", got, err)
 	}
 }
