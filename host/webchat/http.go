@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"github.com/livechatd/livechatd/host"
@@ -28,13 +30,16 @@ var page = template.Must(template.ParseFS(assets, "assets/chat.html"))
 // and browsers keep the connection.
 var KeepAlive = 15 * time.Second
 
-// Register adds the webchat's routes: the page, its assets, identities and
-// the streams.
+// Register adds the webchat's routes: the page, its assets, the widget,
+// identities, the streams, uploads and the uploaded files.
 func (c *Channel) Register(r *mux.Router) {
 	r.PathPrefix("/chat/assets/").HandlerFunc(asset).Methods(http.MethodGet)
 	r.HandleFunc("/chat/{bot}", c.page).Methods(http.MethodGet)
+	r.HandleFunc("/chat/files/{id}/{name}", c.file).Methods(http.MethodGet)
 	r.HandleFunc("/chat/{bot}/identity", c.identity).Methods(http.MethodPost)
+	r.HandleFunc("/chat/{bot}/widget.js", c.widget).Methods(http.MethodGet)
 	r.HandleFunc("/v1/bots/{bot}/users/{user}/stream", c.stream).Methods(http.MethodGet)
+	r.HandleFunc("/v1/bots/{bot}/users/{user}/uploads", c.upload).Methods(http.MethodPost)
 }
 
 // static is the page's scripts, styles and icon.
@@ -57,9 +62,25 @@ func (c *Channel) page(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, host.ENOTFOUND, fmt.Sprintf("no webchat for bot %q", bot))
 		return
 	}
+	a := c.look(bot)
+	q := r.URL.Query()
+	// The widget passes its own title and colour (its data- attributes).
+	if t := strings.TrimSpace(q.Get("title")); t != "" && utf8.RuneCountInString(t) <= MaxTitle {
+		a.Title = t
+	}
+	if col := q.Get("color"); colorRE.MatchString(col) {
+		a.Color = col
+	}
+	accept := make([]string, 0, len(UploadTypes))
+	for t := range UploadTypes {
+		accept = append(accept, t)
+	}
+	slices.Sort(accept)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// No frame-ancestors: the page is the widget's iframe on any site.
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: https: http:")
-	_ = page.Execute(w, map[string]string{"Bot": bot})
+	_ = page.Execute(w, map[string]any{"Bot": bot, "Title": a.Title, "Color": a.Color, "Embed": q.Get("embed") == "1",
+		"Uploads": c.uploads != nil, "UploadMax": c.limits.UploadBytes, "Accept": strings.Join(accept, ",")})
 }
 
 // identity gives the page a new anonymous user and its token, within the
@@ -212,6 +233,7 @@ func (c *Channel) stream(w http.ResponseWriter, r *http.Request) {
 	defer keepAlive.Stop()
 	ctx := r.Context()
 	batch, largest := 1, 0 // the first read learns the entries' size
+	sentTyping := uint64(0)
 	for {
 		entries, err := c.log.Stream(ctx, bot, user, after, batch)
 		if err != nil {
@@ -229,6 +251,12 @@ func (c *Channel) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		if full {
 			continue
+		}
+		if ver, event := c.typingEvent(streamKey(bot, user)); ver != sentTyping {
+			if err := write(func() error { return event(w) }); err != nil {
+				return
+			}
+			sentTyping = ver
 		}
 		select {
 		case <-ctx.Done():

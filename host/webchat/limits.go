@@ -31,6 +31,11 @@ type Limits struct {
 	// StartsPerMinute is how many LIVECHAT_SESSION_START events one user
 	// may send per minute, in bursts of as many: each opens a ticket.
 	StartsPerMinute int
+	// UploadBytes is the largest file a user may upload (DefaultUploadBytes).
+	UploadBytes int
+	// UploadsPerMinute is how many files one user may upload per minute,
+	// in bursts of as many (DefaultUploadsPerMinute).
+	UploadsPerMinute int
 }
 
 // DefaultLimits are the limits of a config without a limits block.
@@ -41,6 +46,8 @@ var DefaultLimits = Limits{
 	WriteTimeout:        10 * time.Second,
 	IdentitiesPerMinute: 20,
 	StartsPerMinute:     5,
+	UploadBytes:         DefaultUploadBytes,
+	UploadsPerMinute:    DefaultUploadsPerMinute,
 }
 
 // withDefaults fills the zero fields of l from DefaultLimits.
@@ -63,6 +70,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.StartsPerMinute > 0 {
 		d.StartsPerMinute = l.StartsPerMinute
+	}
+	if l.UploadBytes > 0 {
+		d.UploadBytes = l.UploadBytes
+	}
+	if l.UploadsPerMinute > 0 {
+		d.UploadsPerMinute = l.UploadsPerMinute
 	}
 	return d
 }
@@ -144,7 +157,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		buffered: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livechat_webchat_stream_buffered_bytes",
 			Help: "Bytes of stream entries read from the store and not yet written to their streams."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livechat_webchat_refused_total",
-			Help: "Webchat requests refused by a limit: streams_per_user, streams, identities, starts."}, []string{"limit"}),
+			Help: "Webchat requests refused by a limit: streams_per_user, streams, identities, starts, uploads."}, []string{"limit"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.open, m.buffered, m.refused)

@@ -39,11 +39,40 @@ type Entry struct {
 	// Type is "message" or "state".
 	Type string `json:"type"`
 	// Author and Payload, for messages.
-	Author  *engine.Author  `json:"author,omitempty"`
+	Author  *Author         `json:"author,omitempty"`
 	Payload json.RawMessage `json:"payload,omitempty"`
 	// State and SessionID, for a change of the livechat session.
 	State     string `json:"state,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
+	// RequestID is the request_id of the user's event, on the entry of
+	// what they sent: the page matches it with the message it was still
+	// sending (offline, or retried), so it shows the message once.
+	RequestID string `json:"request_id,omitempty"`
+	// At is when livechatd added the entry (the page shows it as the
+	// message's time; a replay shows the same time).
+	At time.Time `json:"at,omitzero"`
+}
+
+// Author is who a message is from, as the chat window shows it.
+type Author struct {
+	Type string `json:"type"`
+	Name string `json:"name,omitempty"`
+	// AvatarURL is the agent's picture, when the platform gives one.
+	AvatarURL string `json:"avatar_url,omitempty"`
+}
+
+// authorOf is the author of an outgoing message; nil is the bot. It reads
+// engine.Author through its JSON form, so that every field the engine
+// gives a channel (avatar_url) reaches the page.
+func authorOf(a *engine.Author) *Author {
+	if a == nil {
+		return &Author{Type: string(host.AuthorBot)}
+	}
+	out := &Author{}
+	if b, err := json.Marshal(a); err == nil && json.Unmarshal(b, out) == nil {
+		return out
+	}
+	return &Author{Type: a.Type, Name: a.Name}
 }
 
 // Channel is the webchat channel of every bot that uses it.
@@ -74,6 +103,15 @@ type Channel struct {
 	open     map[string]int
 	openAll  int
 	buffered atomic.Int64
+
+	// typing is who types to each user now (under mu), typingVer the
+	// last version given.
+	typing    map[string]typing
+	typingVer uint64
+
+	uploads    *uploads
+	publicURL  string
+	appearance map[string]Appearance
 }
 
 // Option configures a Channel.
@@ -85,7 +123,8 @@ func WithLimits(l Limits) Option { return func(c *Channel) { c.limits = l.withDe
 // WithMetrics exports the channel's gauges and counters.
 func WithMetrics(m *Metrics) Option { return func(c *Channel) { c.metrics = m } }
 
-// WithClock sets the clock of the rate limits.
+// WithClock sets the clock of the rate limits, the entries' times and the
+// typing indicator.
 func WithClock(now func() time.Time) Option { return func(c *Channel) { c.now = now } }
 
 // Stats are counts of what the channel holds now.
@@ -114,7 +153,8 @@ func New(log Log, secrets map[string]string, lg hclog.Logger, opts ...Option) *C
 	}
 	c := &Channel{log: log, keys: map[string][]byte{}, lg: lg, subs: map[string]map[chan struct{}]struct{}{},
 		inflight: map[string]int{}, settled: map[string]chan struct{}{}, shutdown: make(chan struct{}),
-		limits: DefaultLimits, now: time.Now, open: map[string]int{}}
+		limits: DefaultLimits, now: time.Now, open: map[string]int{}, typing: map[string]typing{},
+		appearance: map[string]Appearance{}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -123,6 +163,10 @@ func New(log Log, secrets map[string]string, lg hclog.Logger, opts ...Option) *C
 	}
 	c.identities = newRateLimiter(c.limits.IdentitiesPerMinute, c.now)
 	c.starts = newRateLimiter(c.limits.StartsPerMinute, c.now)
+	c.checkAppearance()
+	if c.uploads != nil {
+		c.uploads.limit = newRateLimiter(c.limits.UploadsPerMinute, c.now)
+	}
 	for bot, secret := range secrets {
 		key := []byte(secret)
 		if secret == "" {
@@ -215,35 +259,51 @@ func (c *Channel) Deliver(ctx context.Context, bot, key string, d engine.Deliver
 		return fmt.Errorf("webchat: wait for the user's exchange: %w", err)
 	}
 	var entries []json.RawMessage
+	user := d.Client.UserID
+	now := c.now().UTC()
+	agentSent := false
 	for _, m := range d.Messages {
-		author := m.Author
-		if author == nil {
-			author = &engine.Author{Type: string(host.AuthorBot)}
+		author := authorOf(m.Author)
+		if ms, ok := typingOf(m.Payload); ok {
+			// Typing is shown, never kept: it goes to the open streams.
+			c.setTyping(bot, user, author, ms)
+			continue
 		}
-		entries = append(entries, mustJSON(Entry{Type: "message", Author: author, Payload: m.Payload}))
+		agentSent = agentSent || author.Type == string(host.AuthorAgent)
+		entries = append(entries, mustJSON(Entry{Type: "message", Author: author, Payload: m.Payload, At: now}))
 	}
-	return c.append(ctx, bot, d.Client.UserID, key, entries...)
+	if err := c.append(ctx, bot, user, key, entries...); err != nil {
+		return err
+	}
+	if agentSent {
+		c.setTyping(bot, user, nil, 0) // the agent has sent: no longer typing
+	}
+	return nil
 }
 
 // RecordExchange appends what the user sent and what the host answered.
 func (c *Channel) RecordExchange(ctx context.Context, bot string, ev engine.Event, reply engine.Reply) error {
+	if ev.Payload.ContentType == contentTyping {
+		return nil // the user's typing is relayed, never shown nor kept
+	}
 	payload, err := json.Marshal(ev.Payload)
 	if err != nil {
 		return err
 	}
-	entries := []json.RawMessage{mustJSON(Entry{Type: "message", Author: &engine.Author{Type: string(host.AuthorUser)}, Payload: payload})}
+	now := c.now().UTC()
+	entries := []json.RawMessage{mustJSON(Entry{Type: "message", Author: &Author{Type: string(host.AuthorUser)}, Payload: payload,
+		RequestID: ev.RequestID, At: now})}
 	// A state line marks a change: the START or END the user just sent.
 	// Every message to the agent also answers with the session's state,
 	// which changes nothing.
 	if reply.Livechat != nil && isReserved(ev.Payload) {
-		entries = append(entries, mustJSON(Entry{Type: "state", State: reply.Livechat.State, SessionID: reply.Livechat.SessionID}))
+		entries = append(entries, mustJSON(Entry{Type: "state", State: reply.Livechat.State, SessionID: reply.Livechat.SessionID, At: now}))
 	}
 	for _, m := range reply.Messages {
-		author := m.Author
-		if author == nil {
-			author = &engine.Author{Type: string(host.AuthorBot)}
+		if _, ok := typingOf(m.Payload); ok {
+			continue
 		}
-		entries = append(entries, mustJSON(Entry{Type: "message", Author: author, Payload: m.Payload}))
+		entries = append(entries, mustJSON(Entry{Type: "message", Author: authorOf(m.Author), Payload: m.Payload, At: now}))
 	}
 	key := ""
 	if ev.RequestID != "" {
