@@ -86,7 +86,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var chat *webchat.Channel
 	if secrets := webchatBots(cfg); len(secrets) > 0 {
 		chat = webchat.New(store, secrets, log.Named("webchat"),
-			webchat.WithLimits(webchatLimits(cfg.Limits)), webchat.WithMetrics(webchat.NewMetrics(reg)))
+			webchat.WithLimits(webchatLimits(cfg.Limits)), webchat.WithMetrics(webchat.NewMetrics(reg)),
+			// Uploads live beside the database; their URLs are the public URL's.
+			webchat.WithUploads(filepath.Join(filepath.Dir(cfg.Storage.Path), "uploads")), webchat.WithPublicURL(cfg.PublicURL))
 	}
 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
