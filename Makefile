@@ -62,6 +62,10 @@ FUZZ_TARGETS := \
 	plugins/chatwoot:FuzzHandleWebhook \
 	plugins/chatwoot:FuzzReadMessages \
 	plugins/gorgias/sandbox:FuzzRender \
+	plugins/zendesk:FuzzParseWebhook \
+	plugins/zendesk:FuzzHandleWebhook \
+	plugins/intercom:FuzzParseWebhook \
+	plugins/freshdesk:FuzzParseWebhook \
 	sdk/platform:FuzzErrorMessage \
 	sdk/webhook:FuzzVerify
 
