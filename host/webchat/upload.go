@@ -88,8 +88,15 @@ func WithUploads(dir string) Option {
 
 // WithPublicURL is the base URL the platforms reach livechatd at: the URLs
 // of uploads are made with it, so that an agent's platform can fetch them.
+// One with port 0 (listen's "any port", which config makes the default
+// public URL of) is no address: the page's own is used instead.
 func WithPublicURL(u string) Option {
-	return func(c *Channel) { c.publicURL = strings.TrimRight(u, "/") }
+	return func(c *Channel) {
+		if p, err := url.Parse(u); err != nil || p.Host == "" || p.Port() == "0" {
+			return
+		}
+		c.publicURL = strings.TrimRight(u, "/")
+	}
 }
 
 var fileID = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)

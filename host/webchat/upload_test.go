@@ -131,7 +131,7 @@ func TestUploadRoundTrip(t *testing.T) {
 
 // Without a public URL, the URL is the address the page reached.
 func TestUploadURLWithoutPublicURL(t *testing.T) {
-	c, srv, _ := uploader(t)
+	c, srv, _ := uploader(t, webchat.WithPublicURL("http://127.0.0.1:0")) // listen's any port: no address
 	_, out := postFile(t, srv, "u1", c.Token("shop", "u1"), "notes.txt", []byte("my order number is 42\n"))
 	if u, _ := out["url"].(string); !strings.HasPrefix(u, srv.URL+"/chat/files/") || out["mime"] != "text/plain" {
 		t.Fatalf("answer = %v, want a URL under %s", out, srv.URL)
