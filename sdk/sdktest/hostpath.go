@@ -23,8 +23,13 @@ import (
 // that bot by SessionID or Ref, and an id already seen in the session is
 // dropped as a replay. Webhook events for unknown sessions are ignored (a
 // platform fires every integration of an account); a push for one is
-// refused, as the host refuses it.
+// refused, as the host refuses it. It keeps plugin state as livechatd
+// does (sdk.StateStore, confined to the sessions of the bots it serves),
+// for the whole run: a plugin that keeps what it did in state, as
+// sdk/README.md advises where a platform cannot be searched, finds it
+// again after a restart.
 type hostPath struct {
+	state    Host // the plugin state, kept by the suite's Host
 	provider string
 	srv      *httptest.Server
 	plugin   func() *sdk.RemoteProvider
@@ -52,7 +57,25 @@ type capturedWebhook struct {
 	body                []byte
 }
 
-var _ sdk.Host = (*hostPath)(nil)
+var (
+	_ sdk.Host       = (*hostPath)(nil)
+	_ sdk.StateStore = (*hostPath)(nil)
+)
+
+// GetState implements sdk.StateStore.
+func (h *hostPath) GetState(ctx context.Context, k sdk.StateKey) ([]byte, bool, error) {
+	return h.state.GetState(ctx, k)
+}
+
+// SetState implements sdk.StateStore.
+func (h *hostPath) SetState(ctx context.Context, k sdk.StateKey, value []byte) error {
+	return h.state.SetState(ctx, k, value)
+}
+
+// DeleteState implements sdk.StateStore.
+func (h *hostPath) DeleteState(ctx context.Context, k sdk.StateKey) error {
+	return h.state.DeleteState(ctx, k)
+}
 
 func newHostPath(provider string, plugin func() *sdk.RemoteProvider) *hostPath {
 	h := &hostPath{provider: provider, plugin: plugin, tokens: map[string]string{}, sessions: map[string]*hostSession{}}
@@ -72,6 +95,7 @@ func (h *hostPath) webhookURL(bot string) string {
 }
 
 func (h *hostPath) addSession(bot, id, ref string) {
+	h.state.AddSession(bot, id)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.sessions[id] = &hostSession{bot: bot, id: id, ref: ref, seen: map[string]bool{}}

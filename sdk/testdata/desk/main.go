@@ -9,6 +9,11 @@
 //	"ignore-shutdown" Shutdown blocks, ignoring its deadline
 //	"hash-ids"        event ids are a hash of the ticket and the text
 //
+// and one way of working, not a mistake:
+//
+//	"state-keys"      SendMessage keeps the keys it posted in plugin state
+//	                  (sdk.StateOf) instead of looking for them on the desk
+//
 // The desk has no idempotency keys: the plugin puts the key on each
 // message as external_id and, before posting, looks for it.
 package main
@@ -53,16 +58,18 @@ func (b bot) has(f string) bool { return slices.Contains(b.Faults, f) }
 type desk struct {
 	mu     sync.Mutex
 	bots   map[string]bot
+	state  sdk.StateStore // nil when the host keeps none
 	faults []string // of any bot: Shutdown has no bot
 }
 
-func (d *desk) Configure(_ context.Context, name string, cfg sdk.Config, _ sdk.Host) error {
+func (d *desk) Configure(_ context.Context, name string, cfg sdk.Config, host sdk.Host) error {
 	var b bot
 	if err := cfg.Decode(&b); err != nil {
 		return sdk.Permanent(err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.state = sdk.StateOf(host)
 	d.bots[name] = b
 	d.faults = b.Faults
 	return nil
@@ -171,7 +178,18 @@ func (d *desk) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.SendRe
 	if b.has("stdout") {
 		fmt.Println("sending", req.Message.PlainText())
 	}
-	if !b.has("double-post") {
+	d.mu.Lock()
+	st := d.state
+	d.mu.Unlock()
+	key := sdk.StateKey{Bot: req.Bot, SessionID: req.SessionID, Key: "sent:" + req.IdempotencyKey}
+	if b.has("state-keys") {
+		if st == nil {
+			return sdk.SendResult{}, sdk.Permanent(fmt.Errorf("state-keys: the host keeps no plugin state"))
+		}
+		if id, ok, err := st.GetState(ctx, key); err != nil || ok {
+			return sdk.SendResult{PlatformMessageID: string(id)}, err
+		}
+	} else if !b.has("double-post") {
 		var t ticket
 		if err := b.call(ctx, "GET", "/tickets/"+req.Ref, nil, &t); err != nil {
 			return sdk.SendResult{}, err
@@ -186,7 +204,13 @@ func (d *desk) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.SendRe
 	if err := b.call(ctx, "POST", "/tickets/"+req.Ref+"/messages", message{Author: "user", Text: req.Message.PlainText(), ExternalID: req.IdempotencyKey}, &m); err != nil {
 		return sdk.SendResult{}, err
 	}
-	return sdk.SendResult{PlatformMessageID: strconv.FormatInt(m.ID, 10)}, nil
+	id := strconv.FormatInt(m.ID, 10)
+	if b.has("state-keys") {
+		if err := st.SetState(ctx, key, []byte(id)); err != nil {
+			return sdk.SendResult{}, err
+		}
+	}
+	return sdk.SendResult{PlatformMessageID: id}, nil
 }
 
 func (d *desk) EndSession(ctx context.Context, req sdk.EndRequest) error {
