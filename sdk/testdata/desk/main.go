@@ -59,7 +59,7 @@ type desk struct {
 	mu     sync.Mutex
 	bots   map[string]bot
 	state  sdk.StateStore // nil when the host keeps none
-	faults []string // of any bot: Shutdown has no bot
+	faults []string       // of any bot: Shutdown has no bot
 }
 
 func (d *desk) Configure(_ context.Context, name string, cfg sdk.Config, host sdk.Host) error {
