@@ -110,6 +110,9 @@ func (e *Event) Validate() error {
 		if err := b.object(path{root: "metadata"}, e.Metadata, 1); err != nil {
 			return err
 		}
+		if _, err := routingOf(e.Metadata); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -249,9 +252,11 @@ func (p Payload) validate(field string) error {
 		want = "url"
 	case p.ContentType == "flow_trigger":
 		want = "flow_id"
+	case p.ContentType == ContentTyping:
+		return validateTyping(field, p)
 	default:
 		return &host.Error{Code: host.EINVALID, Field: field + ".content_type",
-			Message: fmt.Sprintf("unknown content_type %q: use text, payload, image, file, audio, video, url or flow_trigger", p.ContentType)}
+			Message: fmt.Sprintf("unknown content_type %q: use text, payload, image, file, audio, video, url, flow_trigger or typing", p.ContentType)}
 	}
 	if s, ok := p.Content[want].(string); !ok || s == "" {
 		return &host.Error{Code: host.EINVALID, Field: field + ".content." + want,
@@ -403,8 +408,9 @@ func (m *OutMessage) UnmarshalJSON(b []byte) error {
 
 // Author of a message delivered to the channel.
 type Author struct {
-	Type string `json:"type"`
-	Name string `json:"name,omitempty"`
+	Type      string `json:"type"`
+	Name      string `json:"name,omitempty"`
+	AvatarURL string `json:"avatar_url,omitempty"`
 }
 
 // Livechat tells the channel about the session that intercepted an event.

@@ -67,6 +67,13 @@ type Bot struct {
 	Messages       Messages
 	// Reconcile is how the bot's sessions are read back from the platform.
 	Reconcile Reconcile
+	// Waiting is the feedback between START and the first agent message;
+	// zero: none. Hours, when set, are when START opens a live session;
+	// CSAT, when set, asks a rating after an end by the user or the agent
+	// (docs/handoff.md).
+	Waiting Waiting
+	Hours   *Hours
+	CSAT    *CSAT
 }
 
 // Messages are the texts the host itself says to users.
@@ -75,6 +82,16 @@ type Messages struct {
 	EndPrompt   string
 	EndButton   string
 	Unavailable string
+	// The texts of docs/handoff.md: Closed (a START outside hours),
+	// Offline (the same with an offline ticket; {opens}), AgentJoined
+	// ({agent}), QueuePosition ({position}), ExpectedWait ({wait}), Ended
+	// (an end by the agent, an admin or the expiry). Empty: not said.
+	Closed        string
+	Offline       string
+	AgentJoined   string
+	QueuePosition string
+	ExpectedWait  string
+	Ended         string
 }
 
 // Options tune an Engine. Zero values take the defaults shown.
@@ -143,6 +160,8 @@ type Engine struct {
 	requests  flights   // requests in flight, for concurrent duplicates
 	userLocks userLocks // per-user steps that run one at a time
 	rec       reconciler
+	typing    typingThrottle
+	ephemeral chan struct{} // typing deliveries running (deliverEphemeral)
 
 	poke     chan struct{} // wakes the outbox dispatcher when a queue frees up
 	stop     chan struct{}
@@ -198,6 +217,7 @@ func New(store host.Store, providers Providers, bots []*Bot, opts Options) *Engi
 		now:        opts.Now,
 		poke:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
+		ephemeral:  make(chan struct{}, maxEphemeral),
 	}
 	e.rec = reconciler{since: map[string]time.Time{}, restarts: map[string]int{}, unsupported: map[string]bool{}}
 	for _, b := range bots {
@@ -263,6 +283,9 @@ func (e *Engine) HandleEvent(ctx context.Context, botName string, ev Event) (Rep
 	}
 	ev.vouch(b)
 	ev.Client.BotID = b.Name
+	if ev.Payload.ContentType == ContentTyping {
+		return e.userTyping(ctx, b, ev)
+	}
 	in := newIntake(b, ev)
 	if ev.RequestID == "" {
 		return e.handle(ctx, in)
@@ -326,7 +349,17 @@ func (e *Engine) handle(ctx context.Context, in *intake) (_ Reply, err error) {
 		}
 	}
 	var reply Reply
+	_, _, rating := parseRating(ev.Payload)
 	switch {
+	case rating:
+		reply, err = e.rate(ctx, in)
+	case sess == nil && ev.Payload.is(PayloadEnd):
+		// An old quit button, clicked after the session ended: nothing
+		// to end, nothing to tell the bot, nothing to show.
+		e.opts.Metrics.event(b.Name, "end_stale")
+		reply = Reply{Messages: []OutMessage{}}
+	case sess == nil && ev.Payload.is(PayloadStart) && b.Hours != nil && !b.Hours.Open(e.now()):
+		reply, err = e.closedHours(ctx, in)
 	case sess == nil && ev.Payload.is(PayloadStart):
 		reply, err = e.start(ctx, in)
 	case sess == nil:
@@ -497,10 +530,14 @@ func (e *Engine) start(ctx context.Context, in *intake) (Reply, error) {
 		ExpiredNotice: b.ExpiredNotice,
 		ExpiresAt:     now.Add(b.SessionTimeout),
 	}
-	start := startWork{User: userOf(ev), Transcript: transcriptMessages(transcript)}
+	routing, err := routingOf(ev.Metadata)
+	if err != nil {
+		return Reply{}, err
+	}
+	start := startWork{User: userOf(ev), Transcript: transcriptMessages(transcript), Routing: routing}
 	var replay *Reply
 	var reply Reply
-	err := e.store.Tx(ctx, func(tx host.Tx) error {
+	err = e.store.Tx(ctx, func(tx host.Tx) error {
 		if err := in.claim(tx, &replay); err != nil {
 			return err
 		}
@@ -525,6 +562,9 @@ func (e *Engine) start(ctx context.Context, in *intake) (Reply, error) {
 			return err
 		}
 		if err := e.enqueue(tx, sess, kindStart, "start:"+sess.ID, providerQueue(sess.ID), start); err != nil {
+			return err
+		}
+		if err := tx.PutOutcome(newOutcome(b, sess, now)); err != nil {
 			return err
 		}
 		reply = Reply{Livechat: &Livechat{SessionID: sess.ID, State: string(host.SessionStarting)}}
@@ -598,6 +638,7 @@ func (e *Engine) endByUser(ctx context.Context, in *intake, sess *host.Session) 
 	if err != nil {
 		return Reply{}, err
 	}
+	in.prefix = append(in.prefix, sessionEnded(string(host.EndUser)))
 	return e.forward(ctx, in, "end", &Livechat{SessionID: ended.ID, State: string(ended.State)})
 }
 
@@ -605,6 +646,7 @@ func (e *Engine) endByUser(ctx context.Context, in *intake, sess *host.Session) 
 // with notifyBot the bot hears LIVECHAT_SESSION_END through the outbox.
 func (e *Engine) end(ctx context.Context, sessionID string, reason host.EndReason, notifyBot bool) (*host.Session, error) {
 	var ended *host.Session
+	var outcome *host.Outcome
 	err := e.store.Tx(ctx, func(tx host.Tx) error {
 		s, err := tx.Session(sessionID)
 		if err != nil {
@@ -614,34 +656,62 @@ func (e *Engine) end(ctx context.Context, sessionID string, reason host.EndReaso
 			return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("session %s is %s already", s.ID, s.State)}
 		}
 		ended = s
-		return e.endTx(tx, s, reason, notifyBot)
+		outcome, err = e.endTx(tx, s, reason, notifyBot)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.ended(ended)
+	e.ended(ended, outcome)
 	return ended, nil
 }
 
 // endTx closes the open session s inside tx. The ticket's closing is queued
-// behind the start and the sends of the session, so it comes last.
-func (e *Engine) endTx(tx host.Tx, s *host.Session, reason host.EndReason, notifyBot bool) error {
+// behind the start and the sends of the session, so it comes last. When
+// the agent or an admin ended it (notifyBot), the user reads
+// messages.ended and a session_ended event before the bot's answer; after
+// an end by the user or the agent, a bot with a csat block asks its
+// rating question. It returns the session's outcome, closed.
+func (e *Engine) endTx(tx host.Tx, s *host.Session, reason host.EndReason, notifyBot bool) (*host.Outcome, error) {
 	s.State, s.EndReason = host.SessionEnded, reason
 	if err := tx.UpdateSession(s); err != nil {
-		return err
+		return nil, err
+	}
+	o, err := e.closeOutcome(tx, s, string(reason))
+	if err != nil {
+		return nil, err
 	}
 	if err := e.enqueue(tx, s, kindEnd, "end:"+s.ID, providerQueue(s.ID), endWork{Reason: sdk.EndReason(reason)}); err != nil {
-		return err
+		return nil, err
+	}
+	b, err := e.Bot(s.Bot)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []OutMessage
+	if notifyBot {
+		msgs = endedMessages(b, string(reason))
+	}
+	if b.CSAT != nil && (reason == host.EndUser || reason == host.EndAgent) {
+		msgs = append(msgs, hostMessage(b.CSAT.question(s.ID)))
+	}
+	if len(msgs) > 0 {
+		d := Delivery{Client: clientOf(s), SessionID: s.ID, Messages: msgs}
+		if err := e.enqueue(tx, s, kindDelivery, "ended:"+s.ID, channelQueue(s.Bot, s.UserID), d); err != nil {
+			return nil, err
+		}
 	}
 	if notifyBot {
-		return e.enqueue(tx, s, kindNotice, "notice-end:"+s.ID, botQueue(s.Bot, s.UserID), noticeWork{Payload: PayloadEnd})
+		return o, e.enqueue(tx, s, kindNotice, "notice-end:"+s.ID, botQueue(s.Bot, s.UserID), noticeWork{Payload: PayloadEnd})
 	}
-	return nil
+	return o, nil
 }
 
-// ended counts and logs a session closed by endTx.
-func (e *Engine) ended(s *host.Session) {
+// ended counts and logs a session closed by endTx, with its outcome (nil
+// for a session without one).
+func (e *Engine) ended(s *host.Session, o *host.Outcome) {
 	e.opts.Metrics.sessionClosed(s.Bot, string(s.EndReason))
+	e.opts.Metrics.outcomeClosed(o)
 	e.log.Info("session ended", "bot", s.Bot, "session", s.ID, "reason", s.EndReason)
 }
 

@@ -19,6 +19,9 @@ func (e *Engine) expireLoop() {
 			if _, err := e.ExpireDue(context.Background()); err != nil {
 				e.log.Error("expire sessions", "error", err)
 			}
+			if _, err := e.WaitDue(context.Background()); err != nil {
+				e.log.Error("waiting feedback", "error", err)
+			}
 		}
 	}
 }
@@ -58,8 +61,9 @@ func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
 // transaction, and returns how many it expired.
 func (e *Engine) expire(ctx context.Context, due []*host.Session) (int, error) {
 	var expired []*host.Session
+	var outcomes []*host.Outcome
 	err := e.store.Tx(ctx, func(tx host.Tx) error {
-		expired = expired[:0]
+		expired, outcomes = expired[:0], outcomes[:0]
 		now := e.now()
 		for _, d := range due {
 			s, err := tx.Session(d.ID)
@@ -77,6 +81,17 @@ func (e *Engine) expire(ctx context.Context, due []*host.Session) (int, error) {
 			if err := e.enqueue(tx, s, kindEnd, "end:"+s.ID, providerQueue(s.ID), endWork{Reason: sdk.EndExpired}); err != nil {
 				return err
 			}
+			o, err := e.closeOutcome(tx, s, string(host.EndExpired))
+			if err != nil {
+				return err
+			}
+			outcomes = append(outcomes, o)
+			if b, err := e.Bot(s.Bot); err == nil {
+				d := Delivery{Client: clientOf(s), SessionID: s.ID, Messages: endedMessages(b, string(host.EndExpired))}
+				if err := e.enqueue(tx, s, kindDelivery, "ended:"+s.ID, channelQueue(s.Bot, s.UserID), d); err != nil {
+					return err
+				}
+			}
 			if s.ExpiredNotice == host.ExpiredNoticeImmediate {
 				if err := e.enqueue(tx, s, kindNotice, "notice-expired:"+s.ID, botQueue(s.Bot, s.UserID), noticeWork{Payload: PayloadExpired}); err != nil {
 					return err
@@ -89,8 +104,9 @@ func (e *Engine) expire(ctx context.Context, due []*host.Session) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, s := range expired {
+	for i, s := range expired {
 		e.opts.Metrics.sessionClosed(s.Bot, string(host.EndExpired))
+		e.opts.Metrics.outcomeClosed(outcomes[i])
 		e.log.Debug("session expired", "bot", s.Bot, "session", s.ID, "notice", s.ExpiredNotice)
 	}
 	if len(expired) > 0 {

@@ -161,7 +161,35 @@ func (c *fakeChannel) texts(user string) []string {
 			continue
 		}
 		for _, m := range d.Messages {
+			if isLivechatEvent(m.Payload) {
+				continue // not a text: see events
+			}
 			out = append(out, payloadText(m.Payload))
+		}
+	}
+	return out
+}
+
+// events are the structured livechat events delivered to user, in order:
+// "<event>" or "<event>:<reason>".
+func (c *fakeChannel) events(user string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, d := range c.got {
+		if d.Client.UserID != user {
+			continue
+		}
+		for _, m := range d.Messages {
+			var p engine.Payload
+			if json.Unmarshal(m.Payload, &p) != nil || p.ContentType != engine.ContentLivechat {
+				continue
+			}
+			name, _ := p.Content["event"].(string)
+			if r, ok := p.Content["reason"].(string); ok {
+				name += ":" + r
+			}
+			out = append(out, name)
 		}
 	}
 	return out
@@ -657,13 +685,23 @@ func messageText(m sdk.Message) string {
 	return engine.Payload{ContentType: m.ContentType, Content: m.Content}.Value()
 }
 
-// replyTexts are the texts of a reply's messages.
+// replyTexts are the texts of a reply's messages; structured livechat
+// events (docs/handoff.md) are not texts and are left out.
 func replyTexts(r engine.Reply) []string {
 	var out []string
 	for _, m := range r.Messages {
+		if isLivechatEvent(m.Payload) {
+			continue
+		}
 		out = append(out, payloadText(m.Payload))
 	}
 	return out
+}
+
+// isLivechatEvent reports whether a payload is a structured livechat event.
+func isLivechatEvent(raw json.RawMessage) bool {
+	var p engine.Payload
+	return json.Unmarshal(raw, &p) == nil && p.ContentType == engine.ContentLivechat
 }
 
 // wire is a reply as the channel receives it.

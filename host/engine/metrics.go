@@ -20,6 +20,7 @@ type Metrics struct {
 	deliveries    *prometheus.CounterVec
 	reads         *prometheus.CounterVec
 	caughtUpEv    *prometheus.CounterVec
+	handoff       *handoffMetrics
 }
 
 // NewMetrics registers the engine's metrics with reg.
@@ -58,6 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"bot"}),
 	}
 	reg.MustRegister(m.events, m.sessionsOpen, m.sessionsClose, m.webhooks, m.attempts, m.attemptTime, m.deadLetters, m.deliveries, m.reads, m.caughtUpEv)
+	m.handoff = newHandoffMetrics(reg)
 	return m
 }
 

@@ -35,6 +35,10 @@ type (
 	startWork struct {
 		User       sdk.User      `json:"user"`
 		Transcript []sdk.Message `json:"transcript,omitempty"`
+		Routing    sdk.Routing   `json:"routing,omitzero"`
+		// Offline opens a ticket for a session closed already (hours'
+		// offline_ticket): the session stays closed.
+		Offline bool `json:"offline,omitempty"`
 	}
 	sendWork struct {
 		MessageID string   `json:"message_id"`
@@ -396,14 +400,17 @@ func (e *Engine) doStart(ctx context.Context, it *host.OutboxItem) error {
 	case err != nil:
 		return err // the store: retried; the session itself never fails for it
 	}
-	if s.State != host.SessionStarting {
+	if s.State != host.SessionStarting && !w.Offline {
 		return nil // ended before the ticket was opened; the end item knows
+	}
+	if w.Offline && s.ProviderRef != "" {
+		return nil // opened already
 	}
 	callCtx, cancel := context.WithTimeout(ctx, b.StartTimeout)
 	defer cancel()
 	e.spendCall(b, p)
 	res, err := p.StartSession(callCtx, sdk.StartRequest{
-		Bot: s.Bot, SessionID: s.ID, User: w.User, Transcript: w.Transcript, IdempotencyKey: it.Key,
+		Bot: s.Bot, SessionID: s.ID, User: w.User, Transcript: w.Transcript, IdempotencyKey: it.Key, Routing: w.Routing,
 	})
 	if err == nil && res.Ref == "" {
 		err = sdk.Permanent(fmt.Errorf("provider %s opened no ticket: StartSession returned an empty Ref", s.Provider))
@@ -451,6 +458,7 @@ func (e *Engine) startFailed(ctx context.Context, it *host.OutboxItem, b *Bot, c
 // bot. A closed session is left alone.
 func (e *Engine) failSession(ctx context.Context, sessionID string, cause error) error {
 	var failed *host.Session
+	var outcome *host.Outcome
 	err := e.store.Tx(ctx, func(tx host.Tx) error {
 		s, err := tx.Session(sessionID)
 		if err != nil {
@@ -468,11 +476,16 @@ func (e *Engine) failSession(ctx context.Context, sessionID string, cause error)
 			return err
 		}
 		failed = s
+		if outcome, err = e.closeOutcome(tx, s, string(host.EndFailed)); err != nil {
+			return err
+		}
+		var msgs []OutMessage
 		if b.Messages.Unavailable != "" {
-			d := Delivery{Client: clientOf(s), SessionID: s.ID, Messages: []OutMessage{hostMessage(textPayload(b.Messages.Unavailable))}}
-			if err := e.enqueue(tx, s, kindDelivery, "unavailable:"+s.ID, channelQueue(s.Bot, s.UserID), d); err != nil {
-				return err
-			}
+			msgs = append(msgs, hostMessage(textPayload(b.Messages.Unavailable)))
+		}
+		d := Delivery{Client: clientOf(s), SessionID: s.ID, Messages: append(msgs, sessionEnded(string(host.EndFailed)))}
+		if err := e.enqueue(tx, s, kindDelivery, "unavailable:"+s.ID, channelQueue(s.Bot, s.UserID), d); err != nil {
+			return err
 		}
 		return e.enqueue(tx, s, kindNotice, "notice-failed:"+s.ID, botQueue(s.Bot, s.UserID), noticeWork{Payload: PayloadFailed})
 	})
@@ -480,6 +493,7 @@ func (e *Engine) failSession(ctx context.Context, sessionID string, cause error)
 		return err
 	}
 	e.opts.Metrics.sessionClosed(failed.Bot, string(host.EndFailed))
+	e.opts.Metrics.outcomeClosed(outcome)
 	e.log.Warn("session failed", "bot", failed.Bot, "session", failed.ID, "cause", cause)
 	return nil
 }
@@ -505,7 +519,7 @@ func (e *Engine) doSend(ctx context.Context, it *host.OutboxItem) error {
 	e.spendCall(b, p)
 	_, err = p.SendMessage(ctx, sdk.SendRequest{
 		Bot: s.Bot, SessionID: s.ID, Ref: s.ProviderRef, User: w.User,
-		Message:        sdk.Message{ID: w.MessageID, ContentType: w.Payload.ContentType, Content: w.Payload.Content, Author: sdk.Author{Type: sdk.AuthorUser}},
+		Message:        e.userMessage(b, w.MessageID, w.Payload),
 		IdempotencyKey: it.Key,
 	})
 	if platformGone(err) && ctx.Err() == nil {

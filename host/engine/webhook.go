@@ -276,6 +276,12 @@ func (e *Engine) applyEvents(ctx context.Context, b *Bot, provider string, event
 		}
 	}
 	for _, t := range targets {
+		if t.ev.Type == sdk.EventAgentTyping {
+			// Typing is never stored: relayed at once, best effort.
+			e.agentTyping(b, t.sess, t.ev)
+			applied++
+			continue
+		}
 		ok, err := e.apply(ctx, b, t)
 		if err != nil {
 			return applied, ignored, err
@@ -306,7 +312,9 @@ func (e *Engine) logIgnored(b *Bot, ev sdk.Event, why error) {
 // and that the ticket is the session's. nil means the event names no
 // session at all (a ticket that is not a livechat's): it is ignored.
 func (e *Engine) resolve(ctx context.Context, b *Bot, provider string, ev sdk.Event) (*host.Session, error) {
-	if ev.Type != sdk.EventAgentMessage && ev.Type != sdk.EventSessionClosed {
+	switch ev.Type {
+	case sdk.EventAgentMessage, sdk.EventSessionClosed, sdk.EventAgentJoined, sdk.EventAgentTyping, sdk.EventQueuePosition:
+	default:
 		return nil, &host.Error{Code: host.EINVALID, Field: "type", Message: fmt.Sprintf("unknown event type %q", ev.Type)}
 	}
 	if ev.ID == "" {
@@ -350,7 +358,9 @@ func (e *Engine) resolve(ctx context.Context, b *Bot, provider string, ev sdk.Ev
 func (e *Engine) apply(ctx context.Context, b *Bot, t target) (bool, error) {
 	applied, late := false, false
 	var ended *host.Session
+	var outcome, firstReply *host.Outcome
 	err := e.store.Tx(ctx, func(tx host.Tx) error {
+		firstReply = nil
 		first, err := tx.MarkProcessed("session:"+t.sess.ID, t.ev.ID)
 		if err != nil || !first {
 			return err
@@ -371,15 +381,23 @@ func (e *Engine) apply(ctx context.Context, b *Bot, t target) (bool, error) {
 		switch t.ev.Type {
 		case sdk.EventSessionClosed:
 			ended, applied = s, true
-			return e.endTx(tx, s, host.EndAgent, true)
+			outcome, err = e.endTx(tx, s, host.EndAgent, true)
+			return err
 		case sdk.EventAgentMessage:
 			applied = true
-			return e.agentMessageTx(tx, b, s, t.ev)
+			firstReply, err = e.agentMessageTx(tx, b, s, t.ev)
+			return err
+		case sdk.EventAgentJoined, sdk.EventQueuePosition:
+			applied = true
+			return e.presenceTx(tx, b, s, t.ev)
 		}
 		return nil
 	})
 	if err == nil && ended != nil {
-		e.ended(ended)
+		e.ended(ended, outcome)
+	}
+	if err == nil && firstReply != nil {
+		e.opts.Metrics.firstAgent(firstReply)
 	}
 	if err == nil && applied && t.ev.Type == sdk.EventAgentMessage {
 		e.opts.Metrics.event(b.Name, "from_agent")
@@ -391,8 +409,30 @@ func (e *Engine) apply(ctx context.Context, b *Bot, t target) (bool, error) {
 	return applied, err
 }
 
-// agentPayload is an agent's message as a CSML payload.
+// agentPayload is an agent's message as a CSML payload. An attachment is
+// an image or file payload with content.url (and name, mime and size when
+// known): an image when the provider said so or its type is image/*.
 func agentPayload(ev sdk.Event) Payload {
+	if a := ev.Message.Attachment; a != nil && a.URL != "" {
+		ct := ev.Message.ContentType
+		if !isFile(ct) {
+			ct = "file"
+			if strings.HasPrefix(a.MIME, "image/") {
+				ct = "image"
+			}
+		}
+		c := map[string]any{"url": a.URL}
+		if a.Name != "" {
+			c["name"] = a.Name
+		}
+		if a.MIME != "" {
+			c["mime"] = a.MIME
+		}
+		if a.Size > 0 {
+			c["size"] = a.Size
+		}
+		return Payload{ContentType: ct, Content: c}
+	}
 	p := Payload{ContentType: ev.Message.ContentType, Content: ev.Message.Content}
 	if p.ContentType == "" {
 		p.ContentType = "text"
@@ -401,8 +441,18 @@ func agentPayload(ev sdk.Event) Payload {
 }
 
 // agentMessageTx keeps an agent's message and queues it for the user; the
-// sign-off token turns it into a question with the quit button.
-func (e *Engine) agentMessageTx(tx host.Tx, b *Bot, s *host.Session, ev sdk.Event) error {
+// sign-off token turns it into a question with the quit button. The first
+// agent message of a session stops its waiting feedback; its outcome is
+// returned then, for the time to first agent message.
+func (e *Engine) agentMessageTx(tx host.Tx, b *Bot, s *host.Session, ev sdk.Event) (*host.Outcome, error) {
+	first, err := e.stopWaiting(tx, s, true)
+	if err != nil {
+		return nil, err
+	}
+	return first, e.agentMessageWrite(tx, b, s, ev)
+}
+
+func (e *Engine) agentMessageWrite(tx host.Tx, b *Bot, s *host.Session, ev sdk.Event) error {
 	p := agentPayload(ev)
 	if text, ok := p.Content["text"].(string); ok && p.ContentType == "text" && strings.Contains(text, PayloadEnd) {
 		title := strings.TrimSpace(strings.ReplaceAll(text, PayloadEnd, ""))
@@ -420,7 +470,7 @@ func (e *Engine) agentMessageTx(tx host.Tx, b *Bot, s *host.Session, ev sdk.Even
 	if err := tx.AppendMessage(msg); err != nil {
 		return err
 	}
-	author := &Author{Type: string(host.AuthorAgent), Name: ev.Message.Author.Name}
+	author := agentAuthor(ev.Message.Author)
 	d := Delivery{Client: clientOf(s), SessionID: s.ID, Messages: []OutMessage{{Payload: p.raw(), Author: author}}}
 	return e.enqueue(tx, s, kindDelivery, "agent:"+msg.ID, channelQueue(s.Bot, s.UserID), d)
 }

@@ -47,3 +47,30 @@ func TestEngineBots(t *testing.T) {
 		t.Errorf("reconcile = %+v", b.Reconcile)
 	}
 }
+
+// The handoff blocks reach the engine: waiting on by default and off when
+// disabled, hours with their spans and holidays, csat.
+func TestEngineBotsHandoff(t *testing.T) {
+	b := wiring.EngineBots(parse(t, ""))[0]
+	if b.Waiting.Every != time.Minute || b.Waiting.MaxWait != 10*time.Minute || b.Waiting.Message == "" || b.Hours != nil || b.CSAT != nil {
+		t.Errorf("defaults: waiting %+v, hours %v, csat %v", b.Waiting, b.Hours, b.CSAT)
+	}
+	b = wiring.EngineBots(parse(t, `waiting { enabled = false }
+  hours {
+    time_zone = "Europe/Paris"
+    weekly    = { mon = ["09:00-18:00"] }
+    holidays  = ["2026-12-25"]
+  }
+  csat { scale = 3 }`))[0]
+	if b.Waiting.Every != 0 || b.Waiting.MaxWait != 0 {
+		t.Errorf("waiting off: %+v", b.Waiting)
+	}
+	paris, _ := time.LoadLocation("Europe/Paris")
+	monday10 := time.Date(2026, 11, 30, 10, 0, 0, 0, paris)
+	if b.Hours == nil || !b.Hours.Open(monday10) || b.Hours.Open(monday10.Add(9*time.Hour)) || !b.Hours.Holidays["2026-12-25"] {
+		t.Errorf("hours %+v", b.Hours)
+	}
+	if b.CSAT == nil || b.CSAT.Scale != 3 || b.CSAT.Question == "" {
+		t.Errorf("csat %+v", b.CSAT)
+	}
+}
