@@ -240,6 +240,7 @@
   function text(el, s) { el.appendChild(document.createTextNode(s)); }
 
   function safeURL(u) {
+    if (typeof u !== "string" || u.trim() === "") return "";
     try {
       const url = new URL(u, location.href);
       return url.protocol === "https:" || url.protocol === "http:" ? url.href : "";
@@ -321,7 +322,7 @@
       case "file": {
         const a = document.createElement("a"); a.href = safeURL(c.url || ""); a.target = "_blank"; a.rel = "noopener";
         a.className = "file"; a.dataset.testid = "file-link"; a.setAttribute("download", c.name || "");
-        text(a, "📄 " + (c.name || c.title || c.text || "file"));
+        text(a, c.name || c.title || c.text || "file");
         li.appendChild(a);
         const size = humanSize(c.size);
         if (size) { const s = document.createElement("span"); s.className = "size"; text(s, " " + size); li.appendChild(s); }
