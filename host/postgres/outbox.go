@@ -130,9 +130,10 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.O
 		due time.Time
 	}
 	var out []claimed
-	err := db.write(ctx, "claim", func(tx pgx.Tx) error {
+	// One statement, committed alone: one round trip.
+	err := db.retry(ctx, "claim", func() error {
 		out = out[:0]
-		rows, err := tx.Query(ctx, claimQuery, now, host.ClampLimit(limit), now.Add(db.lease), db.replica)
+		rows, err := db.pool.Query(ctx, claimQuery, now, host.ClampLimit(limit), now.Add(db.lease), db.replica)
 		if err != nil {
 			return err
 		}
@@ -166,9 +167,14 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.O
 // write runs fn in a transaction of its own, again when PostgreSQL picks
 // it as a deadlock victim.
 func (db *DB) write(ctx context.Context, what string, fn func(pgx.Tx) error) error {
+	return db.retry(ctx, what, func() error { return pgx.BeginFunc(ctx, db.pool, fn) })
+}
+
+// retry runs fn, again when PostgreSQL picks it as a deadlock victim.
+func (db *DB) retry(ctx context.Context, what string, fn func() error) error {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		err = pgx.BeginFunc(ctx, db.pool, fn)
+		err = fn()
 		if !retryable(err) || ctx.Err() != nil {
 			break
 		}
@@ -203,102 +209,106 @@ func (db *DB) ReleaseClaims(ctx context.Context) error {
 
 // Complete implements host.Outbox.
 func (db *DB) Complete(ctx context.Context, it *host.OutboxItem) error {
-	return db.finish(ctx, it, host.OutboxDone, advanceHead, `UPDATE outbox SET state = 'done', claimed_until = NULL, updated_at = $3
-		WHERE id = $1 AND state = 'pending' AND claim_token = $2`, db.now())
+	return db.finish(ctx, it, host.OutboxDone, advanceHead(`UPDATE outbox SET state = 'done', claimed_until = NULL, updated_at = $3
+		WHERE id = $1 AND state = 'pending' AND claim_token = $2`), db.now())
 }
 
 // Retry implements host.Outbox.
 func (db *DB) Retry(ctx context.Context, it *host.OutboxItem, nextAttemptAt time.Time, lastErr string) error {
-	at := ms(nextAttemptAt)
-	return db.finish(ctx, it, "", headDueAt(at), `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4,
+	return db.finish(ctx, it, "", headDueAt(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4,
 			claimed_until = NULL, updated_at = $5
-		WHERE id = $1 AND state = 'pending' AND claim_token = $2`, at, lastErr, db.now())
+		WHERE id = $1 AND state = 'pending' AND claim_token = $2`), ms(nextAttemptAt), lastErr, db.now())
 }
 
 // Dead implements host.Outbox.
 func (db *DB) Dead(ctx context.Context, it *host.OutboxItem, lastErr string) error {
-	return db.finish(ctx, it, "", advanceHead, `UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $3,
+	return db.finish(ctx, it, "", advanceHead(`UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $3,
 			claimed_until = NULL, updated_at = $4
-		WHERE id = $1 AND state = 'pending' AND claim_token = $2`, lastErr, db.now())
+		WHERE id = $1 AND state = 'pending' AND claim_token = $2`), lastErr, db.now())
 }
 
 // Release implements host.Outbox.
 func (db *DB) Release(ctx context.Context, it *host.OutboxItem, at time.Time) error {
-	at = ms(at)
-	return db.finish(ctx, it, "", headDueAt(at), `UPDATE outbox SET next_attempt_at = $3, claimed_until = NULL, claim_token = '',
+	return db.finish(ctx, it, "", headDueAt(`UPDATE outbox SET next_attempt_at = $3, claimed_until = NULL, claim_token = '',
 			claimed_by = '', updated_at = $4
-		WHERE id = $1 AND state = 'pending' AND claim_token = $2`, at, db.now())
+		WHERE id = $1 AND state = 'pending' AND claim_token = $2`), ms(at), db.now())
 }
 
-// advanceHead makes the next pending item of queue its head, or drops the
-// queue's row when it has none: the item that headed it is finished. The
-// caller holds the row's lock, so the read sees every item enqueued
+// The statements of finish end with one row: whether the update matched,
+// and the item's state and token as they were before it.
+const finishResult = `
+	SELECT EXISTS (SELECT 1 FROM upd), o.state, o.claim_token FROM outbox o WHERE o.id = $1`
+
+// advanceHead runs update (an UPDATE of a pending item under its claim
+// that finishes it), then makes the next pending item of its queue the
+// head, or drops the queue's row when it has none. Its snapshot is taken
+// after the queue's lock was granted, so it sees every item enqueued
 // before.
-func advanceHead(ctx context.Context, tx pgx.Tx, queue string) error {
-	var id int64
-	var next time.Time
-	err := tx.QueryRow(ctx, `SELECT id, next_attempt_at FROM outbox WHERE state = 'pending' AND queue = $1 ORDER BY id LIMIT 1`,
-		queue).Scan(&id, &next)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		_, err = tx.Exec(ctx, `DELETE FROM outbox_queues WHERE queue = $1`, queue)
-	case err == nil:
-		_, err = tx.Exec(ctx, `UPDATE outbox_queues SET head_id = $2, due_at = $3 WHERE queue = $1`, queue, id, next)
-	}
-	return err
+func advanceHead(update string) string {
+	return `WITH upd AS (` + update + ` RETURNING queue),
+	nxt AS (
+		SELECT o.id, o.next_attempt_at FROM outbox o JOIN upd ON o.queue = upd.queue
+		WHERE o.state = 'pending' AND o.id <> $1 ORDER BY o.id LIMIT 1
+	), adv AS (
+		UPDATE outbox_queues q SET head_id = nxt.id, due_at = nxt.next_attempt_at FROM nxt, upd WHERE q.queue = upd.queue
+	), gone AS (
+		DELETE FROM outbox_queues q USING upd WHERE q.queue = upd.queue AND NOT EXISTS (SELECT 1 FROM nxt)
+	)` + finishResult
 }
 
-// headDueAt makes the queue's head (the item just retried or released)
-// claimable at at.
-func headDueAt(at time.Time) func(context.Context, pgx.Tx, string) error {
-	return func(ctx context.Context, tx pgx.Tx, queue string) error {
-		_, err := tx.Exec(ctx, `UPDATE outbox_queues SET due_at = $2 WHERE queue = $1`, queue, at)
-		return err
-	}
+// headDueAt runs update (an UPDATE of a pending item under its claim that
+// hands it back until $3), and makes the queue's head — the item — due
+// then.
+func headDueAt(update string) string {
+	return `WITH upd AS (` + update + ` RETURNING queue),
+	due AS (
+		UPDATE outbox_queues q SET due_at = $3 FROM upd WHERE q.queue = upd.queue
+	)` + finishResult
 }
 
-// finish runs update ($1 the item's id, $2 its claim token, then args) on
-// a pending item under its claim, then then on its queue, in one
-// transaction that locks the queue's row first. When the update matches
-// nothing, the item is unknown (ENOTFOUND), already in state idempotent
-// under the same claim (nil), or finished or claimed again otherwise
-// (ECONFLICT): a worker whose lease ran out must not undo what another
-// worker did since.
-func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.OutboxState,
-	then func(context.Context, pgx.Tx, string) error, update string, args ...any) error {
+// lockItemQueue locks the row of item $1's queue.
+const lockItemQueue = `SELECT 1 FROM outbox_queues WHERE queue = (SELECT queue FROM outbox WHERE id = $1) FOR UPDATE`
+
+// finish runs query ($1 the item's id, $2 its claim token, then args; see
+// advanceHead and headDueAt) after locking the item's queue, both sent at
+// once as one implicit transaction: one round trip. When the update
+// matches nothing, the item is unknown (ENOTFOUND), already in state
+// idempotent under the same claim (nil), or finished or claimed again
+// otherwise (ECONFLICT): a worker whose lease ran out must not undo what
+// another worker did since.
+func (db *DB) finish(ctx context.Context, it *host.OutboxItem, idempotent host.OutboxState, query string, args ...any) error {
 	if it.Claim == "" {
 		return &host.Error{Code: host.EINVALID, Field: "claim", Message: fmt.Sprintf("outbox item %d was not claimed", it.ID)}
 	}
-	return db.write(ctx, "update outbox", func(tx pgx.Tx) error {
-		var queue string
-		err := tx.QueryRow(ctx, `SELECT queue FROM outbox WHERE id = $1`, it.ID).Scan(&queue)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return host.Errorf(host.ENOTFOUND, "outbox item %d not found", it.ID)
-		} else if err != nil {
-			return err
+	var (
+		updated      bool
+		state, token string
+		err          error
+	)
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		b := &pgx.Batch{}
+		b.Queue(lockItemQueue, it.ID)
+		b.Queue(query, append([]any{it.ID, it.Claim}, args...)...).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&updated, &state, &token)
+		})
+		err = db.pool.SendBatch(ctx, b).Close()
+		if !retryable(err) || ctx.Err() != nil {
+			break
 		}
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM outbox_queues WHERE queue = $1 FOR UPDATE`, queue); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, update, append([]any{it.ID, it.Claim}, args...)...)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 1 {
-			return then(ctx, tx, queue)
-		}
-		var state, token string
-		if err := tx.QueryRow(ctx, `SELECT state, claim_token FROM outbox WHERE id = $1`, it.ID).Scan(&state, &token); err != nil {
-			return err
-		}
-		switch {
-		case host.OutboxState(state) == idempotent && token == it.Claim:
-			return nil
-		case host.OutboxState(state) == host.OutboxPending:
-			return &host.Error{Code: host.ECONFLICT, Field: "claim", Message: fmt.Sprintf("outbox item %d is claimed by another worker now", it.ID)}
-		}
-		return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", it.ID, state)}
-	})
+	}
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return host.Errorf(host.ENOTFOUND, "outbox item %d not found", it.ID)
+	case err != nil:
+		return dbError("update outbox", err)
+	case updated:
+		return nil
+	case host.OutboxState(state) == idempotent && token == it.Claim:
+		return nil
+	case host.OutboxState(state) == host.OutboxPending:
+		return &host.Error{Code: host.ECONFLICT, Field: "claim", Message: fmt.Sprintf("outbox item %d is claimed by another worker now", it.ID)}
+	}
+	return &host.Error{Code: host.ECONFLICT, Field: "state", Message: fmt.Sprintf("outbox item %d is already %s", it.ID, state)}
 }
 
 // Pending implements host.Outbox.

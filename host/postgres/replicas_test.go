@@ -547,7 +547,10 @@ func TestDeadlockVictimRunsAgain(t *testing.T) {
 			t.Errorf("transaction %d: %v (as *Error: %v)", i, err, errors.As(err, &he))
 		}
 	}
-	if runs[0]+runs[1] != 3 {
-		t.Errorf("runs %v: want one transaction run twice (the deadlock's victim)", runs)
+	// The victim runs again; its second run may meet the other
+	// transaction again (it can lock the first row before the other's
+	// wait ends), so more runs are fine, as long as both commit.
+	if runs[0]+runs[1] < 3 {
+		t.Errorf("runs %v: want a transaction run again (the deadlock's victim)", runs)
 	}
 }
