@@ -2,14 +2,17 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/livechatd/livechatd/host"
+	"github.com/livechatd/livechatd/host/engine"
 )
 
 func (s *Server) registerAdmin(r *mux.Router) {
@@ -21,6 +24,7 @@ func (s *Server) registerAdmin(r *mux.Router) {
 	admin("/v1/sessions/{id}/end", s.endSession, http.MethodPost)
 	admin("/v1/plugins", s.listPlugins, http.MethodGet)
 	admin("/v1/deadletters", s.listDeadLetters, http.MethodGet)
+	admin("/v1/stats", s.stats, http.MethodGet)
 	// Go's profiler, behind the admin token like the rest (how-to in
 	// BENCHMARKS.md), e.g.
 	//   curl -H "Authorization: Bearer $TOKEN" -o cpu.out \
@@ -203,4 +207,117 @@ func profiler(w http.ResponseWriter, req *http.Request) {
 	default:
 		pprof.Index(w, req)
 	}
+}
+
+// statsJSON is GET /v1/stats's answer: the outcome metrics of the sessions
+// started in [from, to), as livechatd's Prometheus metrics count them
+// (docs/handoff.md).
+type statsJSON struct {
+	Bot        string         `json:"bot,omitempty"`
+	From       time.Time      `json:"from"`
+	To         time.Time      `json:"to"`
+	Sessions   int            `json:"sessions"`
+	Open       int            `json:"open"`
+	EndReasons map[string]int `json:"end_reasons"`
+	FirstAgent histogramJSON  `json:"first_agent_seconds"`
+	Length     histogramJSON  `json:"session_seconds"`
+	CSAT       csatJSON       `json:"csat"`
+}
+
+type histogramJSON struct {
+	Count   int          `json:"count"`
+	Sum     float64      `json:"sum"`
+	Mean    float64      `json:"mean"`
+	Max     float64      `json:"max"`
+	Buckets []bucketJSON `json:"buckets"`
+}
+
+type bucketJSON struct {
+	LE    float64 `json:"le"`
+	Count int     `json:"count"`
+}
+
+type csatJSON struct {
+	Count  int            `json:"count"`
+	Mean   float64        `json:"mean"`
+	Scores map[string]int `json:"scores"`
+}
+
+// defaultStatsRange is the range of GET /v1/stats without from.
+const defaultStatsRange = 24 * time.Hour
+
+// stats: GET /v1/stats?from=&to=&bot=
+func (s *Server) stats(w http.ResponseWriter, req *http.Request) {
+	q := req.URL.Query()
+	to := time.Now().UTC()
+	from := to.Add(-defaultStatsRange)
+	for _, p := range []struct {
+		name string
+		into *time.Time
+	}{{"to", &to}, {"from", &from}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			s.error(w, req, &host.Error{Code: host.EINVALID, Field: p.name, Message: fmt.Sprintf("%s must be an RFC 3339 time such as 2026-11-29T00:00:00Z, got %q", p.name, v)})
+			return
+		}
+		*p.into = t
+	}
+	if q.Get("from") == "" && q.Get("to") != "" {
+		from = to.Add(-defaultStatsRange)
+	}
+	if !from.Before(to) {
+		s.error(w, req, &host.Error{Code: host.EINVALID, Field: "from", Message: "from must be before to"})
+		return
+	}
+	bot := q.Get("bot")
+	if bot != "" && s.Engine != nil {
+		if _, err := s.Engine.Bot(bot); err != nil {
+			s.error(w, req, err)
+			return
+		}
+	}
+	buckets := slices.Concat(engine.FirstAgentBuckets, engine.SessionLengthBuckets)
+	slices.Sort(buckets)
+	buckets = slices.Compact(buckets)
+	st, err := s.Store.OutcomeStats(req.Context(), host.OutcomeFilter{Bot: bot, From: from, To: to, Buckets: buckets})
+	if err != nil {
+		s.error(w, req, err)
+		return
+	}
+	out := statsJSON{Bot: bot, From: from, To: to, Sessions: st.Sessions, Open: st.Open, EndReasons: st.EndReasons,
+		FirstAgent: histogram(st.FirstAgent, buckets, engine.FirstAgentBuckets),
+		Length:     histogram(st.Length, buckets, engine.SessionLengthBuckets),
+		CSAT:       csatJSON{Scores: map[string]int{}}}
+	if out.EndReasons == nil {
+		out.EndReasons = map[string]int{}
+	}
+	total := 0
+	for score, n := range st.CSAT {
+		out.CSAT.Scores[strconv.Itoa(score)] = n
+		out.CSAT.Count += n
+		total += score * n
+	}
+	if out.CSAT.Count > 0 {
+		out.CSAT.Mean = float64(total) / float64(out.CSAT.Count)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// histogram picks the bounds of want out of the counts the store gave for
+// all (cumulative counts, so any subset of bounds is exact).
+func histogram(d host.DurationStats, all, want []time.Duration) histogramJSON {
+	h := histogramJSON{Count: d.Count, Sum: d.Sum.Seconds(), Max: d.Max.Seconds(), Buckets: []bucketJSON{}}
+	if d.Count > 0 {
+		h.Mean = h.Sum / float64(d.Count)
+	}
+	for _, b := range want {
+		if i := slices.Index(all, b); i >= 0 && i < len(d.Buckets) {
+			h.Buckets = append(h.Buckets, bucketJSON{LE: b.Seconds(), Count: d.Buckets[i]})
+		}
+	}
+	return h
 }
