@@ -234,16 +234,42 @@ func TestBrowserWebchatWithEcho(t *testing.T) {
 	}
 
 	say("sign off")
-	do(t, ctx, "the sign-off question",
+	quit := `//button[@data-testid="button"][contains(., "Quit livechat")]`
+	do(t, ctx, "the sign-off question; Quit clicked twice",
 		chromedp.WaitVisible(message("agent", "Glad I could help!")),
-		chromedp.Click(`//button[@data-testid="button"][contains(., "Quit livechat")]`),
+		chromedp.Click(quit),
+		chromedp.Click(quit), // used: disabled, so this does nothing
 		chromedp.WaitVisible(message("bot", "Thanks for chatting with us today!")),
 		chromedp.WaitNotVisible(chromedp.CSS(`#agent-banner`)),
+		chromedp.WaitVisible(chromedp.CSS(`li[data-testid="ended-marker"]`)),
 	)
 	shot(t, ctx, "echo-3-ended")
 	if got := p.admin("/v1/sessions?bot=shop")["sessions"].([]any); len(got) != 1 || got[0].(map[string]any)["state"] != "ended" {
 		t.Errorf("sessions = %v", got)
 	}
+	// Every button used, and the session's "Quit livechat", stay disabled,
+	// also after a reload; the end is marked once; every message has its
+	// time.
+	checkEnded := func(when string) {
+		t.Helper()
+		if n := len(textsOf(t, ctx, message("user", "Quit livechat"))); n != 1 {
+			t.Errorf("%s: the user sent Quit livechat %d times, want once", when, n)
+		}
+		if n := len(textsOf(t, ctx, `//li[@data-testid="ended-marker"]`)); n != 1 {
+			t.Errorf("%s: %d end markers, want 1", when, n)
+		}
+		enabled := evalIn[[]string](t, ctx, "buttons", `Array.from(document.querySelectorAll('button[data-testid="button"]:enabled')).map(b => b.textContent)`)
+		if len(enabled) != 0 {
+			t.Errorf("%s: buttons still enabled: %q", when, enabled)
+		}
+		if n := evalIn[int](t, ctx, "times", `document.querySelectorAll('li[data-testid="message"]:not(:has(time[data-testid="time"]))').length`); n != 0 {
+			t.Errorf("%s: %d messages without their time", when, n)
+		}
+	}
+	checkEnded("after Quit")
+	do(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`li[data-testid="ended-marker"]`)),
+		chromedp.WaitVisible(message("bot", "Thanks for chatting with us today!")))
+	checkEnded("after a reload")
 }
 
 // TestBrowserDemo drives the demo of `make run` through both pages: the

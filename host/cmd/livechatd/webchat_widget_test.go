@@ -265,7 +265,7 @@ func TestBrowserWebchatOffline(t *testing.T) {
 	do(t, ctx, "write while offline",
 		chromedp.SendKeys(chromedp.CSS(`#chat-input`), "are you still there?"),
 		chromedp.Click(chromedp.CSS(`#chat-send`)),
-		chromedp.WaitVisible(`//li[@data-testid="pending"][contains(., "are you still there?")]`),
+		chromedp.WaitVisible(`//li[@data-testid="pending"][contains(., "are you still there?")][contains(., "not sent yet")]`),
 		chromedp.WaitVisible(chromedp.CSS(`#offline-banner`)),
 	)
 	shot(t, ctx, "webchat-offline")

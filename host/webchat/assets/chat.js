@@ -80,9 +80,11 @@
     flush();
   }
 
+  function noteText() { return body.classList.contains("offline") ? "not sent yet: waiting for the network" : "sending…"; }
   function setOffline(off) {
     offlineBanner.hidden = !off;
     body.classList.toggle("offline", off);
+    for (const n of log.querySelectorAll('li[data-testid="pending"] .note')) n.textContent = noteText();
   }
 
   function retryLater(ms) {
@@ -156,7 +158,7 @@
     li.classList.add("pending");
     const note = document.createElement("span");
     note.className = "note";
-    note.textContent = "sending…";
+    note.textContent = noteText();
     li.appendChild(note);
     log.appendChild(li);
     log.scrollTop = log.scrollHeight;
