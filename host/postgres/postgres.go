@@ -8,6 +8,8 @@
 // that a queue's order is its commit order; and a commit that enqueued
 // wakes every replica through LISTEN/NOTIFY, with a bounded poll as the
 // safety net.
+//
+// It needs PostgreSQL 13 or newer (gen_random_uuid).
 package postgres
 
 import (
@@ -64,6 +66,7 @@ type DB struct {
 	instance string // this DB value's id, in its notifications, to skip its own
 	wake     chan struct{}
 	wakePoll time.Duration
+	notify   chan struct{} // a commit enqueued: tell the other replicas
 
 	records recorder // Record calls waiting to be written together
 
@@ -106,6 +109,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		instance: host.NewID(),
 		wake:     make(chan struct{}, 1),
 		wakePoll: opts.WakePoll,
+		notify:   make(chan struct{}, 1),
 	}
 	if db.lease <= 0 {
 		db.lease = 2 * time.Minute
@@ -127,8 +131,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	lctx, stop := context.WithCancel(context.Background())
 	db.stop = stop
 	ready := make(chan error, 1)
-	db.listener.Add(1)
+	db.listener.Add(2)
 	go db.listen(lctx, ready)
+	go db.notifier(lctx)
 	select {
 	case err := <-ready:
 		if err != nil {
@@ -256,6 +261,36 @@ func (db *DB) signal() {
 	select {
 	case db.wake <- struct{}{}:
 	default: // a signal is already pending; they coalesce
+	}
+}
+
+// notifyOthers asks the notifier to tell the other replicas that work
+// was committed. Requests coalesce while a notification is on its way.
+func (db *DB) notifyOthers() {
+	select {
+	case db.notify <- struct{}{}:
+	default:
+	}
+}
+
+// notifier sends the notifications of this store's commits, after them
+// and apart from them. A NOTIFY inside the transaction would be cheaper by
+// a statement but dear at scale: PostgreSQL serialises the commits of
+// notifying transactions cluster-wide (a lock held through the commit's
+// WAL flush, so that notifications queue in commit order), which would
+// make every enqueuing commit of every replica wait for the others'. Sent
+// apart, bursts coalesce into one notification, committed without
+// waiting for the flush (a lost notification costs a poll, not work).
+func (db *DB) notifier(ctx context.Context) {
+	defer db.listener.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-db.notify:
+		}
+		// An error is not retried: the listeners' poll finds the work.
+		db.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`, notifyChannel, db.instance)
 	}
 }
 

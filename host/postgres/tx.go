@@ -51,12 +51,6 @@ func (db *DB) txOnce(ctx context.Context, fn func(host.Tx) error) (retry bool, e
 	if ctx.Err() != nil {
 		return false, fmt.Errorf("commit: %w", ctx.Err())
 	}
-	if t.enqueued {
-		// Delivered to the other replicas' listeners on commit only.
-		if _, err := pgTx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, db.instance); err != nil {
-			return retryable(err), dbError("notify", err)
-		}
-	}
 	if err := pgTx.Commit(ctx); err != nil {
 		if ctx.Err() != nil {
 			return false, fmt.Errorf("commit: %w", ctx.Err())
@@ -65,6 +59,7 @@ func (db *DB) txOnce(ctx context.Context, fn func(host.Tx) error) (retry bool, e
 	}
 	if t.enqueued {
 		db.signal()
+		db.notifyOthers()
 	}
 	return false, nil
 }
