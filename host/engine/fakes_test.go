@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,8 +162,8 @@ func (c *fakeChannel) texts(user string) []string {
 			continue
 		}
 		for _, m := range d.Messages {
-			if isLivechatEvent(m.Payload) {
-				continue // not a text: see events
+			if isLivechatEvent(m.Payload) || strings.Contains(string(m.Payload), `"content_type":"typing"`) {
+				continue // not a text: see events and typing
 			}
 			out = append(out, payloadText(m.Payload))
 		}
@@ -722,4 +723,56 @@ func count(ss []string, s string) int {
 		}
 	}
 	return n
+}
+
+// all are the deliveries the channel took, in order.
+func (c *fakeChannel) all() []engine.Delivery {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]engine.Delivery(nil), c.got...)
+}
+
+type typingShown struct {
+	duration int
+	author   *engine.Author
+}
+
+// typing are the typing indicators delivered to user, in order.
+func (c *fakeChannel) typing(user string) []typingShown {
+	var out []typingShown
+	for _, d := range c.all() {
+		if d.Client.UserID != user {
+			continue
+		}
+		for _, m := range d.Messages {
+			var p engine.Payload
+			if json.Unmarshal(m.Payload, &p) != nil || p.ContentType != engine.ContentTyping {
+				continue
+			}
+			ms, _ := p.Content["duration"].(float64)
+			out = append(out, typingShown{int(ms), m.Author})
+		}
+	}
+	return out
+}
+
+// sendCalls are the provider's SendMessage calls so far.
+func (p *fakeProvider) sendCalls() []sendCall {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]sendCall(nil), p.sends...)
+}
+
+// endRequests are the provider's EndSession calls so far.
+func (p *fakeProvider) endRequests() []sdk.EndRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]sdk.EndRequest(nil), p.ends...)
+}
+
+// events are the events the bot heard so far.
+func (b *fakeBot) events() []engine.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]engine.Event(nil), b.heard...)
 }
