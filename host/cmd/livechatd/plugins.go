@@ -7,11 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/livechatd/livechatd/config"
 	"github.com/livechatd/livechatd/host/pluginhost"
+	"github.com/livechatd/livechatd/sdk"
 )
 
 // plugins lists the plugins of plugin_dir: name, version, protocol, sha256
@@ -74,7 +76,7 @@ func listPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVERSION\tPROTOCOL\tSHA256\tSTATUS")
+	fmt.Fprintln(tw, "NAME\tVERSION\tPROTOCOL\tSHA256\tCAPABILITIES\tSTATUS")
 	for _, s := range statuses {
 		status := string(s.State)
 		if s.State == "ready" {
@@ -95,12 +97,34 @@ func listPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if sum == "" {
 			sum = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, version, proto, sum, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, version, proto, sum, capabilities(s.Capabilities), status)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	return failed.err()
+}
+
+// capabilities lists a plugin's capabilities, comma-separated, the known
+// ones in sdk.KnownCapabilities' order and any other after them; "-" for
+// none. They say what the host can rely on the platform for
+// (docs/handoff.md).
+func capabilities(cs []sdk.Capability) string {
+	var out []string
+	for _, c := range sdk.KnownCapabilities {
+		if slices.Contains(cs, c) {
+			out = append(out, string(c))
+		}
+	}
+	for _, c := range cs {
+		if !slices.Contains(sdk.KnownCapabilities, c) && !slices.Contains(out, string(c)) {
+			out = append(out, string(c))
+		}
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, ",")
 }
 
 func (f failedPlugins) err() error {
