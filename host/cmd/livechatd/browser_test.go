@@ -255,8 +255,8 @@ func TestBrowserWebchatWithEcho(t *testing.T) {
 		if n := len(textsOf(t, ctx, message("user", "Quit livechat"))); n != 1 {
 			t.Errorf("%s: the user sent Quit livechat %d times, want once", when, n)
 		}
-		if n := len(textsOf(t, ctx, `//li[@data-testid="ended-marker"]`)); n != 1 {
-			t.Errorf("%s: %d end markers, want 1", when, n)
+		if n := len(textsOf(t, ctx, `//li[@data-testid="ended-marker"][@data-reason="user"][contains(., "You ended the conversation")]`)); n != 1 {
+			t.Errorf("%s: %d end markers (the user's), want 1", when, n)
 		}
 		enabled := evalIn[[]string](t, ctx, "buttons", `Array.from(document.querySelectorAll('button[data-testid="button"]:enabled')).map(b => b.textContent)`)
 		if len(enabled) != 0 {

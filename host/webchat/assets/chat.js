@@ -27,6 +27,7 @@
   let me = null;
   let lastSeq = "";
   let endedShown = false; // the current session's end is marked already
+  let lastMarker = null;
 
   if (body.dataset.color) document.documentElement.style.setProperty("--accent", body.dataset.color);
 
@@ -395,14 +396,24 @@
     hideTyping();
     endButtons();
     document.getElementById("waiting-info").textContent = "";
-    if (endedShown) return;
+    if (endedShown) {
+      // The user's END comes as a state and as session_ended: one marker,
+      // with the reason when one of them gives it.
+      if (lastMarker && !lastMarker.dataset.reason && reason) markEnd(lastMarker, reason);
+      return;
+    }
     endedShown = true;
     const li = document.createElement("li");
     li.className = "marker ended";
     li.dataset.testid = "ended-marker";
-    li.dataset.reason = reason || "";
-    text(li, (endTexts[reason] || "The conversation has ended") + " — you are back with the bot");
+    markEnd(li, reason);
+    lastMarker = li;
     return li;
+  }
+
+  function markEnd(li, reason) {
+    li.dataset.reason = reason || "";
+    li.textContent = (endTexts[reason] || "The conversation has ended") + " — you are back with the bot";
   }
 
   function renderState(entry) {
@@ -456,6 +467,7 @@
     const a = t.author || {};
     document.getElementById("typing-who").textContent = a.name || "The agent";
     typingBox.hidden = false;
+    log.scrollTop = log.scrollHeight;
     typingTimer = setTimeout(hideTyping, t.duration);
   }
 
