@@ -13,10 +13,23 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// open opens a store on a fresh database of the test server.
+// open opens a store on a fresh database of the test server, a copy of
+// one the store has migrated.
 func open(t *testing.T, o postgres.Options) *postgres.DB {
 	t.Helper()
-	return openDSN(t, pgtest.Database(t), o)
+	return openDSN(t, migrated(t), o)
+}
+
+// migrated returns a fresh database with the store's migrations applied.
+func migrated(t testing.TB) string {
+	t.Helper()
+	return pgtest.Clone(t, "migrated", func(dsn string) error {
+		db, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+		if err != nil {
+			return err
+		}
+		return db.Close()
+	})
 }
 
 func openDSN(t *testing.T, dsn string, o postgres.Options) *postgres.DB {

@@ -74,3 +74,36 @@ func TestFindBin(t *testing.T) {
 		t.Errorf("findBin = %q, %v; want version 15's", got, err)
 	}
 }
+
+// A clone starts with what the template's setup left, made once.
+func TestClone(t *testing.T) {
+	ctx := context.Background()
+	setups := 0
+	setup := func(dsn string) error {
+		setups++
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, `CREATE TABLE made (x int); INSERT INTO made VALUES (42)`)
+		return err
+	}
+	for range 2 {
+		conn, err := pgx.Connect(ctx, Clone(t, "made", setup))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var x int
+		if err := conn.QueryRow(ctx, `SELECT x FROM made`).Scan(&x); err != nil || x != 42 {
+			t.Errorf("clone holds %d, %v; want the template's 42", x, err)
+		}
+		if _, err := conn.Exec(ctx, `UPDATE made SET x = 0`); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+	}
+	if setups != 1 {
+		t.Errorf("setup ran %d times, want once", setups)
+	}
+}
