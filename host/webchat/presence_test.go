@@ -126,7 +126,8 @@ func TestTypingIsShownNotKept(t *testing.T) {
 }
 
 // Entries carry their time (the clock's) and the user's entries their
-// request_id; a user's typing event is not kept; livechat events are.
+// request_id; the agent's carry their avatar_url; a user's typing event is
+// not kept; livechat events are.
 func TestEntriesCarryTimeAndRequestID(t *testing.T) {
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "db"), sqlite.Options{})
 	if err != nil {
@@ -145,6 +146,7 @@ func TestEntriesCarryTimeAndRequestID(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := c.Deliver(ctx, "shop", "k1", engine.Delivery{Client: engine.Client{UserID: "u1"}, Messages: []engine.OutMessage{
+		{Payload: raw(`{"content_type":"text","content":{"text":"Hi, I am Ann"}}`), Author: &engine.Author{Type: "agent", Name: "Ann", AvatarURL: "https://cdn.example.com/ann.png"}},
 		{Payload: raw(`{"content_type":"livechat","content":{"event":"session_ended","reason":"agent"}}`), Author: &engine.Author{Type: "system"}},
 	}}); err != nil {
 		t.Fatal(err)
@@ -153,17 +155,21 @@ func TestEntriesCarryTimeAndRequestID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 2 {
-		t.Fatalf("stream has %d entries, want the user's text and the livechat event", len(entries))
+	if len(entries) != 3 {
+		t.Fatalf("stream has %d entries, want the user's text, the agent's and the livechat event", len(entries))
 	}
-	var user, end webchat.Entry
+	var user, agent, end webchat.Entry
 	_ = json.Unmarshal(entries[0].Entry, &user)
-	_ = json.Unmarshal(entries[1].Entry, &end)
+	_ = json.Unmarshal(entries[1].Entry, &agent)
+	_ = json.Unmarshal(entries[2].Entry, &end)
+	if agent.Author == nil || agent.Author.Name != "Ann" || agent.Author.AvatarURL != "https://cdn.example.com/ann.png" {
+		t.Errorf("agent entry = %s, want Ann with her avatar_url", entries[1].Entry)
+	}
 	if user.RequestID != "r-1" || !user.At.Equal(at) || user.Author.Type != "user" {
 		t.Errorf("user entry = %s", entries[0].Entry)
 	}
 	if end.RequestID != "" || !end.At.Equal(at) || !strings.Contains(string(end.Payload), "session_ended") {
-		t.Errorf("livechat entry = %s", entries[1].Entry)
+		t.Errorf("livechat entry = %s", entries[2].Entry)
 	}
 	if !strings.Contains(string(entries[0].Entry), `"at":"2026-11-29T16:05:00Z"`) {
 		t.Errorf("at is not RFC 3339 in UTC: %s", entries[0].Entry)

@@ -61,18 +61,12 @@ type Author struct {
 	AvatarURL string `json:"avatar_url,omitempty"`
 }
 
-// authorOf is the author of an outgoing message; nil is the bot. It reads
-// engine.Author through its JSON form, so that every field the engine
-// gives a channel (avatar_url) reaches the page.
+// authorOf is the author of an outgoing message; nil is the bot.
 func authorOf(a *engine.Author) *Author {
 	if a == nil {
 		return &Author{Type: string(host.AuthorBot)}
 	}
-	out := &Author{}
-	if b, err := json.Marshal(a); err == nil && json.Unmarshal(b, out) == nil {
-		return out
-	}
-	return &Author{Type: a.Type, Name: a.Name}
+	return &Author{Type: a.Type, Name: a.Name, AvatarURL: a.AvatarURL}
 }
 
 // Channel is the webchat channel of every bot that uses it.
