@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -268,4 +269,31 @@ func hasLine(page, line string) bool {
 		}
 	}
 	return false
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// waitSessionMessage waits until session id holds a message containing
+// text (a late agent message the plugin sent after the end), reading the
+// admin API as waitGone reads the process table: the plugin's call is the
+// only thing that changes it, and nothing signals it.
+func waitSessionMessage(t *testing.T, p *proc, id, text string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := p.admin("/v1/sessions/" + id)
+		msgs, _ := s["messages"].([]any)
+		for _, m := range msgs {
+			if strings.Contains(toJSON(m), text) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s never held %q: %s", id, text, toJSON(s))
+		}
+		runtime.Gosched()
+	}
 }
