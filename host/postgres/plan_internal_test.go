@@ -33,7 +33,7 @@ func TestQueryPlans(t *testing.T) {
 	now := time.Now()
 	for _, tc := range []struct {
 		name, query, index string
-		args                []any
+		args               []any
 	}{
 		{"open session", openSessionQuery, "sessions_one_open", []any{"shop", "u"}},
 		{"pending notice", pendingNoticeQuery, "sessions_notice", []any{"shop", "u"}},
