@@ -302,8 +302,8 @@ type Messages struct {
 	// outside hours; Offline instead when hours.offline_ticket is set
 	// ({opens}: when the bot opens again). AgentJoined ({agent}),
 	// QueuePosition ({position}) and ExpectedWait ({wait}) come with the
-	// livechat events of the same names; Ended when an agent, an admin or
-	// the expiry ends the session.
+	// livechat events of the same names; Ended, when set (the default is
+	// none), when an agent, an admin or the expiry ends the session.
 	Closed        string
 	Offline       string
 	AgentJoined   string

@@ -95,7 +95,8 @@ var handoffMessageDefaults = map[string]string{
 	"agent_joined":   "{agent} joined the conversation.",
 	"queue_position": "You are number {position} in the queue.",
 	"expected_wait":  "The expected wait is about {wait}.",
-	"ended":          "The conversation has ended.",
+	// Not said unless set: the bot hears of the end and answers the user.
+	"ended": "",
 }
 
 var weekdays = map[string]time.Weekday{"mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
