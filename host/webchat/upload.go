@@ -311,3 +311,40 @@ func (c *Channel) file(w http.ResponseWriter, r *http.Request) {
 func writeFieldError(w http.ResponseWriter, status int, code, field, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg, "field": field}})
 }
+
+// PruneUploads removes the uploads made before before, with what is kept
+// beside them, and returns how many it removed: the retention of uploads
+// (a retention job calls it; nothing does by itself). An upload being
+// written is never touched.
+func (c *Channel) PruneUploads(before time.Time) (int, error) {
+	if c.uploads == nil {
+		return 0, nil
+	}
+	entries, err := os.ReadDir(c.uploads.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("webchat uploads: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !fileID.MatchString(id) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(c.uploads.dir, e.Name()))
+		var m meta
+		if err != nil || json.Unmarshal(b, &m) != nil || !m.Created.Before(before) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(c.uploads.dir, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("webchat uploads: %w", err)
+		}
+		if err := os.Remove(filepath.Join(c.uploads.dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("webchat uploads: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}

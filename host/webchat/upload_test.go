@@ -238,3 +238,33 @@ func TestUploadsOff(t *testing.T) {
 		t.Error("the page offers uploads the webchat does not take")
 	}
 }
+
+// PruneUploads removes the uploads older than its time, and their URLs
+// are then not found; newer ones stay.
+func TestPruneUploads(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	c, srv, dir := uploader(t, webchat.WithClock(clock.Now))
+	_, old := postFile(t, srv, "u1", c.Token("shop", "u1"), "old.txt", []byte("old"))
+	clock.Advance(48 * time.Hour)
+	_, recent := postFile(t, srv, "u1", c.Token("shop", "u1"), "new.txt", []byte("new"))
+	n, err := c.PruneUploads(clock.Now().Add(-24 * time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneUploads = %d, %v; want 1", n, err)
+	}
+	for url, want := range map[string]int{old["url"].(string): 404, recent["url"].(string): 200} {
+		r, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != want {
+			t.Errorf("GET %s after pruning: %d, want %d", url, r.StatusCode, want)
+		}
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 2 {
+		t.Errorf("the upload dir holds %d files, want 2 (the recent upload and its description)", len(files))
+	}
+	if n, err := webchat.New(nil, map[string]string{"shop": "s"}, nil).PruneUploads(clock.Now()); n != 0 || err != nil {
+		t.Errorf("without uploads: %d, %v", n, err)
+	}
+}
