@@ -638,7 +638,7 @@ func (e *Engine) endByUser(ctx context.Context, in *intake, sess *host.Session) 
 	if err != nil {
 		return Reply{}, err
 	}
-	in.prefix = append(in.prefix, sessionEnded(string(host.EndUser)))
+	in.suffix = append(in.suffix, sessionEnded(string(host.EndUser)))
 	return e.forward(ctx, in, "end", &Livechat{SessionID: ended.ID, State: string(ended.State)})
 }
 

@@ -25,6 +25,9 @@ type intake struct {
 	// prefix is what the bot answered to a pending expiry notice: it comes
 	// before the event's own answer, and is remembered with it.
 	prefix []OutMessage
+	// suffix comes after the event's own answer (the session_ended event
+	// of an END), remembered with it too.
+	suffix []OutMessage
 }
 
 func newIntake(b *Bot, ev Event) *intake {
@@ -96,10 +99,11 @@ func (in *intake) claim(tx host.Tx, replay **Reply) error {
 	return nil
 }
 
-// full is the whole answer: the notice's answer, then the event's.
+// full is the whole answer: the notice's answer, then the event's, then
+// the suffix.
 func (in *intake) full(r Reply) Reply {
-	if len(in.prefix) > 0 {
-		r.Messages = append(append([]OutMessage{}, in.prefix...), r.Messages...)
+	if len(in.prefix) > 0 || len(in.suffix) > 0 {
+		r.Messages = append(append(append([]OutMessage{}, in.prefix...), r.Messages...), in.suffix...)
 	}
 	return r
 }
