@@ -89,8 +89,9 @@ func TestClone(t *testing.T) {
 		_, err = conn.Exec(ctx, `CREATE TABLE made (x int); INSERT INTO made VALUES (42)`)
 		return err
 	}
+	name := "made-" + randomHex(4) // templates live as long as the binary: -count=n runs this n times
 	for range 2 {
-		conn, err := pgx.Connect(ctx, Clone(t, "made", setup))
+		conn, err := pgx.Connect(ctx, Clone(t, name, setup))
 		if err != nil {
 			t.Fatal(err)
 		}
