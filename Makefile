@@ -34,7 +34,7 @@ run: build ## build everything and start the demo: livechatd, the demo bot, the 
 	CONFIG=$(CONFIG) examples/run-demo.sh
 
 test: ## run every test with the race detector (installs Debian's chromium for the browser tests when missing)
-	@.ci/need test chromium:chromium
+	@.ci/need test chromium:chromium pg_ctlcluster:postgresql
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 
 .PHONY: faults
