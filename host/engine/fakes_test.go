@@ -366,7 +366,7 @@ func (c *claimCounter) ClaimDue(ctx context.Context, now time.Time, limit int) (
 // harness is one engine for bot "shop" (provider "fake") on a SQLite file,
 // with fake bots, channel and provider.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	path     string
 	clock    *clock
 	sig      *signal
@@ -413,7 +413,7 @@ func withStore(wrap func(host.Store) host.Store) option {
 
 const unavailable = "No agent is available right now."
 
-func newHarness(t *testing.T, options ...option) *harness {
+func newHarness(t testing.TB, options ...option) *harness {
 	t.Helper()
 	sig := &signal{}
 	h := &harness{
