@@ -550,7 +550,7 @@ func (e *Engine) agentTyping(b *Bot, s *host.Session, ev sdk.Event) {
 	if !s.State.IsOpen() {
 		return
 	}
-	d := Delivery{Client: clientOf(s), SessionID: s.ID,
+	d := Delivery{Client: clientOf(s), SessionID: s.ID, Ephemeral: true,
 		Messages: []OutMessage{{Payload: typingPayload(ev.Typing).raw(), Author: agentAuthor(ev.Message.Author)}}}
 	e.deliverEphemeral(b, "typing:"+s.ID+":"+host.NewID(), d)
 	e.opts.Metrics.event(b.Name, "agent_typing")

@@ -56,6 +56,10 @@ type (
 		Client    Client       `json:"client"`
 		SessionID string       `json:"session_id,omitempty"`
 		Messages  []OutMessage `json:"messages"`
+		// Ephemeral marks what must not be kept (a typing indicator): it
+		// comes once, outside the outbox, and a channel that keeps
+		// history (the webchat's stream) should not store it.
+		Ephemeral bool `json:"-"`
 	}
 )
 
