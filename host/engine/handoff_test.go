@@ -210,6 +210,12 @@ func TestPresence(t *testing.T) {
 	if typing := h.channel.typing("u1"); typing[0].duration != 5000 || typing[0].author.Name != "Ann" {
 		t.Errorf("typing %+v", typing)
 	}
+	for _, d := range h.channel.all() {
+		isTyping := strings.Contains(string(d.Messages[0].Payload), `"typing"`)
+		if d.Ephemeral != isTyping {
+			t.Errorf("delivery %s: ephemeral %v", d.Messages[0].Payload, d.Ephemeral)
+		}
+	}
 	msgs, err := h.db.Messages(context.Background(), s.ID)
 	if err != nil {
 		t.Fatal(err)
