@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // webchatProc starts livechatd with the bot "shop" on the built-in webchat,
@@ -232,6 +233,9 @@ func TestBrowserWebchatWidget(t *testing.T) {
 	do(t, ctx, "open again", chromedp.Click(chromedp.CSS(`button.launcher`), chromedp.FromNode(root)),
 		chromedp.WaitReady(chromedp.CSS(`livechatd-widget[data-open="true"]`)))
 	do(t, chat, "the conversation is still there", chromedp.WaitVisible(message("agent", "echo: where is my parcel?")))
+	// Escape in the chat closes the panel too.
+	do(t, chat, "Escape", chromedp.Click(chromedp.CSS(`#chat-input`)), chromedp.KeyEvent(kb.Escape))
+	do(t, ctx, "closed by Escape", chromedp.WaitReady(chromedp.CSS(`livechatd-widget[data-open="false"]`)))
 }
 
 // TestBrowserWebchatOffline: what the user sends while offline is kept,

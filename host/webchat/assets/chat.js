@@ -573,6 +573,7 @@
   }
   const close = document.getElementById("widget-close");
   if (close) close.addEventListener("click", () => notifyParent("close"));
+  if (body.dataset.embed) document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") notifyParent("close"); });
 
   identity().then((id) => {
     me = id;

@@ -14,7 +14,7 @@
   "use strict";
   var defaults = /*DEFAULTS*/{};
   var script = document.currentScript;
-  if (!script || !script.src) return;
+  if (!script || !script.src || !defaults.bot) return; // served as /chat/{bot}/widget.js only
   if (window["livechatd-widget:" + script.src]) return; // the same tag twice: one widget
   window["livechatd-widget:" + script.src] = true;
 
@@ -80,6 +80,9 @@
       host.setAttribute("data-open", open ? "true" : "false");
     }
     launcher.addEventListener("click", function () { setOpen(!panel.classList.contains("open")); });
+    document.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape" && panel.classList.contains("open")) setOpen(false);
+    });
     window.addEventListener("message", function (ev) {
       if (ev.origin !== origin || !frame || ev.source !== frame.contentWindow) return;
       if (ev.data && ev.data.livechatd === "close") setOpen(false);
