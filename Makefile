@@ -52,8 +52,10 @@ FUZZ_TARGETS := \
 	host/httpapi:FuzzDecodeEvent \
 	host/engine:FuzzSignature \
 	host/engine:FuzzParseBotReply \
+	host/engine:FuzzRouting \
 	host/webchat:FuzzVerify \
 	host/webchat:FuzzStreamLastEventID \
+	host/webchat:FuzzCleanName \
 	config:FuzzLoad \
 	plugins/gorgias:FuzzParseWebhook \
 	plugins/gorgias:FuzzHandleWebhook \

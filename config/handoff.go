@@ -35,7 +35,8 @@ type Waiting struct {
 	StillWaitingEvery time.Duration
 	// MaxWait ends the session (LIVECHAT_SESSION_NO_AGENT to the bot) when
 	// no agent wrote that long after START; at least MinWaitInterval, at
-	// most MaxSessionTimeout.
+	// most MaxSessionTimeout. Zero (the default) is off: a session waits
+	// for an agent until session_timeout, as before waiting {} existed.
 	MaxWait time.Duration
 	// Message is the "still waiting" text; NoAgent is said at max_wait.
 	Message string
@@ -46,7 +47,7 @@ type Waiting struct {
 var DefaultWaiting = Waiting{
 	Enabled:           true,
 	StillWaitingEvery: time.Minute,
-	MaxWait:           10 * time.Minute,
+	MaxWait:           0,
 	Message:           "Thanks for waiting: you are still in the queue, and an agent will be with you shortly.",
 	NoAgent:           "No agent could answer in time.",
 }

@@ -71,7 +71,7 @@ func TestHandoffDefaults(t *testing.T) {
 	if b.Waiting != config.DefaultWaiting || b.Hours != nil || b.CSAT != nil {
 		t.Errorf("defaults: waiting %+v, hours %+v, csat %+v", b.Waiting, b.Hours, b.CSAT)
 	}
-	if want := (config.Waiting{Enabled: true, StillWaitingEvery: time.Minute, MaxWait: 10 * time.Minute,
+	if want := (config.Waiting{Enabled: true, StillWaitingEvery: time.Minute, MaxWait: 0,
 		Message: config.DefaultWaiting.Message, NoAgent: config.DefaultWaiting.NoAgent}); config.DefaultWaiting != want {
 		t.Errorf("DefaultWaiting = %+v; update docs/handoff.md too", config.DefaultWaiting)
 	}

@@ -37,12 +37,14 @@ const (
 	EndExpired EndReason = "expired" // session_timeout elapsed
 	EndAdmin   EndReason = "admin"   // ended through the admin API
 	EndFailed  EndReason = "failed"  // the start never succeeded
+	// EndMaxWait: no agent wrote within the bot's waiting.max_wait.
+	EndMaxWait EndReason = "max_wait"
 )
 
 // Valid reports whether r is one of the known reasons (not the empty one).
 func (r EndReason) Valid() bool {
 	switch r {
-	case EndUser, EndAgent, EndExpired, EndAdmin, EndFailed:
+	case EndUser, EndAgent, EndExpired, EndAdmin, EndFailed, EndMaxWait:
 		return true
 	}
 	return false

@@ -401,7 +401,7 @@ func (e *Engine) waitBatch(ctx context.Context, due []*host.Outcome) (int, error
 		return 0, err
 	}
 	for i, o := range ended {
-		e.opts.Metrics.sessionClosed(o.Bot, string(host.EndExpired))
+		e.opts.Metrics.sessionClosed(o.Bot, string(host.EndMaxWait))
 		e.opts.Metrics.outcomeClosed(o)
 		e.opts.Metrics.event(o.Bot, "no_agent")
 		e.log.Info("session ended: no agent within max_wait", "bot", o.Bot, "session", endedSessions[i].ID)
@@ -414,7 +414,7 @@ func (e *Engine) waitBatch(ctx context.Context, due []*host.Outcome) (int, error
 
 // endNoAgentTx ends session s at max_wait inside tx.
 func (e *Engine) endNoAgentTx(tx host.Tx, b *Bot, s *host.Session, o *host.Outcome) error {
-	s.State, s.EndReason = host.SessionExpired, host.EndExpired
+	s.State, s.EndReason = host.SessionEnded, host.EndMaxWait
 	if err := tx.UpdateSession(s); err != nil {
 		return err
 	}

@@ -53,8 +53,8 @@ func TestHandoffWaitingAcceptance(t *testing.T) {
 	if i, j := strings.LastIndex(last, "Still waiting for an agent…"), strings.Index(last, "Sorry, nobody is free."); i < 0 || i > j {
 		t.Errorf("channel texts %q", texts)
 	}
-	if s := p.admin("/v1/sessions/" + id); s["state"] != "expired" {
-		t.Errorf("session %v, want it closed", s)
+	if s := p.admin("/v1/sessions/" + id); s["state"] != "ended" || s["end_reason"] != "max_wait" {
+		t.Errorf("session %v, want it ended for max_wait", s)
 	}
 	if got := p.say("u1", text("anyone?")); len(answerTexts(got)) != 1 || answerTexts(got)[0] != "bot: anyone?" || got["livechat"] != nil {
 		t.Errorf("after max_wait the bot answers: %v", got)
@@ -84,7 +84,7 @@ func TestHandoffWaitingSurvivesRestart(t *testing.T) {
 	p = start(t, e)
 	bot.WaitValue(t, "LIVECHAT_SESSION_NO_AGENT")
 	channel.waitText(t, "Sorry, nobody is free.")
-	if s := p.admin("/v1/sessions/" + id); s["state"] != "expired" {
+	if s := p.admin("/v1/sessions/" + id); s["state"] != "ended" || s["end_reason"] != "max_wait" {
 		t.Errorf("session %v", s)
 	}
 }
