@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/livechatd/livechatd/plugins/internal/handoff"
 	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/sdk/platform"
 )
@@ -265,6 +266,8 @@ func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
 		note = "The livechat session expired: nobody wrote for a while, and the user is back with the bot."
 	case sdk.EndAdmin:
 		note = "An administrator ended the livechat session; the bot answers the user again."
+	case sdk.EndMaxWait:
+		note = handoff.NoAgentNote
 	default:
 		note = "The customer left the chat; the bot answers them again. Messages written here no longer reach them."
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/livechatd/livechatd/plugins/internal/handoff"
 	"github.com/livechatd/livechatd/sdk"
 )
 
@@ -332,6 +333,7 @@ var endReasons = map[sdk.EndReason]string{
 	sdk.EndUser:    "The user ended the live chat.",
 	sdk.EndExpired: "The live chat expired: no message either way for the bot's session timeout.",
 	sdk.EndAdmin:   "An administrator ended the live chat.",
+	sdk.EndMaxWait: handoff.NoAgentNote,
 }
 
 // EndSession closes (or resolves, per close_status) the ticket with a

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/livechatd/livechatd/plugins/internal/handoff"
 	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/sdk/platform"
 )
@@ -163,6 +164,9 @@ func (p *Provider) EndSession(ctx context.Context, req sdk.EndRequest) error {
 		note, noteKey = b.cfg.ExpiryNote, "livechat-expired-"+req.SessionID
 	case sdk.EndUser:
 		note, noteKey = b.cfg.UserLeftNote, "livechat-user-left-"+req.SessionID
+	case sdk.EndMaxWait:
+		// Nobody answered: the user did not leave (issue 17).
+		note, noteKey = handoff.NoAgentNote, "livechat-no-agent-"+req.SessionID
 	}
 	if note = strings.TrimSpace(note); note != "" {
 		f := false

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/livechatd/livechatd/plugins/internal/handoff"
 	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/sdk/platform"
 )
@@ -356,6 +357,7 @@ var endNotes = map[sdk.EndReason]string{
 	sdk.EndUser:    "The user left the live chat: the bot answers them again, and replies here no longer reach them.",
 	sdk.EndExpired: "The live chat expired (no message for too long): replies here no longer reach the user.",
 	sdk.EndAdmin:   "An administrator of livechatd ended the live chat: replies here no longer reach the user.",
+	sdk.EndMaxWait: handoff.NoAgentNote,
 }
 
 // EndSession leaves a note saying why, then closes the conversation as the

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/livechatd/livechatd/plugins/internal/handoff"
 	"github.com/livechatd/livechatd/sdk"
 )
 
@@ -302,6 +303,7 @@ var endNotes = map[sdk.EndReason]string{
 	sdk.EndUser:    "The user ended the live chat.",
 	sdk.EndExpired: "The live chat expired: no message either way for the bot's session timeout.",
 	sdk.EndAdmin:   "The live chat was ended by a livechatd administrator.",
+	sdk.EndMaxWait: handoff.NoAgentNote,
 }
 
 // EndSession solves the ticket (solve_on_end) with a private note saying
