@@ -188,6 +188,14 @@ type Storage struct {
 	Synchronous string
 	// DSN is the PostgreSQL connection string; it usually holds a password.
 	DSN Secret
+	// Replica names this process among the replicas on one PostgreSQL
+	// database: the outbox claims it leaves when it dies are handed back
+	// when a process of the same name starts. Stable across restarts,
+	// unique among replicas; empty means DefaultReplica (PostgreSQL).
+	Replica string
+	// MaxConns is the PostgreSQL connection pool's size; 0 is the
+	// store's default (16).
+	MaxConns int
 	// DeclRange is the block's header; zero for the default storage.
 	DeclRange hcl.Range
 }

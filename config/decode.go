@@ -233,7 +233,21 @@ func (d *decoder) storage(b *hclsyntax.Block) (Storage, bool) {
 			s.Synchronous = v
 		}
 	case Postgres:
-		d.check(b.Body, section{in: in, attrs: []string{"dsn"}})
+		d.check(b.Body, section{in: in, attrs: []string{"dsn", "replica", "max_conns"}})
+		if v, a, ok := d.str(b.Body, "replica", in); ok {
+			if err := CheckReplica(v); err != nil {
+				d.errorf(a.Expr.Range(), "replica%s %s", in, err)
+			}
+			s.Replica = v
+		}
+		if v, a, ok := d.attr(b.Body, "max_conns", in, cty.Number); ok {
+			n, acc := v.AsBigFloat().Int64()
+			if !v.AsBigFloat().IsInt() || acc != big.Exact || n < 1 || n > MaxPostgresConns {
+				d.errorf(a.Expr.Range(), "max_conns%s must be a whole number from 1 to %d", in, MaxPostgresConns)
+			} else {
+				s.MaxConns = int(n)
+			}
+		}
 		if v, a, ok := d.str(b.Body, "dsn", in); ok {
 			if v == "" {
 				d.errorf(a.Expr.Range(), "dsn%s must not be empty", in)

@@ -78,12 +78,23 @@ func RegisterOutboxGauges(reg prometheus.Registerer, store OutboxCounter) {
 	reg.MustRegister(newOutboxCollector(store))
 }
 
+// RegisterSharedOutboxGauges is RegisterOutboxGauges for a store that
+// several replicas share: a scrape shows the gauges only while reporting
+// returns true, which it does on one replica at a time (host/postgres's
+// DB.Reporting), so that a sum over the replicas counts each item once.
+func RegisterSharedOutboxGauges(reg prometheus.Registerer, store OutboxCounter, reporting func() bool) {
+	c := newOutboxCollector(store)
+	c.reporting = reporting
+	reg.MustRegister(c)
+}
+
 // outboxCollector is livechat_outbox_items as one prometheus.Collector, so
 // that a scrape runs one count for every state. (Two GaugeFuncs ran a
 // count of the whole outbox each.)
 type outboxCollector struct {
-	store OutboxCounter
-	desc  *prometheus.Desc
+	store     OutboxCounter
+	desc      *prometheus.Desc
+	reporting func() bool // nil: always
 }
 
 var _ prometheus.Collector = (*outboxCollector)(nil)
@@ -103,6 +114,9 @@ func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 // both states show -1, a value no count can have, rather than failing the
 // whole scrape.
 func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.reporting != nil && !c.reporting() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	st, err := c.store.OutboxCounts(ctx)

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,6 +61,7 @@ type DB struct {
 	Now func() time.Time
 
 	pool     *pgxpool.Pool
+	locks    *pgxpool.Pool // the webchat's exchange locks (fanout.go)
 	connCfg  *pgx.ConnConfig
 	lease    time.Duration
 	replica  string
@@ -69,6 +71,9 @@ type DB struct {
 	notify   chan struct{} // a commit enqueued: tell the other replicas
 
 	records recorder // Record calls waiting to be written together
+
+	streams   streamFanout
+	reporting atomic.Bool // this replica holds reporterLock
 
 	stop     context.CancelFunc
 	listener sync.WaitGroup
@@ -111,6 +116,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		wakePoll: opts.WakePoll,
 		notify:   make(chan struct{}, 1),
 	}
+	db.streams.kick = make(chan struct{}, 1)
 	if db.lease <= 0 {
 		db.lease = 2 * time.Minute
 	}
@@ -128,12 +134,18 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		db.pool.Close()
 		return nil, err
 	}
+	db.locks, err = pgxpool.NewWithConfig(ctx, cfg.Copy())
+	if err != nil {
+		db.pool.Close()
+		return nil, unavailable("connect", err)
+	}
 	lctx, stop := context.WithCancel(context.Background())
 	db.stop = stop
 	ready := make(chan error, 1)
-	db.listener.Add(2)
+	db.listener.Add(3)
 	go db.listen(lctx, ready)
 	go db.notifier(lctx)
+	go db.streamNotifier(lctx)
 	select {
 	case err := <-ready:
 		if err != nil {
@@ -249,6 +261,9 @@ func (db *DB) Close() error {
 		db.listener.Wait()
 	}
 	db.pool.Close()
+	if db.locks != nil {
+		db.locks.Close()
+	}
 	return nil
 }
 
@@ -307,6 +322,12 @@ func (db *DB) listen(ctx context.Context, ready chan<- error) {
 		if err == nil {
 			_, err = conn.Exec(ctx, `LISTEN `+notifyChannel)
 		}
+		if err == nil {
+			_, err = conn.Exec(ctx, `LISTEN `+streamChannel)
+		}
+		if err == nil {
+			db.tryReport(ctx, conn)
+		}
 		if first {
 			first = false
 			if err != nil {
@@ -318,12 +339,14 @@ func (db *DB) listen(ctx context.Context, ready chan<- error) {
 			}
 			ready <- nil
 		} else if err == nil {
-			db.pollDue(ctx) // what was committed while we were away
+			db.pollDue(ctx)         // what was committed while we were away
+			db.callWatchers("", "") // streams that grew meanwhile
 		}
 		if err == nil {
 			backoff = 100 * time.Millisecond
 			db.receive(ctx, conn)
 		}
+		db.reporting.Store(false) // the lock goes with the connection
 		if conn != nil {
 			conn.Close(context.Background())
 		}
@@ -343,19 +366,34 @@ func (db *DB) receive(ctx context.Context, conn *pgx.Conn) {
 		cancel()
 		switch {
 		case err == nil:
-			if n.Payload != db.instance {
+			switch {
+			case n.Channel == streamChannel:
+				db.streamNotified(n.Payload)
+			case n.Payload != db.instance:
 				db.signal()
 			}
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, context.DeadlineExceeded):
 			db.pollDue(ctx)
+			db.tryReport(ctx, conn)
 			if conn.IsClosed() {
 				return
 			}
 		default:
 			return // the connection is lost: reconnect
 		}
+	}
+}
+
+// tryReport takes the reporter lock on conn unless this replica holds it.
+func (db *DB) tryReport(ctx context.Context, conn *pgx.Conn) {
+	if db.reporting.Load() || conn.IsClosed() {
+		return
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(reporterLock)).Scan(&got); err == nil && got {
+		db.reporting.Store(true)
 	}
 }
 

@@ -51,6 +51,7 @@ func (db *DB) AppendStream(ctx context.Context, bot, user, key string, entries .
 	if err != nil {
 		return nil, err
 	}
+	db.streamGrew(bot, user)
 	return seqs, nil
 }
 

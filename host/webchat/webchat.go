@@ -82,6 +82,8 @@ type Channel struct {
 	// answer come before, say, the agent's greeting their START caused.
 	inflight map[string]int
 	settled  map[string]chan struct{}
+	// locks keeps the rule across replicas (replicas.go); nil for one.
+	locks ExchangeLocks
 
 	// shutdown is closed by Shutdown: every stream ends.
 	shutdown     chan struct{}
@@ -158,6 +160,7 @@ func New(log Log, secrets map[string]string, lg hclog.Logger, opts ...Option) *C
 	c.identities = newRateLimiter(c.limits.IdentitiesPerMinute, c.now)
 	c.starts = newRateLimiter(c.limits.StartsPerMinute, c.now)
 	c.checkAppearance()
+	c.watchReplicas()
 	if c.uploads != nil {
 		c.uploads.limit = newRateLimiter(c.limits.UploadsPerMinute, c.now)
 	}
@@ -209,6 +212,7 @@ func (c *Channel) Verify(bot, user, token string) bool {
 // called, after RecordExchange: deliveries to the user wait for it.
 func (c *Channel) BeginExchange(bot, user string) (done func()) {
 	k := streamKey(bot, user)
+	across := c.holdAcross(bot, user)
 	c.mu.Lock()
 	c.inflight[k]++
 	if c.settled[k] == nil {
@@ -218,6 +222,7 @@ func (c *Channel) BeginExchange(bot, user string) (done func()) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			defer across()
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			if c.inflight[k]--; c.inflight[k] == 0 {
@@ -251,6 +256,9 @@ func (c *Channel) settle(ctx context.Context, bot, user string) error {
 func (c *Channel) Deliver(ctx context.Context, bot, key string, d engine.Delivery) error {
 	if err := c.settle(ctx, bot, d.Client.UserID); err != nil {
 		return fmt.Errorf("webchat: wait for the user's exchange: %w", err)
+	}
+	if err := c.awaitAcross(ctx, bot, d.Client.UserID); err != nil {
+		return err
 	}
 	var entries []json.RawMessage
 	user := d.Client.UserID

@@ -11,10 +11,12 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/livechatd/livechatd/config"
+	"github.com/livechatd/livechatd/host"
 	"github.com/livechatd/livechatd/host/engine"
 	"github.com/livechatd/livechatd/host/httpapi"
 	"github.com/livechatd/livechatd/host/internal/wiring"
 	"github.com/livechatd/livechatd/host/pluginhost"
+	"github.com/livechatd/livechatd/host/postgres"
 	"github.com/livechatd/livechatd/host/redact"
 	"github.com/livechatd/livechatd/host/retention"
 	"github.com/livechatd/livechatd/host/sqlite"
@@ -49,16 +51,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return diagnosticsOut(err, stderr)
 	}
+	if err := checkStorage(cfg); err != nil {
+		return printDiagnostics(stderr, err.Error())
+	}
 	log := newLogger(cfg.LogLevel, stderr)
 	warnInsecureEvents(cfg, log)
 
 	var parts running
 	defer parts.stop(log)
-	store, err := openStore(cfg)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	parts.store = store
+	if pg, ok := store.(*postgres.DB); ok {
+		log.Info("storage: postgres", "replica", pg.Replica())
+	}
 
 	plugins, err := startPlugins(ctx, cfg, log)
 	if err != nil {
@@ -88,11 +96,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		chat = webchat.New(store, secrets, log.Named("webchat"),
 			webchat.WithLimits(webchatLimits(cfg.Limits)), webchat.WithMetrics(webchat.NewMetrics(reg)),
 			// Uploads live beside the database; their URLs are the public URL's.
-			webchat.WithUploads(filepath.Join(filepath.Dir(cfg.Storage.Path), "uploads")), webchat.WithPublicURL(cfg.PublicURL))
+			webchat.WithUploads(uploadsDir(cfg, path)), webchat.WithPublicURL(cfg.PublicURL))
 	}
 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	engine.RegisterOutboxGauges(reg, store)
+	registerOutboxGauges(reg, store)
 	if err := parts.startRetention(cfg, store, reg, log); err != nil {
 		return err
 	}
@@ -141,7 +149,7 @@ type running struct {
 	engine    *engine.Engine
 	retention func() // stops the retention job and waits for it
 	plugins   *pluginhost.Manager
-	store     *sqlite.DB
+	store     serveStore
 }
 
 // stop ends each running part, in order: no request reaches an engine that
@@ -187,18 +195,67 @@ func phase(log hclog.Logger, name string, grace time.Duration, stop func(context
 	log.Info("shutdown: "+name+" stopped", "took", took)
 }
 
-// openStore opens the configured store. Its type is the concrete one: the
-// webchat streams live in it too.
-func openStore(cfg *config.File) (*sqlite.DB, error) {
+// serveStore is what serve needs of a store: host.Store, and the webchat
+// streams, the retention job's deletes and the outbox gauges' counts,
+// which host/sqlite and host/postgres both keep.
+type serveStore interface {
+	host.Store
+	webchat.Log
+	retention.Store
+	engine.OutboxCounter
+}
+
+var (
+	_ serveStore = (*sqlite.DB)(nil)
+	_ serveStore = (*postgres.DB)(nil)
+)
+
+// openStore opens the configured store. Its type has the webchat streams
+// too.
+func openStore(ctx context.Context, cfg *config.File) (serveStore, error) {
 	switch cfg.Storage.Driver {
 	case config.SQLite, "":
 		if err := os.MkdirAll(filepath.Dir(cfg.Storage.Path), 0o755); err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
 		}
 		return sqlite.Open(cfg.Storage.Path, sqlite.Options{Synchronous: cfg.Storage.Synchronous})
+	case config.Postgres:
+		ctx, cancel := context.WithTimeout(ctx, postgresOpenTimeout)
+		defer cancel()
+		db, err := postgres.Open(ctx, cfg.Storage.DSN.Value(), postgres.Options{Replica: cfg.ReplicaName(), MaxConns: cfg.Storage.MaxConns})
+		if err != nil {
+			// pgx's errors name the host and user, never the password;
+			// the DSN itself is not printed.
+			return nil, fmt.Errorf("storage \"postgres\": %w", err)
+		}
+		return db, nil
 	default:
-		return nil, fmt.Errorf("storage %q is not supported by this build yet; use storage \"sqlite\"", cfg.Storage.Driver)
+		return nil, fmt.Errorf("storage %q is not supported by this build; use storage \"sqlite\" or \"postgres\"", cfg.Storage.Driver)
 	}
+}
+
+// postgresOpenTimeout bounds connecting and migrating at start-up.
+const postgresOpenTimeout = time.Minute
+
+// uploadsDir is where the webchat keeps uploaded files: beside the SQLite
+// database, or data/uploads beside the configuration file on PostgreSQL
+// (each replica keeps the files uploaded to it: see docs/replicas.md).
+func uploadsDir(cfg *config.File, configPath string) string {
+	if cfg.Storage.Driver == config.Postgres {
+		return filepath.Join(filepath.Dir(configPath), "data", "uploads")
+	}
+	return filepath.Join(filepath.Dir(cfg.Storage.Path), "uploads")
+}
+
+// registerOutboxGauges exports livechat_outbox_items. On PostgreSQL the
+// counts are the shared store's: only the replica holding the reporter
+// lock exports them, so that summing over replicas counts each item once.
+func registerOutboxGauges(reg prometheus.Registerer, store serveStore) {
+	if pg, ok := store.(*postgres.DB); ok {
+		engine.RegisterSharedOutboxGauges(reg, store, pg.Reporting)
+		return
+	}
+	engine.RegisterOutboxGauges(reg, store)
 }
 
 // The plugin host's plugins are what reconciliation needs of a provider.
@@ -246,7 +303,7 @@ func webchatChannel(c *webchat.Channel) engine.Channel {
 }
 
 // startRetention runs the retention job (the retention block) until stop.
-func (r *running) startRetention(cfg *config.File, store *sqlite.DB, reg prometheus.Registerer, log hclog.Logger) error {
+func (r *running) startRetention(cfg *config.File, store serveStore, reg prometheus.Registerer, log hclog.Logger) error {
 	job, err := retention.New(store, retention.Policy{
 		DoneWork: cfg.Retention.DoneWork, DeadLetters: cfg.Retention.DeadLetters,
 		ProcessedEvents: cfg.Retention.ProcessedEvents, Requests: cfg.Retention.Requests,

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/livechatd/livechatd/config"
+	"github.com/livechatd/livechatd/host/postgres"
 )
 
 // validate checks the file, then launches the plugins the bots use to check
@@ -20,6 +21,9 @@ func validate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := config.Load(path)
 	if err != nil {
 		return diagnosticsOut(err, stderr)
+	}
+	if err := checkStorage(cfg); err != nil {
+		return printDiagnostics(stderr, err.Error())
 	}
 	m, err := startPlugins(ctx, cfg, newLogger("error", stderr))
 	if err != nil {
@@ -56,4 +60,18 @@ func printDiagnostics(stderr io.Writer, text string) error {
 	text = strings.TrimRight(text, "\n")
 	fmt.Fprintln(stderr, text)
 	return errReported
+}
+
+// checkStorage checks what config.Load cannot: that a postgres dsn parses
+// (without connecting). The message names the block, never the dsn.
+func checkStorage(cfg *config.File) error {
+	if cfg.Storage.Driver != config.Postgres {
+		return nil
+	}
+	if err := postgres.CheckDSN(cfg.Storage.DSN.Value()); err != nil {
+		r := cfg.Storage.DeclRange
+		return fmt.Errorf("%s:%d:%d: dsn in storage %q does not parse as a PostgreSQL connection string (URL or key=value form)",
+			r.Filename, r.Start.Line, r.Start.Column, config.Postgres)
+	}
+	return nil
 }
