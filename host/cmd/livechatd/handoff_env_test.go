@@ -172,17 +172,6 @@ func (c *handoffChannel) waitEvent(t *testing.T, event string, cond func(map[str
 	})
 }
 
-// count counts the messages with text.
-func (c *handoffChannel) count(text string) int {
-	n := 0
-	for _, s := range c.texts() {
-		if s == text {
-			n++
-		}
-	}
-	return n
-}
-
 // event posts one event of user with metadata (nil for none) and returns
 // the HTTP status and the decoded answer.
 func (p *proc) event(user string, payload, metadata map[string]any) (int, map[string]any) {
