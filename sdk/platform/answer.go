@@ -191,3 +191,29 @@ func messages(raw json.RawMessage) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// ResetHeader is an Options.RetryAfter for platforms that say when their
+// rate window resets instead of how long to wait: name holds a Unix time
+// in seconds (e.g. Intercom's X-RateLimit-Reset). Retry-After still wins
+// when the answer has one.
+func ResetHeader(name string) func(h http.Header, now time.Time) (time.Duration, bool) {
+	return func(h http.Header, now time.Time) (time.Duration, bool) {
+		if d, ok := ParseRetryAfter(h.Get("Retry-After"), now); ok {
+			return d, true
+		}
+		secs, err := strconv.ParseInt(strings.TrimSpace(h.Get(name)), 10, 64)
+		if err != nil || secs <= 0 {
+			return 0, false
+		}
+		// A reset a second or less away still needs that second: the
+		// window's edge is rounded down to the second.
+		d := time.Unix(secs, 0).Sub(now) + time.Second
+		switch {
+		case d <= time.Second:
+			return time.Second, true
+		case d > time.Hour:
+			return time.Hour, true
+		}
+		return d, true
+	}
+}

@@ -83,6 +83,16 @@ type Options struct {
 	// DefaultRetryAfter is the wait of a 429 without a readable Retry-After
 	// (default 1s); NoRetryAfter leaves it to the host's backoff.
 	DefaultRetryAfter time.Duration
+	// RetryAfter reads the wait out of an answer's headers when the
+	// platform says it its own way (default: the Retry-After header, as
+	// ParseRetryAfter reads it). ResetHeader reads a header holding the
+	// Unix time the platform's window resets, e.g. Intercom's
+	// X-RateLimit-Reset.
+	RetryAfter func(h http.Header, now time.Time) (time.Duration, bool)
+	// Retryable marks error answers the platform means as "try again" —
+	// e.g. a 409 for two updates of one record that collided — which are
+	// returned as sdk.Retryable instead of the kind their status gives.
+	Retryable func(status int, body []byte) bool
 	// Limiter spaces calls out and holds them after a 429. Share one among
 	// the clients of one platform account; nil for none.
 	Limiter *Limiter
@@ -134,6 +144,11 @@ func New(o Options) (*Client, error) {
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{}
+	}
+	if o.RetryAfter == nil {
+		o.RetryAfter = func(h http.Header, now time.Time) (time.Duration, bool) {
+			return ParseRetryAfter(h.Get("Retry-After"), now)
+		}
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
@@ -252,7 +267,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		}
 		apiErr := &Error{Name: c.o.Name, Method: method, Path: u.Path, Status: status,
 			Message: redact(oneLine(c.o.ErrorMessage(respBody)), secrets)}
-		after, hasAfter := ParseRetryAfter(header.Get("Retry-After"), c.o.Now())
+		after, hasAfter := c.o.RetryAfter(header, c.o.Now())
 		switch {
 		case status == http.StatusTooManyRequests:
 			if !hasAfter {
@@ -277,6 +292,8 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 				}
 				continue
 			}
+			return sdk.Retryable(apiErr, after)
+		case c.o.Retryable != nil && c.o.Retryable(status, respBody):
 			return sdk.Retryable(apiErr, after)
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
 			return &sdk.Error{Kind: sdk.KindUnauthorized, Err: apiErr}

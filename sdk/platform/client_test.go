@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -511,4 +512,63 @@ func FuzzErrorMessage(f *testing.F) {
 			t.Errorf("message %q: want one short line", msg)
 		}
 	})
+}
+
+// A platform that says when its window resets instead of how long to
+// wait (Intercom's X-RateLimit-Reset): ResetHeader turns it into the wait.
+func TestClientRetryAfterFromResetHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header func(now time.Time) map[string]string
+		after  time.Duration
+	}{
+		{"reset in 8 s", func(now time.Time) map[string]string {
+			return map[string]string{"X-RateLimit-Reset": strconv.FormatInt(now.Add(8*time.Second).Unix(), 10)}
+		}, 9 * time.Second},
+		{"Retry-After wins", func(now time.Time) map[string]string {
+			return map[string]string{"Retry-After": "3", "X-RateLimit-Reset": strconv.FormatInt(now.Add(8*time.Second).Unix(), 10)}
+		}, 3 * time.Second},
+		{"reset passed", func(now time.Time) map[string]string {
+			return map[string]string{"X-RateLimit-Reset": strconv.FormatInt(now.Add(-time.Minute).Unix(), 10)}
+		}, time.Second},
+		{"unreadable: the default", func(time.Time) map[string]string { return map[string]string{"X-RateLimit-Reset": "soon"} }, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &scripted{}
+			c, clk := newTestClient(t, s, func(o *platform.Options) {
+				o.RetryAfter = platform.ResetHeader("X-RateLimit-Reset")
+				o.DefaultRetryAfter = 2 * time.Second
+			})
+			s.replies = []reply{{status: 429, header: tc.header(clk.Now().Truncate(time.Second)), body: `{"type": "error.list", "errors": [{"code": "rate_limit_exceeded"}]}`}}
+			err := c.Do(context.Background(), http.MethodGet, "contacts/1", nil, nil, nil)
+			checkKind(t, err, sdk.KindRateLimited)
+			if _, after := sdk.IsRetryable(err); after != tc.after {
+				t.Errorf("wait %s, want %s", after, tc.after)
+			}
+		})
+	}
+}
+
+// A status the platform means as "try again" (Zendesk's 409 when two
+// updates of one ticket collide) is retryable when Options.Retryable says
+// so, and keeps its own kind otherwise.
+func TestClientRetryableStatus(t *testing.T) {
+	collided := func(status int, body []byte) bool {
+		return status == http.StatusConflict && strings.Contains(string(body), "try again")
+	}
+	for _, tc := range []struct {
+		body string
+		want sdk.ErrorKind
+	}{
+		{`{"error": "Conflict", "description": "The ticket was updated by someone else: try again"}`, sdk.KindUnavailable},
+		{`{"error": "Conflict", "description": "Email has already been taken"}`, sdk.KindInvalid},
+	} {
+		s := &scripted{replies: []reply{{status: 409, body: tc.body}}}
+		c, _ := newTestClient(t, s, func(o *platform.Options) { o.Retryable = collided })
+		err := c.Do(context.Background(), http.MethodPut, "tickets/1", nil, map[string]string{"status": "open"}, nil)
+		checkKind(t, err, tc.want)
+		if !strings.Contains(err.Error(), "409 Conflict") {
+			t.Errorf("error %q does not name the status", err)
+		}
+	}
 }
