@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/livechatd/livechatd/plugins/internal/handoff"
 	"github.com/livechatd/livechatd/sdk"
 )
 
@@ -35,7 +36,10 @@ var Info = sdk.Info{
 	// No RateLimit: Chatwoot documents none for its cloud, and a
 	// self-hosted Rack::Attack throttle is per IP and configurable; the
 	// host's default applies (see README.md).
-	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket},
+	// user_typing and csat are added by sdk.Serve (SendTyping,
+	// RecordRating).
+	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket,
+		sdk.CapAgentAssigned, sdk.CapAgentTyping, sdk.CapAttachments, sdk.CapRouting},
 	Schema: sdk.Schema{Attributes: []sdk.Attribute{
 		{Name: "base_url", Type: sdk.String, Required: true,
 			Description: `The root URL of the Chatwoot instance, e.g. "https://app.chatwoot.com".`},
@@ -53,27 +57,37 @@ var Info = sdk.Info{
 			Description: "How far X-Chatwoot-Timestamp may be from now for a signed webhook to be accepted."},
 		{Name: "resolve_on_end", Type: sdk.Bool, Default: true,
 			Description: "Resolve the conversation when the user ends the session or it expires."},
+		{Name: "teams", Type: sdk.MapOfString,
+			Description: `Routing: livechat team names (metadata "team", lower-cased) to Chatwoot team ids, e.g. {billing = "3"}; the conversation is created in that team.`},
+		{Name: "max_attachment_bytes", Type: sdk.Number, Default: 10 << 20,
+			Description: "The largest user file uploaded to Chatwoot (bytes); a larger one is sent as a link."},
+		{Name: "attachment_timeout", Type: sdk.Duration, Default: "20s",
+			Description: "How long downloading a user's file may take before it is sent as a link instead."},
 	}},
 	Webhooks: []sdk.WebhookSetup{{
 		Name:     "events",
 		Method:   http.MethodPost,
-		Triggers: []string{eventMessageCreated, eventStatusChanged},
+		Triggers: []string{eventMessageCreated, eventStatusChanged, eventConversationUpdated, eventTypingOn, eventTypingOff},
 		Instructions: "In Chatwoot: Settings › Integrations › Webhooks › Add new webhook; paste the URL and tick " +
-			"\"Message created\" and \"Conversation status changed\". If your Chatwoot shows the webhook's secret, " +
+			"\"Message created\" and \"Conversation status changed\" (needed), \"Conversation updated\" (the user sees the agent join) " +
+			"and \"Conversation typing on/off\" (the user sees the agent type; Chatwoot 4.x). If your Chatwoot shows the webhook's secret, " +
 			"put it in the bot's webhook_secret.",
 	}},
 }
 
 // Config is one bot's decoded config block.
 type Config struct {
-	BaseURL            string `json:"base_url"`
-	AccountID          string `json:"account_id"`
-	InboxID            string `json:"inbox_id"`
-	InboxName          string `json:"inbox_name"`
-	APIAccessToken     string `json:"api_access_token"`
-	WebhookSecret      string `json:"webhook_secret"`
-	TimestampTolerance string `json:"timestamp_tolerance"`
-	ResolveOnEnd       bool   `json:"resolve_on_end"`
+	BaseURL            string            `json:"base_url"`
+	AccountID          string            `json:"account_id"`
+	InboxID            string            `json:"inbox_id"`
+	InboxName          string            `json:"inbox_name"`
+	APIAccessToken     string            `json:"api_access_token"`
+	WebhookSecret      string            `json:"webhook_secret"`
+	TimestampTolerance string            `json:"timestamp_tolerance"`
+	ResolveOnEnd       bool              `json:"resolve_on_end"`
+	Teams              map[string]string `json:"teams"`
+	MaxAttachmentBytes float64           `json:"max_attachment_bytes"`
+	AttachmentTimeout  string            `json:"attachment_timeout"`
 }
 
 // Logger is what the plugin logs with; sdk.Logger() is one.
@@ -134,10 +148,18 @@ type bot struct {
 	name      string
 	cfg       Config
 	api       *client
+	public    *client // the public (client) API, for the user's typing
 	tolerance time.Duration
+	teams     map[string]int64 // routing: team name to Chatwoot team id
+	files     handoff.Limits
 
-	mu      sync.Mutex
-	inboxID int64 // 0 until resolved
+	// sources caches each conversation's contact source id (the public
+	// API's contact identifier), for the user's typing.
+	sources sync.Map // int64 -> string
+
+	mu         sync.Mutex
+	inboxID    int64  // 0 until resolved
+	identifier string // the inbox's public identifier, once resolved
 }
 
 // settings checks what the schema cannot: URLs and ids that parse.
@@ -166,6 +188,17 @@ func settings(cfg sdk.Config) (Config, time.Duration, sdk.Diagnostics) {
 	tolerance, err := cfg.Duration("timestamp_tolerance")
 	if err != nil || tolerance <= 0 {
 		diags = append(diags, sdk.Errorf("timestamp_tolerance", "must be a positive duration such as 5m"))
+	}
+	for name, id := range c.Teams {
+		if _, err := positiveID(id); err != nil || strings.TrimSpace(name) == "" {
+			diags = append(diags, sdk.Errorf("teams", "team %q: %q is not a Chatwoot team id (a positive number)", name, id))
+		}
+	}
+	if c.MaxAttachmentBytes < 0 {
+		diags = append(diags, sdk.Errorf("max_attachment_bytes", "must not be negative"))
+	}
+	if d, err := cfg.Duration("attachment_timeout"); err != nil || d < 0 {
+		diags = append(diags, sdk.Errorf("attachment_timeout", "must be a duration such as 20s"))
 	}
 	return c, tolerance, diags
 }
@@ -198,7 +231,16 @@ func (p *Provider) Configure(ctx context.Context, name string, cfg sdk.Config, _
 	if err != nil {
 		return sdk.Permanent(err)
 	}
-	b := &bot{name: name, cfg: c, api: api, tolerance: tolerance}
+	public, err := newPublicClient(p.http, c.BaseURL)
+	if err != nil {
+		return sdk.Permanent(err)
+	}
+	timeout, _ := cfg.Duration("attachment_timeout")
+	b := &bot{name: name, cfg: c, api: api, public: public, tolerance: tolerance, teams: map[string]int64{},
+		files: handoff.Limits{MaxBytes: int64(c.MaxAttachmentBytes), Timeout: timeout}}
+	for team, id := range c.Teams {
+		b.teams[strings.ToLower(strings.TrimSpace(team))], _ = positiveID(id)
+	}
 	if _, err := p.inbox(ctx, b); err != nil {
 		if retry, _ := sdk.IsRetryable(err); !retry {
 			return err
@@ -280,7 +322,7 @@ func (p *Provider) inbox(ctx context.Context, b *bot) (int64, error) {
 		}
 	}
 	b.mu.Lock()
-	b.inboxID = in.ID
+	b.inboxID, b.identifier = in.ID, in.InboxIdentifier
 	b.mu.Unlock()
 	p.log.Debug("chatwoot inbox", "bot", b.name, "inbox", in.ID)
 	return in.ID, nil

@@ -30,7 +30,7 @@ func TestInfo(t *testing.T) {
 		t.Fatalf("webhooks = %+v", chatwoot.Info.Webhooks)
 	}
 	w := chatwoot.Info.Webhooks[0]
-	if w.Method != http.MethodPost || !cmp.Equal(w.Triggers, []string{"message_created", "conversation_status_changed"}) ||
+	if w.Method != http.MethodPost || !cmp.Equal(w.Triggers, []string{"message_created", "conversation_status_changed", "conversation_updated", "conversation_typing_on", "conversation_typing_off"}) ||
 		!strings.Contains(w.Instructions, "Settings › Integrations › Webhooks") {
 		t.Errorf("webhook setup = %+v", w)
 	}
@@ -81,7 +81,7 @@ func TestInbox(t *testing.T) {
 		if err := chatwoot.New(chatwoot.Options{Logger: nopLogger{}}).Configure(ctx, "shop", config(t, e.f, "inbox_name", "Website livechat"), nil); err != nil {
 			t.Fatal(err)
 		}
-		want := []fake.Inbox{{ID: 1, Name: "Website livechat", ChannelType: "Channel::Api"}}
+		want := []fake.Inbox{{ID: 1, Name: "Website livechat", ChannelType: "Channel::Api", Identifier: "inbox-identifier-1"}}
 		if diff := cmp.Diff(want, e.f.Inboxes()); diff != "" {
 			t.Errorf("inboxes (-want +got):\n%s", diff)
 		}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/sdk/platform"
 )
 
@@ -43,6 +44,9 @@ type inbox struct {
 	Name                     string `json:"name"`
 	ChannelType              string `json:"channel_type"`
 	LockToSingleConversation bool   `json:"lock_to_single_conversation"`
+	// InboxIdentifier is an API inbox's identifier in the public
+	// (client) API's URLs.
+	InboxIdentifier string `json:"inbox_identifier"`
 }
 
 type contactInbox struct {
@@ -64,6 +68,21 @@ type conversation struct {
 	InboxID          int64          `json:"inbox_id"`
 	Status           string         `json:"status"`
 	CustomAttributes map[string]any `json:"custom_attributes"`
+	ContactInbox     *struct {
+		SourceID string `json:"source_id"`
+	} `json:"contact_inbox"`
+	Meta struct {
+		Assignee *agent `json:"assignee"`
+	} `json:"meta"`
+}
+
+// agent is a user's push_event_data: the conversation's meta.assignee.
+type agent struct {
+	ID            flexInt    `json:"id"`
+	Name          flexString `json:"name"`
+	AvailableName flexString `json:"available_name"`
+	AvatarURL     flexString `json:"avatar_url"`
+	Type          flexString `json:"type"`
 }
 
 type message struct {
@@ -177,6 +196,8 @@ type newConversation struct {
 	Status               string         `json:"status"`
 	CustomAttributes     map[string]any `json:"custom_attributes,omitempty"`
 	AdditionalAttributes map[string]any `json:"additional_attributes,omitempty"`
+	// TeamID is ConversationBuilder's team_id: routing.
+	TeamID int64 `json:"team_id,omitempty"`
 }
 
 func (c *client) createConversation(ctx context.Context, in newConversation) (conversation, error) {
@@ -248,6 +269,57 @@ func (c *client) toggleStatus(ctx context.Context, conv int64, status string) er
 	// and a retried call would reopen what the first one resolved.
 	if err := c.Do(ctx, http.MethodPost, fmt.Sprintf("/conversations/%d/toggle_status", conv), nil, map[string]any{"status": status}, nil); err != nil {
 		return fmt.Errorf("set the conversation %s: %w", status, err)
+	}
+	return nil
+}
+
+// newPublicClient is Chatwoot's public (client) API, which takes no token:
+// an API inbox's identifier and a contact's source id name the
+// conversation.
+func newPublicClient(hc *http.Client, baseURL string) (*client, error) {
+	api, err := platform.New(platform.Options{
+		Name:              "chatwoot public API",
+		BaseURL:           strings.TrimRight(baseURL, "/") + "/public/api/v1",
+		HTTPClient:        hc,
+		MaxBody:           1 << 20,
+		DefaultRetryAfter: platform.NoRetryAfter,
+	})
+	return &client{Client: api}, err
+}
+
+// chatwootPriorities are Conversation#priority's values, for livechat's
+// low, normal, high and urgent.
+var chatwootPriorities = map[string]string{
+	sdk.PriorityLow: "low", sdk.PriorityNormal: "medium", sdk.PriorityHigh: "high", sdk.PriorityUrgent: "urgent",
+}
+
+// setPriority is POST /conversations/{id}/toggle_priority.
+func (c *client) setPriority(ctx context.Context, conv int64, priority string) error {
+	if err := c.Do(ctx, http.MethodPost, fmt.Sprintf("/conversations/%d/toggle_priority", conv), nil, map[string]any{"priority": priority}, nil); err != nil {
+		return fmt.Errorf("set the priority: %w", err)
+	}
+	return nil
+}
+
+// setLabels is POST /conversations/{id}/labels, which sets the
+// conversation's labels to the list given.
+func (c *client) setLabels(ctx context.Context, conv int64, labels []string) error {
+	if err := c.Do(ctx, http.MethodPost, fmt.Sprintf("/conversations/%d/labels", conv), nil, map[string]any{"labels": labels}, nil); err != nil {
+		return fmt.Errorf("set the labels: %w", err)
+	}
+	return nil
+}
+
+// toggleTyping is the public API's toggle_typing: the contact typing
+// (on) or not (off), which Chatwoot shows the agents.
+func (c *client) toggleTyping(ctx context.Context, inboxIdentifier, sourceID string, conv int64, on bool) error {
+	status := "off"
+	if on {
+		status = "on"
+	}
+	path := fmt.Sprintf("/inboxes/%s/contacts/%s/conversations/%d/toggle_typing", url.PathEscape(inboxIdentifier), url.PathEscape(sourceID), conv)
+	if err := c.Do(ctx, http.MethodPost, path, nil, map[string]any{"typing_status": status}, nil); err != nil {
+		return fmt.Errorf("toggle typing: %w", err)
 	}
 	return nil
 }

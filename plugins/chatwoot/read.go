@@ -52,6 +52,11 @@ func (p *Provider) ReadSession(ctx context.Context, req sdk.ReadRequest) (sdk.Re
 	ref := strconv.FormatInt(conv, 10)
 	cursor := after
 	var events []sdk.Event
+	// The assignee is an agent joined, with the webhook's id: a lost
+	// conversation_updated is caught up, a seen one dropped as a replay.
+	if ev, ok := joined(cv.Meta.Assignee, req.SessionID, ref); ok {
+		events = append(events, ev)
+	}
 	complete := false
 	for range maxReadPages {
 		page, err := b.api.messagesAfter(ctx, conv, cursor)

@@ -57,6 +57,10 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 	if err != nil {
 		return sdk.StartResult{}, err
 	}
+	b.sources.Store(conv.ID, sourceID)
+	if err := p.route(ctx, b, conv.ID, req.Routing); err != nil {
+		return sdk.StartResult{}, fmt.Errorf("routing: %w", err)
+	}
 	// The transcript is a private note: it is context, written by neither
 	// the user nor an agent. As an incoming message it would put the bot's
 	// words in the customer's mouth; as an outgoing one Chatwoot would show
@@ -166,9 +170,9 @@ func (p *Provider) conversation(ctx context.Context, b *bot, inboxID, contactID 
 	if req.User.ChannelID != "" {
 		attrs[attrChannel] = req.User.ChannelID
 	}
-	c, err := b.api.createConversation(ctx, newConversation{
-		SourceID: sourceID, InboxID: inboxID, ContactID: contactID, Status: "open", CustomAttributes: attrs,
-	})
+	in := newConversation{SourceID: sourceID, InboxID: inboxID, ContactID: contactID, Status: "open", CustomAttributes: attrs}
+	b.routeNew(&in, req.Routing)
+	c, err := b.api.createConversation(ctx, in)
 	if err != nil {
 		return c, false, err
 	}
@@ -232,7 +236,15 @@ func (p *Provider) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.Se
 	if key == "" {
 		key = req.Message.ID
 	}
-	m, err := p.postUser(ctx, b, conv, key, req.Message, key != "")
+	var m message
+	if a := req.Message.Attachment; a != nil && a.URL != "" && (req.Message.ContentType == "image" || req.Message.ContentType == "file") {
+		if key == "" {
+			key = "file:" + a.URL
+		}
+		m, err = p.postFile(ctx, b, conv, key, req.Message)
+	} else {
+		m, err = p.postUser(ctx, b, conv, key, req.Message, key != "")
+	}
 	if err != nil || m.ID == 0 {
 		return sdk.SendResult{}, err
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,14 @@ import (
 const (
 	eventMessageCreated = "message_created"
 	eventStatusChanged  = "conversation_status_changed"
+	// conversation_updated carries the conversation with meta.assignee:
+	// an agent assigned is an agent joined.
+	eventConversationUpdated = "conversation_updated"
+	// conversation_typing_on/off: {event, user (User#webhook_data or a
+	// contact's), conversation (webhook_data), is_private}
+	// (WebhookListener#handle_typing_status).
+	eventTypingOn  = "conversation_typing_on"
+	eventTypingOff = "conversation_typing_off"
 )
 
 // The headers of a Chatwoot webhook delivery.
@@ -53,6 +63,7 @@ func (p *Provider) HandleWebhook(_ context.Context, req sdk.WebhookRequest) (sdk
 		account:  accountOf(b),
 		inbox:    b.knownInbox(),
 		delivery: header(req.Header, headerDelivery),
+		now:      p.now(),
 	})
 	if err != nil {
 		return sdk.WebhookResult{}, sdk.Permanent(fmt.Errorf("chatwoot webhook: %w", err))
@@ -85,6 +96,7 @@ type scope struct {
 	account  int64 // 0: any
 	inbox    int64 // 0: not known yet, any
 	delivery string
+	now      time.Time // when the delivery arrived
 }
 
 // webhookBody is the part of Chatwoot's webhook payloads the plugin reads.
@@ -107,16 +119,26 @@ type webhookBody struct {
 	} `json:"account"`
 	Attachments []attachment `json:"attachments"`
 
-	// conversation_status_changed
+	// conversation_status_changed, conversation_updated
 	Status           flexString `json:"status"`
 	InboxID          flexInt    `json:"inbox_id"`
 	CustomAttributes flexObject `json:"custom_attributes"`
+	Meta             *struct {
+		Assignee *agent `json:"assignee"`
+	} `json:"meta"`
+
+	// conversation_typing_on/off
+	User      *sender  `json:"user"`
+	IsPrivate flexBool `json:"is_private"`
 }
 
 type conversationW struct {
 	ID               flexInt    `json:"id"`
 	InboxID          flexInt    `json:"inbox_id"`
 	CustomAttributes flexObject `json:"custom_attributes"`
+	Meta             *struct {
+		Assignee *agent `json:"assignee"`
+	} `json:"meta"`
 }
 
 type sender struct {
@@ -128,6 +150,7 @@ type sender struct {
 type attachment struct {
 	FileType flexString `json:"file_type"`
 	DataURL  flexString `json:"data_url"`
+	FileSize flexInt    `json:"file_size"`
 }
 
 // parseWebhook turns one delivery's body into events for the bot.
@@ -145,8 +168,83 @@ func parseWebhook(body []byte, sc scope) ([]sdk.Event, error) {
 		return agentMessages(w, sc), nil
 	case eventStatusChanged:
 		return resolved(w, sc), nil
+	case eventConversationUpdated:
+		return assigned(w, sc), nil
+	case eventTypingOn, eventTypingOff:
+		return typing(w, sc, w.Event == eventTypingOn), nil
 	}
 	return nil, nil
+}
+
+// assigned is the event of a conversation_updated of a livechat
+// conversation with an agent assigned: the agent joined. Its id names the
+// conversation and the agent, so any later update with the same assignee
+// (labels, priority...) is the same event, and a read back of the
+// conversation (ReadSession) finds it again under the same id; another
+// agent assigned is a new one.
+func assigned(w webhookBody, sc scope) []sdk.Event {
+	if w.ID <= 0 || w.Meta == nil {
+		return nil
+	}
+	session := livechat(sc, 0, int64(w.InboxID), w.CustomAttributes)
+	if session == "" {
+		return nil
+	}
+	if ev, ok := joined(w.Meta.Assignee, session, strconv.FormatInt(int64(w.ID), 10)); ok {
+		return []sdk.Event{ev}
+	}
+	return nil
+}
+
+// joined is the agent-joined event of a conversation's assignee, when it
+// is a user (not an agent bot or a team).
+func joined(a *agent, session, ref string) (sdk.Event, bool) {
+	if a == nil || a.ID <= 0 || (a.Type != "" && a.Type != "user") {
+		return sdk.Event{}, false
+	}
+	author := sdk.Author{Type: sdk.AuthorAgent, Name: string(a.AvailableName), ID: strconv.FormatInt(int64(a.ID), 10)}
+	if author.Name == "" {
+		author.Name = string(a.Name)
+	}
+	if u := string(a.AvatarURL); strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		author.AvatarURL = u
+	}
+	return sdk.Event{ID: fmt.Sprintf("assignee:%s:%d", ref, int64(a.ID)), Type: sdk.EventAgentJoined, SessionID: session, Ref: ref,
+		Message: sdk.Message{ContentType: "text", Content: map[string]any{}, Author: author}}, true
+}
+
+// typing is the event of a conversation_typing_on/off: an agent (a user,
+// not the contact) typing a public reply (not a private note) in a
+// livechat conversation. Chatwoot gives a typing event no id: the
+// delivery's (X-Chatwoot-Delivery, from the versions that sign), else one
+// made of the conversation, the state and the time it arrived, so each is
+// applied once (typing is never stored).
+func typing(w webhookBody, sc scope, on bool) []sdk.Event {
+	if w.Conversation == nil || w.User == nil || w.User.Type != "user" || bool(w.IsPrivate) {
+		return nil
+	}
+	conv := w.Conversation
+	session := livechat(sc, 0, int64(conv.InboxID), conv.CustomAttributes)
+	if session == "" || conv.ID <= 0 {
+		return nil
+	}
+	ref := strconv.FormatInt(int64(conv.ID), 10)
+	author := sdk.Author{Type: sdk.AuthorAgent, Name: string(w.User.Name), ID: strconv.FormatInt(int64(w.User.ID), 10)}
+	if conv.Meta != nil && conv.Meta.Assignee != nil && conv.Meta.Assignee.ID == w.User.ID {
+		if ev, ok := joined(conv.Meta.Assignee, session, ref); ok {
+			author = ev.Message.Author // the assignee's push data has the avatar
+		}
+	}
+	id := sc.delivery
+	if id == "" {
+		id = fmt.Sprintf("%d", sc.now.UnixNano())
+	}
+	state := "off"
+	if on {
+		state = "on"
+	}
+	return []sdk.Event{{ID: fmt.Sprintf("typing:%s:%s:%s", ref, state, id), Type: sdk.EventAgentTyping, SessionID: session, Ref: ref,
+		Typing: on, Message: sdk.Message{ContentType: "typing", Content: map[string]any{}, Author: author}}}
 }
 
 // livechat returns the session a conversation is for, or "" when it is
@@ -241,13 +339,7 @@ func messageEvents(w chatMessage, session, ref, delivery string) []sdk.Event {
 		if a.DataURL == "" {
 			continue
 		}
-		kind := string(a.FileType)
-		switch kind {
-		case "image", "audio", "video", "file":
-		default:
-			kind = "file"
-		}
-		msgs = append(msgs, sdk.Message{ContentType: kind, Content: map[string]any{"url": string(a.DataURL)}})
+		msgs = append(msgs, fileMessage(a))
 	}
 	// Whole seconds: the API renders created_at as unix seconds, the
 	// webhook with milliseconds; the same message has one time.
@@ -436,4 +528,29 @@ func (m *messageType) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// fileMessage is an agent's attachment as the user gets it: an image
+// message for Chatwoot's file_type image, a file message for any other
+// (audio, video, file), with content.url, the name (the data_url's last
+// segment) and the size, and the same in Attachment.
+func fileMessage(a attachment) sdk.Message {
+	kind := "file"
+	if a.FileType == "image" {
+		kind = "image"
+	}
+	att := &sdk.Attachment{URL: string(a.DataURL), Size: max(int64(a.FileSize), 0)}
+	if u, err := url.Parse(att.URL); err == nil {
+		if name, err := url.PathUnescape(path.Base(u.Path)); err == nil && name != "." && name != "/" {
+			att.Name = name
+		}
+	}
+	content := map[string]any{"url": att.URL}
+	if att.Name != "" {
+		content["name"] = att.Name
+	}
+	if att.Size > 0 {
+		content["size"] = att.Size
+	}
+	return sdk.Message{ContentType: kind, Content: content, Attachment: att}
 }

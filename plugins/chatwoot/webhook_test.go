@@ -92,7 +92,7 @@ func TestWebhookEvents(t *testing.T) {
 		{"attachments", msg, func(m map[string]any) {
 			m["content"] = "Here is the label"
 			m["attachments"] = []any{
-				map[string]any{"id": 1, "file_type": "image", "data_url": "https://cw.example/label.png"},
+				map[string]any{"id": 1, "file_type": "image", "data_url": "https://cw.example/label.png", "file_size": 2048},
 				map[string]any{"id": 2, "file_type": "file", "data_url": "https://cw.example/invoice.pdf"},
 				map[string]any{"id": 3, "file_type": "location", "data_url": ""},
 			}
@@ -100,12 +100,14 @@ func TestWebhookEvents(t *testing.T) {
 			{ID: "message:101", Type: sdk.EventAgentMessage, SessionID: "sess-1", Ref: "7", Message: agent("101", "Here is the label")},
 			{ID: "message:101:1", Type: sdk.EventAgentMessage, SessionID: "sess-1", Ref: "7", Message: func() sdk.Message {
 				m := agent("101:1", "")
-				m.ContentType, m.Content = "image", map[string]any{"url": "https://cw.example/label.png"}
+				m.ContentType, m.Content = "image", map[string]any{"url": "https://cw.example/label.png", "name": "label.png", "size": int64(2048)}
+				m.Attachment = &sdk.Attachment{URL: "https://cw.example/label.png", Name: "label.png", Size: 2048}
 				return m
 			}()},
 			{ID: "message:101:2", Type: sdk.EventAgentMessage, SessionID: "sess-1", Ref: "7", Message: func() sdk.Message {
 				m := agent("101:2", "")
-				m.ContentType, m.Content = "file", map[string]any{"url": "https://cw.example/invoice.pdf"}
+				m.ContentType, m.Content = "file", map[string]any{"url": "https://cw.example/invoice.pdf", "name": "invoice.pdf"}
+				m.Attachment = &sdk.Attachment{URL: "https://cw.example/invoice.pdf", Name: "invoice.pdf"}
 				return m
 			}()},
 		}},
@@ -116,6 +118,28 @@ func TestWebhookEvents(t *testing.T) {
 		{"resolved, not a livechat", status, func(m map[string]any) { delete(m, "custom_attributes") }, nil},
 		{"resolved, another inbox", status, func(m map[string]any) { m["inbox_id"] = 9 }, nil},
 		{"conversation created", "conversation_created.json", nil, nil},
+		// Issue 17: the assignee of a conversation_updated joined (by
+		// available_name, with the avatar); an unassigned or bot-assigned
+		// conversation says nothing.
+		{"agent assigned", status, func(m map[string]any) {
+			m["event"] = "conversation_updated"
+			m["status"] = "open"
+			m["meta"].(map[string]any)["assignee"].(map[string]any)["avatar_url"] = "https://cw.example/ann.png"
+		}, []sdk.Event{{ID: "assignee:7:3", Type: sdk.EventAgentJoined, SessionID: "sess-1", Ref: "7", Message: sdk.Message{ContentType: "text",
+			Content: map[string]any{}, Author: sdk.Author{Type: sdk.AuthorAgent, Name: "Ann", ID: "3", AvatarURL: "https://cw.example/ann.png"}}}}},
+		{"unassigned", status, func(m map[string]any) {
+			m["event"] = "conversation_updated"
+			m["meta"].(map[string]any)["assignee"] = nil
+		}, nil},
+		{"assigned, not a livechat", status, func(m map[string]any) { m["event"] = "conversation_updated"; delete(m, "custom_attributes") }, nil},
+		{"agent typing", status, typingBody("conversation_typing_on", "user", false), []sdk.Event{{ID: "typing:7:on:d-1", Type: sdk.EventAgentTyping,
+			SessionID: "sess-1", Ref: "7", Typing: true, Message: sdk.Message{ContentType: "typing", Content: map[string]any{},
+				Author: sdk.Author{Type: sdk.AuthorAgent, Name: "Ann", ID: "3"}}}}},
+		{"agent stopped typing", status, typingBody("conversation_typing_off", "user", false), []sdk.Event{{ID: "typing:7:off:d-1", Type: sdk.EventAgentTyping,
+			SessionID: "sess-1", Ref: "7", Message: sdk.Message{ContentType: "typing", Content: map[string]any{},
+				Author: sdk.Author{Type: sdk.AuthorAgent, Name: "Ann", ID: "3"}}}}},
+		{"agent typing a private note", status, typingBody("conversation_typing_on", "user", true), nil},
+		{"the contact typing", status, typingBody("conversation_typing_on", "contact", false), nil},
 		{"widget triggered", "webwidget_triggered.json", nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,5 +306,24 @@ func TestWebhooksFromTheFake(t *testing.T) {
 	// Every message of the conversation was delivered, echoes and notes too.
 	if n, m := len(e.f.Deliveries()), len(e.f.Messages(conv)); n < m {
 		t.Errorf("%d deliveries for %d messages", n, m)
+	}
+}
+
+// typingBody turns a conversation payload into a conversation_typing_on/off
+// one as WebhookListener#handle_typing_status sends it: the user's
+// webhook_data, the conversation's, is_private.
+func typingBody(event, userType string, private bool) func(m map[string]any) {
+	return func(m map[string]any) {
+		cv := map[string]any{}
+		for k, v := range m {
+			cv[k] = v
+		}
+		for k := range m {
+			delete(m, k)
+		}
+		m["event"] = event
+		m["user"] = map[string]any{"id": 3, "name": "Ann Agent", "email": "ann@example.com", "type": userType}
+		m["conversation"] = cv
+		m["is_private"] = private
 	}
 }

@@ -91,6 +91,9 @@ type Server struct {
 	conversations  []*Conversation
 	messages       []*Message
 	canned         map[string]string
+	teams          []*Team
+	typing         []Typing
+	blobs          map[string]*Attachment
 	faults         []*Fault
 	requests       []Request
 
@@ -117,6 +120,9 @@ type Inbox struct {
 	// that has a conversation returns that one (the first), whatever its
 	// status, instead of creating one (ConversationBuilder).
 	LockToSingleConversation bool
+	// Identifier is an API inbox's identifier, which names it in the
+	// public API's URLs (Channel::Api#identifier).
+	Identifier string
 }
 
 // Contact is a contact of the account.
@@ -150,6 +156,11 @@ type Conversation struct {
 	AdditionalAttributes map[string]any
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
+	// Routing and presence (issue 17).
+	TeamID     int64
+	Priority   string // "", low, medium, high, urgent
+	Labels     []string
+	AssigneeID int64
 }
 
 // Message is a message of a conversation.
@@ -171,6 +182,12 @@ type Message struct {
 type Attachment struct {
 	FileType string // image, audio, video, file, location...
 	DataURL  string
+	// Name, MIME, Size and Data are an uploaded file's (multipart
+	// attachments[]); Data is served at DataURL.
+	Name string
+	MIME string
+	Size int64
+	Data []byte
 }
 
 // Sender is who wrote a message: a contact, or a user (an agent, or the
@@ -184,6 +201,7 @@ type Sender struct {
 type user struct {
 	ID          int64
 	Name, Email string
+	AvatarURL   string
 }
 
 // Request is one API request the fake answered.
@@ -217,6 +235,7 @@ func New(t testing.TB, opts Options) *Server {
 		opts:       opts,
 		ids:        map[string]int64{},
 		canned:     map[string]string{SignOffShortCode: SignOffContent},
+		blobs:      map[string]*Attachment{},
 		secret:     opts.Secret,
 		webhookURL: opts.WebhookURL,
 		done:       make(chan struct{}),
@@ -267,6 +286,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET "+a+"/conversations/{id}/messages", s.listMessages)
 	mux.HandleFunc("POST "+a+"/conversations/{id}/messages", s.postMessage)
 	mux.HandleFunc("POST "+a+"/conversations/{id}/toggle_status", s.toggleStatus)
+	mux.HandleFunc("POST "+a+"/conversations/{id}/toggle_priority", s.togglePriority)
+	mux.HandleFunc("POST "+a+"/conversations/{id}/labels", s.postLabels)
+	mux.HandleFunc("POST /public/api/v1/inboxes/{inbox}/contacts/{contact}/conversations/{id}/toggle_typing", s.publicToggleTyping)
+	mux.HandleFunc("GET /rails/active_storage/blobs/redirect/{blob}/{name}", s.getBlob)
 	mux.HandleFunc("GET "+a+"/canned_responses", s.listCanned)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "Resource could not be found"})
@@ -289,6 +312,17 @@ func (s *Server) routes() http.Handler {
 
 // serve authenticates, applies injected faults, and routes.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux http.Handler) {
+	if strings.HasPrefix(r.URL.Path, "/public/api/v1/") || strings.HasPrefix(r.URL.Path, "/rails/active_storage/") {
+		// The public (client) API and file URLs take no token: the
+		// inbox identifier and the contact's source id, or the blob's
+		// signed id, are the credentials.
+		if f := s.fault(r); f != nil {
+			writeJSON(w, f.Status, map[string]any{"error": http.StatusText(f.Status)})
+			return
+		}
+		mux.ServeHTTP(w, r)
+		return
+	}
 	token := r.Header.Get("api_access_token")
 	switch {
 	case token == "":
@@ -456,6 +490,9 @@ func (s *Server) postInbox(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) addInbox(name, channelType string) *Inbox {
 	in := &Inbox{ID: s.nextID("inboxes"), Name: name, ChannelType: channelType}
+	if channelType == "Channel::Api" {
+		in.Identifier = fmt.Sprintf("inbox-identifier-%d", in.ID)
+	}
 	s.inboxes = append(s.inboxes, in)
 	return in
 }
@@ -474,7 +511,7 @@ func (s *Server) inboxJSON(in *Inbox) map[string]any {
 		"id": in.ID, "name": in.Name, "channel_id": in.ID, "channel_type": in.ChannelType,
 		"avatar_url": "", "webhook_url": nil, "greeting_enabled": false, "greeting_message": nil,
 		"enable_auto_assignment": true, "working_hours_enabled": false, "allow_messages_after_resolved": true,
-		"lock_to_single_conversation": in.LockToSingleConversation,
+		"lock_to_single_conversation": in.LockToSingleConversation, "inbox_identifier": nullable(in.Identifier),
 	}
 }
 
@@ -695,6 +732,7 @@ func (s *Server) postConversation(w http.ResponseWriter, r *http.Request) {
 		Status               string         `json:"status"`
 		CustomAttributes     map[string]any `json:"custom_attributes"`
 		AdditionalAttributes map[string]any `json:"additional_attributes"`
+		TeamID               int64          `json:"team_id"`
 		Message              *struct {
 			Content string `json:"content"`
 		} `json:"message"`
@@ -736,10 +774,15 @@ func (s *Server) postConversation(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if body.TeamID != 0 && s.team(body.TeamID) == nil {
+		// Conversation belongs_to :team: an unknown team fails validation.
+		invalid(w, "Team must exist", "team")
+		return
+	}
 	now := s.now()
 	cv := &Conversation{ID: s.nextID("conversations"), InboxID: link.InboxID, ContactID: link.ContactID, SourceID: link.SourceID,
 		Status: body.Status, CustomAttributes: body.CustomAttributes, AdditionalAttributes: body.AdditionalAttributes,
-		CreatedAt: now, UpdatedAt: now}
+		CreatedAt: now, UpdatedAt: now, TeamID: body.TeamID}
 	s.conversations = append(s.conversations, cv)
 	s.emit("conversation_created", s.conversationEvent(cv, "conversation_created"), 0, cv.ID)
 	if body.Message != nil && body.Message.Content != "" {
@@ -838,9 +881,10 @@ func (s *Server) conversationJSON(cv *Conversation) map[string]any {
 		"id": cv.ID, "account_id": s.opts.AccountID, "inbox_id": cv.InboxID, "status": cv.Status,
 		"custom_attributes": object(cv.CustomAttributes), "additional_attributes": object(cv.AdditionalAttributes),
 		"contact_inbox": map[string]any{"source_id": cv.SourceID},
-		"meta":          map[string]any{"sender": contact, "channel": in.ChannelType, "assignee": nil, "hmac_verified": false},
-		"channel":       in.ChannelType, "messages": []any{}, "labels": []any{}, "unread_count": 0, "can_reply": true,
-		"priority": nil, "snoozed_until": nil, "agent_last_seen_at": 0, "contact_last_seen_at": 0,
+		"meta": map[string]any{"sender": contact, "channel": in.ChannelType, "assignee": s.assigneeJSON(cv.AssigneeID),
+			"team": s.teamJSON(cv.TeamID), "hmac_verified": false},
+		"channel": in.ChannelType, "messages": []any{}, "labels": labelsJSON(cv.Labels), "unread_count": 0, "can_reply": true,
+		"priority": nullable(cv.Priority), "snoozed_until": nil, "agent_last_seen_at": 0, "contact_last_seen_at": 0,
 		"created_at": cv.CreatedAt.Unix(), "timestamp": last.Unix(), "updated_at": float64(cv.UpdatedAt.UnixMilli()) / 1000,
 	}
 }
@@ -946,7 +990,30 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		ContentAttributes json.RawMessage `json:"content_attributes"`
 		EchoID            string          `json:"echo_id"`
 	}
-	if !decode(w, r, &body) {
+	var files []Attachment
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		// The dashboard's (and an API client's) way to attach files:
+		// multipart fields, the files as attachments[].
+		var ok bool
+		if files, ok = s.parseMultipart(w, r); !ok {
+			return
+		}
+		f := r.MultipartForm.Value
+		val := func(k string) string {
+			if v := f[k]; len(v) > 0 {
+				return v[0]
+			}
+			return ""
+		}
+		body.Content, body.ContentType, body.EchoID = val("content"), val("content_type"), val("echo_id")
+		body.Private = val("private") == "true"
+		if mt := val("message_type"); mt != "" {
+			body.MessageType, _ = json.Marshal(mt)
+		}
+		if ca := val("content_attributes"); ca != "" {
+			body.ContentAttributes, _ = json.Marshal(ca)
+		}
+	} else if !decode(w, r, &body) {
 		return
 	}
 	mt, ok := parseMessageType(body.MessageType)
@@ -966,7 +1033,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		unprocessable(w, "content_attributes must be an object")
 		return
 	}
-	if strings.TrimSpace(body.Content) == "" {
+	if strings.TrimSpace(body.Content) == "" && len(files) == 0 {
 		invalid(w, "Content can't be blank", "content")
 		return
 	}
@@ -981,7 +1048,8 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		unprocessable(w, "Incoming messages are only allowed in Api inboxes")
 		return
 	}
-	m := &Message{Content: body.Content, ContentType: body.ContentType, MessageType: mt, Private: body.Private, ContentAttributes: attrs}
+	m := &Message{Content: body.Content, ContentType: body.ContentType, MessageType: mt, Private: body.Private, ContentAttributes: attrs,
+		Attachments: files}
 	if mt == "incoming" {
 		c := s.contact(cv.ContactID)
 		m.Sender = Sender{Type: "contact", ID: c.ID, Name: c.Name}
@@ -1076,8 +1144,9 @@ func (s *Server) senderJSON(sd Sender) any {
 				email = u.Email
 			}
 		}
-		return map[string]any{"id": sd.ID, "name": sd.Name, "available_name": s.availableName(sd.ID), "avatar_url": "",
-			"type": "user", "availability_status": "online", "thumbnail": "", "email": email}
+		avatar := s.avatarOf(sd.ID)
+		return map[string]any{"id": sd.ID, "name": sd.Name, "available_name": s.availableName(sd.ID), "avatar_url": avatar,
+			"type": "user", "availability_status": "online", "thumbnail": avatar, "email": email}
 	}
 	return nil
 }
@@ -1136,8 +1205,12 @@ func attachmentsJSON(m *Message) any {
 	}
 	out := make([]any, 0, len(m.Attachments))
 	for i, a := range m.Attachments {
+		size := a.Size
+		if size == 0 {
+			size = 1024
+		}
 		out = append(out, map[string]any{"id": m.ID*10 + int64(i), "message_id": m.ID, "file_type": a.FileType,
-			"data_url": a.DataURL, "thumb_url": "", "file_size": 1024})
+			"data_url": a.DataURL, "thumb_url": "", "file_size": size})
 	}
 	return out
 }

@@ -50,7 +50,8 @@ type Attempt struct {
 	Replay bool
 }
 
-var allEvents = []string{"conversation_created", "conversation_status_changed", "message_created"}
+var allEvents = []string{"conversation_created", "conversation_status_changed", "message_created",
+	"conversation_updated", "conversation_typing_on", "conversation_typing_off"}
 
 // emit queues a webhook; the caller holds s.mu.
 func (s *Server) emit(event string, payload map[string]any, messageID, convID int64) {
