@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/livechatd/livechatd/host"
@@ -33,8 +34,14 @@ const expiryBatch = 500
 // the engine's clock, and returns how many it expired. The provider closes
 // the ticket; the bot hears LIVECHAT_SESSION_EXPIRED now ("immediate") or
 // before the user's next event ("next_message"). Sessions are expired in
-// batches, each batch one transaction with the work it causes.
+// batches, each batch one transaction with the work it causes. On a store
+// whose transactions claim expiries (ExpiryClaimer: PostgreSQL), each
+// batch is claimed inside its transaction, so that replicas split the due
+// sessions and each is expired once.
 func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
+	if e.claimsExpiries() {
+		return e.expireClaimed(ctx)
+	}
 	n := 0
 	for {
 		due, err := e.store.DueExpiries(ctx, e.now(), expiryBatch)
@@ -57,19 +64,74 @@ func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
 	}
 }
 
+// ExpiryClaimer is a Tx that claims due expiries (host/postgres): it
+// returns due open sessions locked for the transaction, skipping those
+// another transaction holds, so that replicas on one database split the
+// due sessions instead of waiting for each other. A store whose
+// transactions do so says ClaimsExpiries.
+type ExpiryClaimer interface {
+	ClaimDueExpiries(now time.Time, limit int) ([]*host.Session, error)
+}
+
+// claimsExpiries reports whether the store's transactions are
+// ExpiryClaimers.
+func (e *Engine) claimsExpiries() bool {
+	c, ok := e.store.(interface{ ClaimsExpiries() bool })
+	return ok && c.ClaimsExpiries()
+}
+
+// expireClaimed is ExpireDue on a store that claims due expiries: each
+// batch is claimed and expired in one transaction.
+func (e *Engine) expireClaimed(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		claimed := 0
+		expired, err := e.expireTx(ctx, func(tx host.Tx, now time.Time) ([]*host.Session, error) {
+			c, ok := tx.(ExpiryClaimer)
+			if !ok {
+				return nil, fmt.Errorf("expire: the store says it claims expiries, its transaction %T does not", tx)
+			}
+			due, err := c.ClaimDueExpiries(now, expiryBatch)
+			claimed = len(due)
+			return due, err
+		})
+		n += expired
+		if err != nil || claimed == 0 {
+			return n, err
+		}
+	}
+}
+
 // expire expires the sessions of due that are still open and idle, in one
 // transaction, and returns how many it expired.
 func (e *Engine) expire(ctx context.Context, due []*host.Session) (int, error) {
+	return e.expireTx(ctx, func(tx host.Tx, _ time.Time) ([]*host.Session, error) {
+		out := make([]*host.Session, 0, len(due))
+		for _, d := range due {
+			s, err := tx.Session(d.ID)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	})
+}
+
+// expireTx expires, in one transaction, the sessions that read returns
+// (read inside it) that are still open and idle, and returns how many it
+// expired.
+func (e *Engine) expireTx(ctx context.Context, read func(tx host.Tx, now time.Time) ([]*host.Session, error)) (int, error) {
 	var expired []*host.Session
 	var outcomes []*host.Outcome
 	err := e.store.Tx(ctx, func(tx host.Tx) error {
 		expired, outcomes = expired[:0], outcomes[:0]
 		now := e.now()
-		for _, d := range due {
-			s, err := tx.Session(d.ID)
-			if err != nil {
-				return err
-			}
+		due, err := read(tx, now)
+		if err != nil {
+			return err
+		}
+		for _, s := range due {
 			if !s.State.IsOpen() || s.ExpiresAt.After(now) {
 				continue // a message came in meanwhile
 			}
