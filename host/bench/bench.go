@@ -51,13 +51,16 @@ type Options struct {
 	Plugins, Starts int
 	// Synchronous is SQLite's synchronous level ("normal").
 	Synchronous string
+	// PostgresDSN is the server of the postgres phase (a URL; each row
+	// creates a database of its own on it); empty: a throwaway cluster.
+	PostgresDSN string
 	// Backlogs are the backlog phase's pending item counts (10,000,
 	// 100,000 and 1,000,000), BacklogItems how many items are claimed and
 	// completed at each (2,000).
 	Backlogs     []int
 	BacklogItems int
 	// Phases selects phases by name (startup, bot, livechat, memory,
-	// expiry, backlog); empty runs them all.
+	// expiry, backlog, postgres); empty runs them all.
 	Phases []string
 	// CPUProfile, when set, receives a CPU profile of this process while
 	// it runs the in-process mode (b): the host's own code under the
@@ -83,7 +86,7 @@ func Short() Options {
 }
 
 // Phase names, in the order they run.
-var allPhases = []string{"startup", "bot", "livechat", "memory", "expiry", "backlog"}
+var allPhases = []string{"startup", "bot", "livechat", "memory", "expiry", "backlog", "postgres"}
 
 // Figure is one line of the table.
 type Figure struct {
@@ -202,6 +205,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if contains(opts.Phases, "backlog") {
 		steps = append(steps, step{"backlog", h.backlog})
+	}
+	if contains(opts.Phases, "postgres") {
+		steps = append(steps, step{"postgres", h.postgres})
 	}
 	for _, s := range steps {
 		began := time.Now()

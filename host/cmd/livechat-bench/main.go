@@ -44,7 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opts.Plugins, "plugins", d.Plugins, "start-up: plugins in plugin_dir")
 	fs.IntVar(&opts.Starts, "starts", d.Starts, "start-up: starts timed (the median is reported)")
 	fs.StringVar(&opts.Synchronous, "synchronous", d.Synchronous, `SQLite synchronous level: "normal" or "full"`)
-	phases := fs.String("phases", "", "comma-separated phases to run: startup, bot, livechat, memory, expiry, backlog (default all)")
+	fs.StringVar(&opts.PostgresDSN, "postgres", "", "postgres phase: a PostgreSQL server's URL (each row creates a database on it); empty: a throwaway cluster (initdb, as make test does)")
+	phases := fs.String("phases", "", "comma-separated phases to run: startup, bot, livechat, memory, expiry, backlog, postgres (default all)")
 	jsonPath := fs.String("json", "bench.json", "write the figures here as JSON (empty: do not)")
 	fs.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of the in-process mode (b) here: livechatd's host code under the livechat path's load (go tool pprof FILE)")
 	if err := fs.Parse(args); err != nil {
