@@ -133,6 +133,7 @@ type ticket struct {
 	// Messages are those GET /api/tickets/{id} embeds, oldest first.
 	Messages            []message `json:"messages"`
 	LastMessageDatetime text      `json:"last_message_datetime"`
+	AssigneeUser        *person   `json:"assignee_user"`
 }
 
 type newTicket struct {
@@ -145,6 +146,15 @@ type newTicket struct {
 	Tags       []tag             `json:"tags,omitempty"`
 	Meta       map[string]string `json:"meta,omitempty"`
 	Messages   []newMessage      `json:"messages"`
+	// Routing (issue 17).
+	Priority     string    `json:"priority,omitempty"`
+	AssigneeTeam *idObject `json:"assignee_team,omitempty"`
+	Language     string    `json:"language,omitempty"`
+}
+
+// idObject is a reference by id: {"id": 12}.
+type idObject struct {
+	ID int64 `json:"id"`
 }
 
 type tag struct {
@@ -160,6 +170,16 @@ type newMessage struct {
 	BodyText   string `json:"body_text"`
 	BodyHTML   string `json:"body_html"`
 	ExternalID string `json:"external_id,omitempty"`
+	// Attachments are files uploaded first (POST /api/upload).
+	Attachments []newAttachment `json:"attachments,omitempty"`
+}
+
+// newAttachment is a message's file, as /api/upload answers it.
+type newAttachment struct {
+	URL         string `json:"url"`
+	Name        string `json:"name"`
+	Size        int64  `json:"size,omitempty"`
+	ContentType string `json:"content_type"`
 }
 
 type message struct {
@@ -201,6 +221,7 @@ type attachment struct {
 	URL         text `json:"url"`
 	Name        text `json:"name"`
 	ContentType text `json:"content_type"`
+	Size        id   `json:"size"`
 }
 
 type list[T any] struct {

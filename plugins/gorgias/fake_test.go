@@ -32,6 +32,7 @@ type fakeGorgias struct {
 	customers []map[string]any
 	tickets   []map[string]any
 	messages  map[int64][]map[string]any
+	uploads   []upload
 	calls     []call
 	// intercept, when set, may answer a request itself (return true) before
 	// the fake does, or after: see afterCreate.
@@ -61,6 +62,7 @@ func newFake(t *testing.T) *fakeGorgias {
 	mux.HandleFunc("GET /api/tickets/{id}/messages", f.listMessages)
 	mux.HandleFunc("GET /api/tickets/{id}/messages/{mid}", f.getMessage)
 	mux.HandleFunc("POST /api/tickets/{id}/messages", f.addMessage)
+	mux.HandleFunc("POST /api/upload", f.upload)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Gorgias-Account-Api-Call-Limit", "1/40")
 		if u, k, ok := r.BasicAuth(); !ok || u != testEmail || k != testKey {
@@ -68,6 +70,14 @@ func newFake(t *testing.T) *fakeGorgias {
 			return
 		}
 		c := call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+			// An upload: the handler reads the form.
+			f.mu.Lock()
+			f.calls = append(f.calls, c)
+			f.mu.Unlock()
+			mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		if len(b) > 0 {
 			if err := json.Unmarshal(b, &c.Body); err != nil {
@@ -487,4 +497,54 @@ func testProvider(t *testing.T, f *fakeGorgias, extra sdk.Config) (*Provider, *c
 		t.Fatalf("configure: %v", err)
 	}
 	return p, clk
+}
+
+// upload is POST /api/upload?type=attachment: multipart files ("file"),
+// answered with the list of files uploaded, each {url, name, size,
+// content_type}, the URL on Gorgias's upload host.
+func (f *fakeGorgias) upload(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseMultipartForm(32 << 20); err != nil {
+		apiError(w, http.StatusBadRequest, "Invalid form")
+		return
+	}
+	var out []any
+	for _, fh := range r.MultipartForm.File["file"] {
+		file, err := fh.Open()
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		data, _ := io.ReadAll(file)
+		file.Close()
+		f.mu.Lock()
+		n := f.id()
+		f.uploads = append(f.uploads, upload{Name: fh.Filename, ContentType: fh.Header.Get("Content-Type"), Data: data})
+		f.mu.Unlock()
+		out = append(out, map[string]any{"url": "https://uploads.gorgias.io/" + strconv.FormatInt(n, 10) + "/" + fh.Filename,
+			"name": fh.Filename, "size": len(data), "content_type": fh.Header.Get("Content-Type")})
+	}
+	if len(out) == 0 {
+		apiError(w, http.StatusBadRequest, "No file")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// upload is a file the fake received.
+type upload struct {
+	Name, ContentType string
+	Data              []byte
+}
+
+// setTicket changes a ticket's fields, as an agent in the helpdesk would.
+func (f *fakeGorgias) setTicket(id int64, fields map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.tickets {
+		if idOf(t) == id {
+			for k, v := range fields {
+				t[k] = v
+			}
+		}
+	}
 }

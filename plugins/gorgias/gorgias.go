@@ -19,10 +19,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/livechatd/livechatd/plugins/internal/handoff"
 	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/sdk/platform"
 )
@@ -54,10 +56,13 @@ const defaultExpiryNote = "The live chat session expired: nobody wrote for the s
 
 // Info describes the plugin to the host.
 var Info = sdk.Info{
-	Name:         "gorgias",
-	Version:      Version,
-	Description:  "Hands chat users over to agents in Gorgias: one ticket per session on the api channel, agent replies through an HTTP integration.",
-	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket, sdk.CapReadSession},
+	Name:        "gorgias",
+	Version:     Version,
+	Description: "Hands chat users over to agents in Gorgias: one ticket per session on the api channel, agent replies through an HTTP integration.",
+	// csat is added by sdk.Serve (RecordRating). Gorgias's API has no
+	// typing indicator either way, and no queue position.
+	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket, sdk.CapReadSession,
+		sdk.CapAgentAssigned, sdk.CapAttachments, sdk.CapRouting},
 	// Gorgias meters each account with a leaky bucket: 40 calls per 20 s
 	// for API keys (its documentation, "Rate limits"). A ReadSession costs
 	// one of them.
@@ -75,6 +80,9 @@ var Info = sdk.Info{
 		{Name: "no_email_domain", Type: sdk.String, Default: "livechat.invalid", Description: "Users without an email become no-reply-<id>@<this domain> in Gorgias."},
 		{Name: "subject", Type: sdk.String, Default: "Live chat with {name}", Description: "Ticket subject; {name}, {firstname}, {lastname}, {email}, {user_id}, {session_id} and {bot} are replaced."},
 		{Name: "timeout", Type: sdk.Duration, Default: "20s", Description: "How long one HTTP request to Gorgias may take."},
+		{Name: "teams", Type: sdk.MapOfString, Description: `Routing: livechat team names (metadata "team", lower-cased) to Gorgias team ids, e.g. {billing = "12"}; the ticket is assigned to that team.`},
+		{Name: "max_attachment_bytes", Type: sdk.Number, Default: 10 << 20, Description: "The largest user file uploaded to Gorgias (bytes); a larger one is sent as a link."},
+		{Name: "attachment_timeout", Type: sdk.Duration, Default: "20s", Description: "How long downloading a user's file may take before it is sent as a link instead."},
 	}, ExactlyOneOf: [][]string{{"domain", "base_url"}}},
 	Webhooks: []sdk.WebhookSetup{
 		{
@@ -92,8 +100,21 @@ var Info = sdk.Info{
 			Instructions: "Gorgias: Settings › Integrations › HTTP › Add integration; method POST, request content type application/json, paste the body; check only ticket-status-updated. An agent closing the ticket then ends the session.",
 			Optional:     true,
 		},
+		{
+			Name:         "assignment",
+			Method:       http.MethodPost,
+			Body:         AssignmentTemplate,
+			Triggers:     []string{"ticket-assignment-updated"},
+			Instructions: "Gorgias: Settings › Integrations › HTTP › Add integration; method POST, request content type application/json, paste the body; check only ticket-assignment-updated. The user then reads that the agent joined.",
+			Optional:     true,
+		},
 	},
 }
+
+// AssignmentTemplate is the JSON body of the optional "assignment"
+// integration: the plugin reads the ticket's assignee from the API.
+const AssignmentTemplate = `{"event": {"id": "{{event.id}}", "type": "{{event.type}}"},
+ "ticket": {"id": "{{ticket.id}}", "external_id": "{{ticket.external_id}}", "assignee_user_id": "{{ticket.assignee_user_id}}"}}`
 
 // config is one bot's decoded config block.
 type config struct {
@@ -109,6 +130,10 @@ type config struct {
 	NoEmailDomain string   `json:"no_email_domain"`
 	Subject       string   `json:"subject"`
 	Timeout       string   `json:"timeout"`
+
+	Teams              map[string]string `json:"teams"`
+	MaxAttachmentBytes float64           `json:"max_attachment_bytes"`
+	AttachmentTimeout  string            `json:"attachment_timeout"`
 }
 
 const subdomainPattern = `^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`
@@ -177,6 +202,20 @@ func decodeConfig(raw sdk.Config) (config, *url.URL, sdk.Diagnostics) {
 		return c, nil, sdk.Diagnostics{{Severity: sdk.SeverityError, Summary: err.Error()}}
 	}
 	base, diags := c.check()
+	for name, v := range c.Teams {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil || n <= 0 || strings.TrimSpace(name) == "" {
+			diags = append(diags, sdk.Errorf("teams", "team %q: %q is not a Gorgias team id (a positive number)", name, v))
+		}
+	}
+	if c.MaxAttachmentBytes < 0 {
+		diags = append(diags, sdk.Errorf("max_attachment_bytes", "must not be negative"))
+	}
+	if d, err := time.ParseDuration(c.AttachmentTimeout); c.AttachmentTimeout != "" && (err != nil || d < 0) {
+		diags = append(diags, sdk.Errorf("attachment_timeout", "must be a duration such as 20s"))
+	}
+	if diags.HasErrors() {
+		base = nil
+	}
 	return c, base, diags
 }
 
@@ -248,6 +287,13 @@ type bot struct {
 	senders map[int64]party
 	// tickets remembers the ticket each session opened in this process.
 	tickets map[string]int64
+
+	// For uploads (issue 17): the REST API's base URL and credentials.
+	base   string
+	apiKey string
+	http   *http.Client
+	files  handoff.Limits
+	teams  map[string]int64 // routing: team name to Gorgias team id
 }
 
 // maxCached bounds the caches; they are cleared when full (sessions
@@ -318,7 +364,14 @@ func (p *Provider) Configure(_ context.Context, name string, raw sdk.Config, _ s
 		p.limiters[account] = lim
 	}
 	c := newClient(base, strings.TrimSpace(cfg.Email), strings.TrimSpace(cfg.APIKey), lim, p.opts, timeout)
-	p.bots[name] = &bot{name: name, cfg: cfg, client: c, log: p.opts.log, senders: map[int64]party{}, tickets: map[string]int64{}}
+	b := &bot{name: name, cfg: cfg, client: c, log: p.opts.log, senders: map[int64]party{}, tickets: map[string]int64{},
+		base: base.String(), apiKey: strings.TrimSpace(cfg.APIKey), http: p.opts.httpClient, teams: map[string]int64{}}
+	b.files.MaxBytes = int64(cfg.MaxAttachmentBytes)
+	b.files.Timeout, _ = time.ParseDuration(cfg.AttachmentTimeout)
+	for team, v := range cfg.Teams {
+		b.teams[strings.ToLower(strings.TrimSpace(team))], _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	}
+	p.bots[name] = b
 	return nil
 }
 

@@ -69,6 +69,11 @@ func (p *Provider) ReadSession(ctx context.Context, req sdk.ReadRequest) (sdk.Re
 		}
 	}
 	res := sdk.ReadResult{Closed: strings.EqualFold(string(t.Status), "closed"), Cursor: req.Cursor}
+	// The assignee is the agent who joined, under the webhook's id: a lost
+	// assignment is caught up, a seen one dropped as a replay.
+	if ev, ok := joined(t, session); ok {
+		res.Events = append(res.Events, ev)
+	}
 	for _, m := range since(msgs, after) {
 		h := &hook{ticketID: t.ID.String(), externalID: session, messageID: m.ID.String()}
 		res.Events = append(res.Events, h.withMessage(m)...)

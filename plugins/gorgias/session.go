@@ -81,6 +81,7 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 		Meta:       map[string]string{"livechat_session": req.SessionID, "bot": req.Bot},
 		Messages:   msgs,
 	}
+	b.route(&in, req.Routing)
 	t, err := findOrCreate(ctx, b.client,
 		func(ctx context.Context) (ticket, bool, error) {
 			t, ok, err := b.findTicket(ctx, req.SessionID)
@@ -125,6 +126,13 @@ func (p *Provider) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.Se
 	ticketID, err := parseRef(req.Ref)
 	if err != nil {
 		return sdk.SendResult{}, err
+	}
+	if a := req.Message.Attachment; a != nil && a.URL != "" && (req.Message.ContentType == "image" || req.Message.ContentType == "file") {
+		m, err := p.sendFile(ctx, b, ticketID, req)
+		if err != nil {
+			return sdk.SendResult{}, fmt.Errorf("send: %w", err)
+		}
+		return sdk.SendResult{PlatformMessageID: m.ID.String()}, nil
 	}
 	body := messageBodies(req.Message)
 	if body.text == "" {

@@ -39,9 +39,18 @@ func (p *Provider) HandleWebhook(ctx context.Context, req sdk.WebhookRequest) (s
 	if err != nil {
 		return sdk.WebhookResult{}, sdk.Permanent(err)
 	}
-	events, fetch, err := h.plan()
+	var events []sdk.Event
+	var fetch bool
+	if h.isAssignment() && h.externalID != "" && !strings.Contains(h.ticketID+h.externalID, "{{") {
+		events, err = p.assignment(ctx, req.Bot, h)
+	} else {
+		events, fetch, err = h.plan()
+		if err != nil {
+			err = sdk.Permanent(err)
+		}
+	}
 	if err != nil {
-		return sdk.WebhookResult{}, sdk.Permanent(err)
+		return sdk.WebhookResult{}, err
 	}
 	if fetch {
 		b, err := p.bot(req.Bot)
@@ -199,7 +208,11 @@ func parseJSON(body []byte) (*hook, error) {
 	if as, ok := msg["attachments"].([]any); ok {
 		for _, a := range as {
 			if am, ok := a.(map[string]any); ok {
-				h.attachments = append(h.attachments, attachment{URL: text(pick(am, "url")), Name: text(pick(am, "name")), ContentType: text(pick(am, "content_type"))})
+				at := attachment{URL: text(pick(am, "url")), Name: text(pick(am, "name")), ContentType: text(pick(am, "content_type"))}
+				if n, err := strconv.ParseInt(pick(am, "size"), 10, 64); err == nil {
+					at.Size = id(n)
+				}
+				h.attachments = append(h.attachments, at)
 			}
 		}
 	}
@@ -409,22 +422,13 @@ func (h *hook) events() []sdk.Event {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			continue
 		}
-		kind := "file"
-		for _, k := range []string{"image", "video", "audio"} {
-			if strings.HasPrefix(strings.ToLower(string(a.ContentType)), k+"/") {
-				kind = k
-			}
-		}
-		content := map[string]any{"url": u.String()}
-		if n := strings.TrimSpace(string(a.Name)); n != "" {
-			content["title"] = n
-		}
+		msg := fileMessage(u, a)
+		msg.ID, msg.Author, msg.Time = h.messageID, author, at
 		id := ""
 		if base != "" {
 			id = base + "-attachment-" + strconv.Itoa(i)
 		}
-		out = append(out, sdk.Event{ID: id, Type: sdk.EventAgentMessage, SessionID: h.externalID, Ref: h.ticketID,
-			Message: sdk.Message{ID: h.messageID, ContentType: kind, Content: content, Author: author, Time: at}})
+		out = append(out, sdk.Event{ID: id, Type: sdk.EventAgentMessage, SessionID: h.externalID, Ref: h.ticketID, Message: msg})
 	}
 	return out
 }

@@ -162,7 +162,8 @@ func TestHandleWebhook(t *testing.T) {
 			want: []sdk.Event{
 				agentEvent("gorgias-message-6001", "6001", "Here is the label.", "Alice Agent", "7", created),
 				{ID: "gorgias-message-6001-attachment-0", Type: sdk.EventAgentMessage, SessionID: "s1", Ref: "5001", Message: sdk.Message{
-					ID: "6001", ContentType: "image", Content: map[string]any{"url": "https://uploads.gorgias.io/label.png", "title": "label.png"},
+					ID: "6001", ContentType: "image", Content: map[string]any{"url": "https://uploads.gorgias.io/label.png", "name": "label.png", "mime": "image/png", "size": int64(1200)},
+					Attachment: &sdk.Attachment{URL: "https://uploads.gorgias.io/label.png", Name: "label.png", MIME: "image/png", Size: 1200},
 					Author: sdk.Author{Type: sdk.AuthorAgent, Name: "Alice Agent", ID: "7"}, Time: created}},
 			}},
 
@@ -238,8 +239,11 @@ func TestHandleWebhookFetchFailures(t *testing.T) {
 
 func TestInfoWebhooks(t *testing.T) {
 	want := "external_id={{ticket.external_id}}&ticket_id={{ticket.id}}&event_type={{event.type}}&event_id={{event.id}}&message_id={{event.object_id}}&text={{message.body_text}}&from_agent={{message.from_agent}}"
-	if len(Info.Webhooks) != 2 {
+	if len(Info.Webhooks) != 3 {
 		t.Fatalf("%d webhooks", len(Info.Webhooks))
+	}
+	if a := Info.Webhooks[2]; a.Name != "assignment" || a.Method != "POST" || !a.Optional || !cmp.Equal(a.Triggers, []string{"ticket-assignment-updated"}) {
+		t.Errorf("assignment webhook %+v", a)
 	}
 	m, s := Info.Webhooks[0], Info.Webhooks[1]
 	if m.Name != "messages" || m.Method != "GET" || m.Query != want || m.Optional || !cmp.Equal(m.Triggers, []string{"ticket-message-created"}) {
@@ -249,10 +253,11 @@ func TestInfoWebhooks(t *testing.T) {
 		t.Errorf("status webhook %+v", s)
 	}
 	// The templates, rendered as Gorgias would, are what HandleWebhook reads.
-	for name, tmpl := range map[string]string{"message": MessageTemplate, "status": StatusTemplate} {
+	for name, tmpl := range map[string]string{"message": MessageTemplate, "status": StatusTemplate, "assignment": AssignmentTemplate} {
 		r := strings.NewReplacer("{{event.id}}", "1", "{{event.type}}", "t", "{{event.object_id}}", "2", "{{ticket.id}}", "3",
 			"{{ticket.external_id}}", "s", "{{ticket.status}}", "closed", "{{message.id}}", "2", "{{message.from_agent}}", "True",
-			"{{message.public}}", "True", "{{message.channel}}", "api", "{{message.body_text}}", "hi", "{{message.sender.email}}", "a@b.c")
+			"{{message.public}}", "True", "{{message.channel}}", "api", "{{message.body_text}}", "hi", "{{message.sender.email}}", "a@b.c",
+			"{{ticket.assignee_user_id}}", "7")
 		var v map[string]any
 		if err := json.Unmarshal([]byte(r.Replace(tmpl)), &v); err != nil {
 			t.Errorf("%s template does not render to JSON: %v", name, err)
