@@ -164,7 +164,7 @@ func TestHandleWebhook(t *testing.T) {
 				{ID: "gorgias-message-6001-attachment-0", Type: sdk.EventAgentMessage, SessionID: "s1", Ref: "5001", Message: sdk.Message{
 					ID: "6001", ContentType: "image", Content: map[string]any{"url": "https://uploads.gorgias.io/label.png", "name": "label.png", "mime": "image/png", "size": int64(1200)},
 					Attachment: &sdk.Attachment{URL: "https://uploads.gorgias.io/label.png", Name: "label.png", MIME: "image/png", Size: 1200},
-					Author: sdk.Author{Type: sdk.AuthorAgent, Name: "Alice Agent", ID: "7"}, Time: created}},
+					Author:     sdk.Author{Type: sdk.AuthorAgent, Name: "Alice Agent", ID: "7"}, Time: created}},
 			}},
 
 		// (c) the status integration
