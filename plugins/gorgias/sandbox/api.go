@@ -34,12 +34,14 @@ func (s *Sandbox) routes() http.Handler {
 	s.registerCustomers(api)
 	s.registerTickets(api)
 	s.registerIntegrations(api)
+	s.registerUploads(api)
 
 	other := mux.NewRouter()
 	other.NotFoundHandler = api.NotFoundHandler
 	other.MethodNotAllowedHandler = api.MethodNotAllowedHandler
 	s.registerSandbox(other)
 	s.registerDesk(other)
+	other.HandleFunc("/uploads/{id:[0-9]+}/{name}", s.getUpload).Methods(http.MethodGet)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Gorgias answers with and without the trailing slash.
@@ -182,7 +184,7 @@ func (s *Sandbox) admit(w *bufferedWriter, r *http.Request) (body []byte, accoun
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if mt != "application/json" {
+		if mt != "application/json" && !(mt == "multipart/form-data" && r.URL.Path == "/api/upload") {
 			writeJSON(w, http.StatusUnsupportedMediaType, errorBody("Request bodies must be JSON (Content-Type: application/json).", nil))
 			return body, account, http.StatusUnsupportedMediaType
 		}

@@ -138,6 +138,7 @@ type Sandbox struct {
 	tags         []*Tag
 	macros       []Macro
 	integrations []*integration
+	files        []*File // uploaded (POST /api/upload)
 	events       []Event
 	dispatches   []dispatch
 	deliveries   []Delivery
