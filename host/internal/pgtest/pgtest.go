@@ -33,7 +33,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -253,7 +252,7 @@ func (s *Server) run(name string, args ...string) ([]byte, error) {
 	if s.as != nil {
 		uid, _ := strconv.ParseUint(s.as.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(s.as.Gid, 10, 32)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		runAs(cmd, uint32(uid), uint32(gid))
 		cmd.Env = append(os.Environ(), "HOME="+s.dir, "USER=postgres", "LOGNAME=postgres")
 	}
 	return cmd.CombinedOutput()
