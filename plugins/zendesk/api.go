@@ -17,6 +17,9 @@ import (
 // Zendesk's API objects, as much of them as the plugin reads or writes.
 
 type user struct {
+	Photo *struct {
+		ContentURL string `json:"content_url"`
+	} `json:"photo,omitempty"`
 	ID         int64             `json:"id,omitempty"`
 	Name       string            `json:"name,omitempty"`
 	Email      string            `json:"email,omitempty"`
@@ -32,6 +35,9 @@ type ticket struct {
 	Status      string   `json:"status,omitempty"` // new, open, pending, hold, solved, closed
 	RequesterID int64    `json:"requester_id,omitempty"`
 	Tags        []string `json:"tags,omitempty"`
+	Priority    string   `json:"priority,omitempty"` // urgent, high, normal, low
+	GroupID     int64    `json:"group_id,omitempty"`
+	AssigneeID  int64    `json:"assignee_id,omitempty"`
 	Comment     *comment `json:"comment,omitempty"` // on create and update only
 	Via         *via     `json:"via,omitempty"`
 	// Metadata is written only: custom metadata of the update's audit.
@@ -50,6 +56,18 @@ type comment struct {
 	// Public is a pointer: on a write, false must be sent.
 	Public    *bool  `json:"public,omitempty"`
 	CreatedAt string `json:"created_at,omitempty"`
+	// Uploads are upload tokens (POST /uploads.json) to attach, written
+	// only; Attachments are read.
+	Uploads     []string       `json:"uploads,omitempty"`
+	Attachments []zdAttachment `json:"attachments,omitempty"`
+}
+
+// zdAttachment is a comment's file.
+type zdAttachment struct {
+	ContentURL  string `json:"content_url"`
+	FileName    string `json:"file_name"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
 }
 
 func (c comment) isPublic() bool { return c.Public == nil || *c.Public }

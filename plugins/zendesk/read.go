@@ -61,6 +61,7 @@ func (p *Provider) ReadSession(ctx context.Context, req sdk.ReadRequest) (sdk.Re
 	for _, c := range cs {
 		if a, ok := users[c.AuthorID]; ok && isAgentComment(c, a, t.RequesterID) {
 			events = append(events, agentEvent(session, req.Ref, c.ID, c.Body, a.Name))
+			events = append(events, fileEvents(session, req.Ref, c.ID, c.Attachments, a.Name)...)
 		}
 		cursor = max(cursor, c.ID)
 	}

@@ -34,13 +34,15 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 		if err != nil {
 			return sdk.StartResult{}, err
 		}
-		t, err = b.createTicket(ctx, ticket{
+		in := ticket{
 			ExternalID:  ext,
 			Subject:     "Live chat with " + displayName(req.User),
 			RequesterID: requester.ID,
 			Tags:        b.tags,
 			Comment:     &comment{Body: summary(req), Public: ptr(false)},
-		})
+		}
+		b.route(&in, req.Routing)
+		t, err = b.createTicket(ctx, in)
 		if err != nil {
 			return sdk.StartResult{}, err
 		}
@@ -266,7 +268,11 @@ func (p *Provider) post(ctx context.Context, b *bot, session string, id, request
 			return cid, p.record(ctx, st, k, key, cid)
 		}
 	}
-	cid, err := b.updateTicket(ctx, id, ticket{Comment: &comment{Body: text, AuthorID: requester, Public: ptr(true)},
+	var uploads []string
+	if m.Attachment != nil && m.Attachment.URL != "" && (m.ContentType == "image" || m.ContentType == "file") {
+		text, uploads = p.fileComment(ctx, b, m)
+	}
+	cid, err := b.updateTicket(ctx, id, ticket{Comment: &comment{Body: text, AuthorID: requester, Public: ptr(true), Uploads: uploads},
 		Metadata: map[string]string{metaKey: key}})
 	if err != nil {
 		return 0, fmt.Errorf("post the user's message to ticket %d: %w", id, err)

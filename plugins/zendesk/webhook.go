@@ -126,13 +126,20 @@ func closedEvent(session, ref string) sdk.Event {
 // the exact body, then turns the ticket event into events. The host has
 // checked the URL's token and drops events it has seen (Zendesk may send
 // an event more than once).
-func (p *Provider) HandleWebhook(_ context.Context, req sdk.WebhookRequest) (sdk.WebhookResult, error) {
+func (p *Provider) HandleWebhook(ctx context.Context, req sdk.WebhookRequest) (sdk.WebhookResult, error) {
 	b, err := p.bot(req.Bot)
 	if err != nil {
 		return sdk.WebhookResult{}, err
 	}
 	if err := b.scheme.Verify(b.secret, req.Header, req.Body, p.now()); err != nil {
 		return sdk.WebhookResult{}, sdk.Unauthorized("zendesk webhook: %v", err)
+	}
+	var kind struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(req.Body, &kind) == nil && kind.Type == EventAgentAssignmentChanged {
+		events, err := p.assignment(ctx, b, req.Body)
+		return sdk.WebhookResult{Events: events}, err
 	}
 	events, err := parseWebhook(req.Bot, req.Body)
 	if err != nil {

@@ -24,10 +24,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/livechatd/livechatd/plugins/internal/handoff"
 	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/sdk/platform"
 	"github.com/livechatd/livechatd/sdk/webhook"
@@ -49,6 +51,9 @@ var planLimits = map[string]int{
 const (
 	EventCommentAdded  = "zen:event-type:ticket.comment_added"
 	EventStatusChanged = "zen:event-type:ticket.status_changed"
+	// EventAgentAssignmentChanged: the ticket's assignee changed (issue 17:
+	// the agent joined).
+	EventAgentAssignmentChanged = "zen:event-type:ticket.agent_assignment_changed"
 )
 
 // Info describes the plugin to livechatd.
@@ -58,8 +63,10 @@ var Info = sdk.Info{
 	Description: "Hands users over to agents in Zendesk Support: a ticket per session, agent comments by signed webhook.",
 	// The lowest plan's budget (Team: 200 requests a minute for the whole
 	// account); the plugin's own limiter follows the bot's plan.
-	RateLimit:    sdk.RateLimit{Calls: 200, Per: time.Minute},
-	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket},
+	RateLimit: sdk.RateLimit{Calls: 200, Per: time.Minute},
+	// csat is added by sdk.Serve (RecordRating). Zendesk Support tells
+	// no typing either way and no queue position.
+	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket, sdk.CapAgentAssigned, sdk.CapAttachments, sdk.CapRouting},
 	Schema: sdk.Schema{
 		Attributes: []sdk.Attribute{
 			{Name: "subdomain", Type: sdk.String, Pattern: `^[a-z0-9][a-z0-9-]{0,62}$`,
@@ -82,6 +89,12 @@ var Info = sdk.Info{
 				Description: "Solve the ticket when the user ends the session or it expires."},
 			{Name: "timestamp_tolerance", Type: sdk.Duration, Default: "5m",
 				Description: "How far X-Zendesk-Webhook-Signature-Timestamp may be from now for a webhook to be accepted."},
+			{Name: "groups", Type: sdk.MapOfString,
+				Description: `Routing: livechat team names (metadata "team", lower-cased) to Zendesk group ids, e.g. {billing = "360001234567"}; the ticket goes to that group.`},
+			{Name: "max_attachment_bytes", Type: sdk.Number, Default: 10 << 20,
+				Description: "The largest user file uploaded to Zendesk (bytes); a larger one is sent as a link."},
+			{Name: "attachment_timeout", Type: sdk.Duration, Default: "20s",
+				Description: "How long downloading a user's file may take before it is sent as a link instead."},
 		},
 		ExactlyOneOf: [][]string{{"subdomain", "base_url"}},
 	},
@@ -99,6 +112,9 @@ type Config struct {
 	Tags               []string          `json:"tags"`
 	SolveOnEnd         bool              `json:"solve_on_end"`
 	TimestampTolerance string            `json:"timestamp_tolerance"`
+	Groups             map[string]string `json:"groups"`
+	MaxAttachmentBytes float64           `json:"max_attachment_bytes"`
+	AttachmentTimeout  string            `json:"attachment_timeout"`
 }
 
 // Options tune a Provider; the zero value is what the plugin binary uses.
@@ -152,6 +168,12 @@ type bot struct {
 
 	mu         sync.Mutex
 	requesters map[string]int64 // ticket id → requester id
+
+	// Issue 17: routing groups, file limits, and what uploads need.
+	groups map[string]int64
+	files  handoff.Limits
+	auth   func(*http.Request)
+	http   *http.Client
 }
 
 var subdomainRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -195,6 +217,17 @@ func settings(cfg sdk.Config) (Config, string, time.Duration, sdk.Diagnostics) {
 	}
 	if _, ok := planLimits[c.Plan]; !ok {
 		diags = append(diags, sdk.Errorf("plan", "must be one of team, growth, professional, enterprise, enterprise_plus, high_volume"))
+	}
+	for team, id := range c.Groups {
+		if n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 64); err != nil || n <= 0 || strings.TrimSpace(team) == "" {
+			diags = append(diags, sdk.Errorf("groups", "team %q: %q is not a Zendesk group id (a positive number)", team, id))
+		}
+	}
+	if c.MaxAttachmentBytes < 0 {
+		diags = append(diags, sdk.Errorf("max_attachment_bytes", "must not be negative"))
+	}
+	if d, err := time.ParseDuration(c.AttachmentTimeout); c.AttachmentTimeout != "" && (err != nil || d < 0) {
+		diags = append(diags, sdk.Errorf("attachment_timeout", "must be a duration such as 20s"))
 	}
 	for k, v := range c.UserFields {
 		if strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
@@ -258,8 +291,15 @@ func (p *Provider) Configure(_ context.Context, name string, cfg sdk.Config, hos
 	if tags == nil {
 		tags = []string{"livechat"}
 	}
-	p.bots[name] = &bot{name: name, cfg: c, base: base, api: api, scheme: scheme, secret: c.WebhookSecret,
-		fields: c.UserFields, tags: tags, requesters: map[string]int64{}}
+	b := &bot{name: name, cfg: c, base: base, api: api, scheme: scheme, secret: c.WebhookSecret,
+		fields: c.UserFields, tags: tags, requesters: map[string]int64{}, groups: map[string]int64{},
+		auth: platform.BasicAuth(c.Email+"/token", c.APIToken), http: p.http}
+	b.files.MaxBytes = int64(c.MaxAttachmentBytes)
+	b.files.Timeout, _ = time.ParseDuration(c.AttachmentTimeout)
+	for team, id := range c.Groups {
+		b.groups[strings.ToLower(strings.TrimSpace(team))], _ = strconv.ParseInt(strings.TrimSpace(id), 10, 64)
+	}
+	p.bots[name] = b
 	if host != nil {
 		p.state = sdk.StateOf(host)
 	}
@@ -293,9 +333,10 @@ func (p *Provider) DescribeWebhooks(_ context.Context, _ string, cfg sdk.Config)
 	return []sdk.WebhookSetup{{
 		Name:     "ticket-events",
 		Method:   http.MethodPost,
-		Triggers: []string{EventCommentAdded, EventStatusChanged},
+		Triggers: []string{EventCommentAdded, EventStatusChanged, EventAgentAssignmentChanged},
 		Instructions: where + " (Apps and integrations › Webhooks › Create webhook): choose \"Zendesk events\" and subscribe to " +
-			"the ticket events \"Comment created\" (" + EventCommentAdded + ") and \"Status changed\" (" + EventStatusChanged + "); " +
+			"the ticket events \"Comment created\" (" + EventCommentAdded + ") and \"Status changed\" (" + EventStatusChanged + "), " +
+			"and \"Agent assignment changed\" (" + EventAgentAssignmentChanged + ") for the user to see the agent join; " +
 			"paste this URL as the endpoint (POST, JSON), no authentication; after creating it, reveal its signing secret " +
 			"and put it in the bot's webhook_secret.",
 	}}, nil

@@ -92,6 +92,8 @@ type Ticket struct {
 	RequesterID int64    `json:"requester_id"`
 	SubmitterID int64    `json:"submitter_id"`
 	AssigneeID  *int64   `json:"assignee_id"`
+	Priority    string   `json:"priority,omitempty"`
+	GroupID     int64    `json:"group_id,omitempty"`
 	Tags        []string `json:"tags"`
 	IsPublic    bool     `json:"is_public"`
 	Via         Via      `json:"via"`
@@ -115,6 +117,19 @@ type Comment struct {
 	AuthorID  int64  `json:"author_id"`
 	Via       Via    `json:"via"`
 	CreatedAt string `json:"created_at"`
+	// Attachments are the comment's files (uploads attached by token).
+	Attachments []Attachment `json:"attachments"`
+}
+
+// Attachment is a comment's file as Zendesk renders it.
+type Attachment struct {
+	ID          int64  `json:"id"`
+	FileName    string `json:"file_name"`
+	ContentURL  string `json:"content_url"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	// Data is the uploaded bytes (not rendered).
+	Data []byte `json:"-"`
 }
 
 // Server is a fake Zendesk account. Call New.
@@ -146,7 +161,9 @@ type Server struct {
 	sending  bool
 	all      []*Delivery
 	macros   map[string]string
-	agents   map[string]int64 // agent name → user id
+	agents   map[string]int64      // agent name → user id
+	uploads  map[string]Attachment // upload token → file
+	photos   map[int64]string      // user id → photo URL
 	hookID   string
 	stopping bool
 }
@@ -189,6 +206,7 @@ func New(t testing.TB, o Options) *Server {
 	s := &Server{t: t, opts: o, nextID: 360000000000, users: map[int64]*User{}, tickets: map[int64]*Ticket{},
 		comments: map[int64][]*Comment{}, audits: map[int64][]map[string]any{}, updates: map[string][]time.Time{}, fields: map[string]bool{},
 		secret: o.Secret, macros: map[string]string{SignOffMacro: SignOffComment}, agents: map[string]int64{},
+		uploads: map[string]Attachment{}, photos: map[int64]string{},
 		hookID: "01GZ" + randomHex(10)}
 	api := s.newUser(User{Name: "Ops", Email: o.Email, Role: "admin"})
 	s.apiUser = api.ID
@@ -198,6 +216,8 @@ func New(t testing.TB, o Options) *Server {
 	mux.HandleFunc("POST /api/v2/tickets.json", s.createTicket)
 	mux.HandleFunc("GET /api/v2/tickets/{id}", s.showTicket)
 	mux.HandleFunc("PUT /api/v2/tickets/{id}", s.updateTicket)
+	mux.HandleFunc("POST /api/v2/uploads.json", s.postUpload)
+	mux.HandleFunc("GET /api/v2/users/{id}", s.showUser)
 	mux.HandleFunc("GET /api/v2/tickets/{id}/comments.json", s.listComments)
 	mux.HandleFunc("GET /api/v2/tickets/{id}/audits.json", s.listAudits)
 	s.Server = httptest.NewServer(s.middleware(mux))
@@ -479,11 +499,14 @@ type ticketIn struct {
 		Status      string         `json:"status"`
 		Tags        []string       `json:"tags"`
 		AssigneeID  *int64         `json:"assignee_id"`
+		Priority    string         `json:"priority"`
+		GroupID     int64          `json:"group_id"`
 		Comment     *struct {
-			Body     string `json:"body"`
-			HTMLBody string `json:"html_body"`
-			Public   *bool  `json:"public"`
-			AuthorID int64  `json:"author_id"`
+			Body     string   `json:"body"`
+			HTMLBody string   `json:"html_body"`
+			Public   *bool    `json:"public"`
+			AuthorID int64    `json:"author_id"`
+			Uploads  []string `json:"uploads"`
 		} `json:"comment"`
 	} `json:"ticket"`
 }
@@ -518,13 +541,18 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	if status == "" {
 		status = "new"
 	}
+	if ti.Priority != "" && !slices.Contains([]string{"urgent", "high", "normal", "low"}, ti.Priority) {
+		invalid(w, "priority", "Priority: is not valid")
+		return
+	}
 	if !slices.Contains(statuses[:5], status) {
 		invalid(w, "status", "Status: is not valid")
 		return
 	}
 	now := s.now()
 	t := &Ticket{ID: s.ticketID(), Subject: ti.Subject, Status: status, RequesterID: requester, SubmitterID: s.apiUser,
-		AssigneeID: ti.AssigneeID, Tags: ti.Tags, Via: Via{Channel: "api"}, CreatedAt: now, UpdatedAt: now}
+		AssigneeID: ti.AssigneeID, Tags: ti.Tags, Via: Via{Channel: "api"}, CreatedAt: now, UpdatedAt: now,
+		Priority: ti.Priority, GroupID: ti.GroupID}
 	if t.Tags == nil {
 		t.Tags = []string{}
 	}
@@ -699,7 +727,18 @@ func (s *Server) updateTicket(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		public := ti.Comment.Public == nil || *ti.Comment.Public
+		var files []Attachment
+		for _, tok := range ti.Comment.Uploads {
+			a, ok := s.uploads[tok]
+			if !ok {
+				invalid(w, "uploads", "Uploads: token "+tok+" is invalid")
+				return
+			}
+			files = append(files, a)
+			delete(s.uploads, tok) // a token attaches once
+		}
 		c = s.addComment(t, author, ti.Comment.Body, public, "api")
+		c.Attachments = files
 		// A public comment by the requester on a solved ticket reopens it.
 		if public && author == t.RequesterID && t.Status == "solved" && ti.Status == "" {
 			s.setStatus(t, "open")

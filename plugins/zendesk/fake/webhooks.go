@@ -16,6 +16,8 @@ import (
 const (
 	EventCommentAdded  = "zen:event-type:ticket.comment_added"
 	EventStatusChanged = "zen:event-type:ticket.status_changed"
+	// EventAgentAssignmentChanged: the ticket's assignee changed.
+	EventAgentAssignmentChanged = "zen:event-type:ticket.agent_assignment_changed"
 )
 
 // Delivery is one webhook invocation (one event) and its attempts.
@@ -59,11 +61,11 @@ func (s *Server) emit(t *Ticket, typ string, event map[string]any) {
 		"description":     t.Description,
 		"external_id":     t.ExternalID,
 		"form_id":         "360000000002",
-		"group_id":        nil,
+		"group_id":        nullableID(t.GroupID),
 		"id":              strconv.FormatInt(t.ID, 10),
 		"is_public":       t.IsPublic,
 		"organization_id": nil,
-		"priority":        nil,
+		"priority":        nullable(t.Priority),
 		"requester_id":    strconv.FormatInt(t.RequesterID, 10),
 		"status":          upper(t.Status),
 		"subject":         t.Subject,
