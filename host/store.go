@@ -10,7 +10,8 @@ import (
 
 // Store is the durable state of the host: sessions, the transcript, the
 // outbox and the deduplication records. host/sqlite implements it for one
-// machine; a PostgreSQL implementation serves several replicas.
+// machine; host/postgres serves several replicas on one database
+// (docs/replicas.md).
 //
 // Errors are *Error values where the caller can act on them (ENOTFOUND,
 // ECONFLICT, EINVALID, EUNAVAILABLE); anything else is internal. Wherever a
@@ -25,6 +26,13 @@ type Store interface {
 	// fn must use only the Tx it is given for writes: calling Tx or an
 	// Outbox method of the same Store from inside fn may wait for the
 	// write transaction that fn itself holds.
+	//
+	// fn may run more than once: on PostgreSQL, a transaction that the
+	// server rolls back as a deadlock victim (or for a serialization
+	// failure) is run again, nothing of the earlier run committed. So fn
+	// must have no effects outside the Tx — no metrics, logs of what was
+	// done, channel sends or calls out — and must reset whatever it
+	// collects for after the commit at its start.
 	Tx(ctx context.Context, fn func(Tx) error) error
 
 	// Session returns the session with id, or ENOTFOUND.
@@ -254,10 +262,12 @@ type Outbox interface {
 	// Retry and Dead do not signal: their caller claims again before it
 	// sleeps.
 	Wake() <-chan struct{}
-	// ReleaseClaims makes every claimed item claimable again at once. A
-	// host calls it when it starts as the store's only worker (an SQLite
-	// file is locked by one process): claims left by a crashed process
-	// would otherwise hold their items until the leases ran out.
+	// ReleaseClaims makes the claimed items of this worker claimable again
+	// at once; the host calls it when it starts, as claims left by a
+	// crashed run would otherwise hold their items until the leases ran
+	// out. On SQLite (one process) that is every claim; on PostgreSQL only
+	// those of this replica (its name, postgres.Options.Replica), never
+	// another live replica's.
 	ReleaseClaims(ctx context.Context) error
 
 	// DeadLetters returns up to limit dead items, the most recent first.
