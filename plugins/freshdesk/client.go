@@ -26,6 +26,7 @@ type Ticket struct {
 	Source          int      `json:"source"`
 	RequesterID     int64    `json:"requester_id"`
 	GroupID         *int64   `json:"group_id"`
+	ResponderID     *int64   `json:"responder_id"`
 	Tags            []string `json:"tags"`
 }
 
@@ -53,6 +54,16 @@ type Conversation struct {
 	UserID    int64     `json:"user_id"`
 	TicketID  int64     `json:"ticket_id"`
 	CreatedAt time.Time `json:"created_at"`
+	// Attachments are the conversation's files.
+	Attachments []fdAttachment `json:"attachments"`
+}
+
+// fdAttachment is a file of a conversation.
+type fdAttachment struct {
+	Name          string `json:"name"`
+	ContentType   string `json:"content_type"`
+	Size          int64  `json:"size"`
+	AttachmentURL string `json:"attachment_url"`
 }
 
 // newNote is the body of POST /api/v2/tickets/{id}/notes.
@@ -245,7 +256,10 @@ func (b *bot) claimedElsewhere(id int64, key string) bool {
 type agent struct {
 	ID      int64 `json:"id"`
 	Contact struct {
-		Name string `json:"name"`
+		Name   string `json:"name"`
+		Avatar *struct {
+			AttachmentURL string `json:"attachment_url"`
+		} `json:"avatar"`
 	} `json:"contact"`
 }
 

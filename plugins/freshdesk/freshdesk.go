@@ -25,10 +25,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/livechatd/livechatd/plugins/internal/handoff"
 	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/sdk/platform"
 )
@@ -66,8 +68,10 @@ var Info = sdk.Info{
 	// Freshdesk's per-minute limit on its lowest paid plan (Growth); Pro
 	// has 400, Enterprise 700, a trial 50. Set the bot's rate_limit, and
 	// livechatd's per-bot override, to your plan's.
-	RateLimit:    sdk.RateLimit{Calls: defaultRate, Per: time.Minute},
-	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket},
+	RateLimit: sdk.RateLimit{Calls: defaultRate, Per: time.Minute},
+	// csat is added by sdk.Serve (RecordRating). Freshdesk tickets show
+	// no typing either way and no queue position.
+	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket, sdk.CapAgentAssigned, sdk.CapAttachments, sdk.CapRouting},
 	Schema: sdk.Schema{Attributes: []sdk.Attribute{
 		{Name: "base_url", Type: sdk.String, Required: true, URL: true,
 			Description: `Your Freshdesk helpdesk's address, e.g. "https://acme.freshdesk.com".`},
@@ -83,6 +87,12 @@ var Info = sdk.Info{
 			Description: "The Freshdesk group to assign livechat tickets to (optional)."},
 		{Name: "priority", Type: sdk.Number, Default: 1,
 			Description: "The priority of livechat tickets: 1 Low, 2 Medium, 3 High, 4 Urgent."},
+		{Name: "groups", Type: sdk.MapOfString,
+			Description: `Routing: livechat team names (metadata "team", lower-cased) to Freshdesk group ids, e.g. {billing = "43000012345"}; the ticket goes to that group instead of group_id.`},
+		{Name: "max_attachment_bytes", Type: sdk.Number, Default: 10 << 20,
+			Description: "The largest user file attached in Freshdesk (bytes; Freshdesk takes 20 MB a note); a larger one is sent as a link."},
+		{Name: "attachment_timeout", Type: sdk.Duration, Default: "20s",
+			Description: "How long downloading a user's file may take before it is sent as a link instead."},
 		{Name: "rate_limit", Type: sdk.Number, Default: defaultRate,
 			Description: "Your plan's API calls per minute (trial 50, Growth 200, Pro 400, Enterprise 700): the plugin keeps its own calls within it."},
 	}},
@@ -95,10 +105,11 @@ func webhookSetup(where string) sdk.WebhookSetup {
 		Method:   http.MethodPost,
 		Headers:  map[string]string{SecretHeader: "(the bot's webhook_secret)"},
 		Body:     WebhookBody,
-		Triggers: []string{"Reply is sent", "Status is changed to Resolved", "Status is changed to Closed"},
+		Triggers: []string{"Reply is sent", "Status is changed to Resolved", "Status is changed to Closed", "Agent is updated"},
 		Instructions: "In " + where + ": Admin › Workflows › Automations › Ticket updates › New rule. " +
 			"When an action is performed by Agent; involves any of these events: Reply is sent, " +
-			"Status is changed from Any status to Resolved, Status is changed from Any status to Closed; " +
+			"Status is changed from Any status to Resolved, Status is changed from Any status to Closed, " +
+			"and Agent is updated (the user then sees the agent join); " +
 			"on tickets with Tags containing \"livechat\". Action: Trigger webhook, request type POST, this URL, " +
 			"no authentication, custom header " + SecretHeader + " with the bot's webhook_secret, " +
 			"encoding JSON, Advanced content: the body below. See the plugin's README.",
@@ -115,6 +126,10 @@ type Config struct {
 	GroupID       float64  `json:"group_id"`
 	Priority      float64  `json:"priority"`
 	RateLimit     float64  `json:"rate_limit"`
+
+	Groups             map[string]string `json:"groups"`
+	MaxAttachmentBytes float64           `json:"max_attachment_bytes"`
+	AttachmentTimeout  string            `json:"attachment_timeout"`
 }
 
 // Options tune a Provider; the zero value is what the plugin binary uses.
@@ -169,6 +184,14 @@ type bot struct {
 	claims map[int64]string
 	// agents are the names of agents seen, "" for one that cannot be read.
 	agents map[int64]string
+
+	// Issue 17: routing groups, file limits, and what uploads need.
+	groups  map[string]int64
+	avatars map[int64]string // agent avatars, with agents
+	files   handoff.Limits
+	base    string
+	auth    func(*http.Request)
+	http    *http.Client
 }
 
 // settings decodes a bot's config and checks what the schema cannot.
@@ -209,6 +232,17 @@ func settings(cfg sdk.Config) (Config, sdk.Diagnostics) {
 		if strings.TrimSpace(t) == "" || strings.Contains(t, ",") {
 			diags = append(diags, sdk.Errorf("tags", "%q is not a tag: tags are non-empty and have no commas", t))
 		}
+	}
+	for team, id := range c.Groups {
+		if n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 64); err != nil || n <= 0 || strings.TrimSpace(team) == "" {
+			diags = append(diags, sdk.Errorf("groups", "team %q: %q is not a Freshdesk group id (a positive number)", team, id))
+		}
+	}
+	if c.MaxAttachmentBytes < 0 {
+		diags = append(diags, sdk.Errorf("max_attachment_bytes", "must not be negative"))
+	}
+	if d, err := time.ParseDuration(c.AttachmentTimeout); c.AttachmentTimeout != "" && (err != nil || d < 0) {
+		diags = append(diags, sdk.Errorf("attachment_timeout", "must be a duration such as 20s"))
 	}
 	return c, diags
 }
@@ -257,7 +291,13 @@ func (p *Provider) Configure(_ context.Context, name string, cfg sdk.Config, hos
 	if state == nil {
 		state = sdk.StateOf(nil)
 	}
-	b := &bot{name: name, cfg: c, api: api, state: state, now: p.now, pages: map[int64]int{}, done: map[string]int64{}, claims: map[int64]string{}, agents: map[int64]string{}}
+	b := &bot{name: name, cfg: c, api: api, state: state, now: p.now, pages: map[int64]int{}, done: map[string]int64{}, claims: map[int64]string{}, agents: map[int64]string{},
+		groups: map[string]int64{}, avatars: map[int64]string{}, base: base, auth: platform.BasicAuth(c.APIKey, "X"), http: p.http}
+	b.files.MaxBytes = int64(c.MaxAttachmentBytes)
+	b.files.Timeout, _ = time.ParseDuration(c.AttachmentTimeout)
+	for team, id := range c.Groups {
+		b.groups[strings.ToLower(strings.TrimSpace(team))], _ = strconv.ParseInt(strings.TrimSpace(id), 10, 64)
+	}
 	if old, err := p.bot(name); err == nil {
 		old.mu.Lock()
 		b.done, b.claims = old.done, old.claims

@@ -76,7 +76,7 @@ func (p *Provider) ReadSession(ctx context.Context, req sdk.ReadRequest) (sdk.Re
 	for _, c := range convs {
 		next.last = max(next.last, c.ID)
 	}
-	res := sdk.ReadResult{Events: agentEvents(t, session, convs, cur.last, b.agentNames(ctx, convs, cur.last)), Closed: closed(t)}
+	res := sdk.ReadResult{Events: append(b.joined(ctx, t, session), agentEvents(t, session, convs, cur.last, b.agentNames(ctx, convs, cur.last))...), Closed: closed(t)}
 	if next != cur || req.Cursor == "" {
 		res.Cursor = next.String()
 	}

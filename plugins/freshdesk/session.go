@@ -186,6 +186,7 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 			Tags:        b.tags(),
 			GroupID:     int64(b.cfg.GroupID),
 		}
+		b.route(&in, req.Routing)
 		t, err := b.createTicket(ctx, in)
 		if err != nil {
 			return 0, fmt.Errorf("start: create ticket: %w", err)
@@ -274,6 +275,10 @@ func (b *bot) requesterID(ctx context.Context, session string, ticket int64) (in
 // text, author and time, skipping notes claimed by other keys.
 func (b *bot) userNote(ctx context.Context, session string, ticket, requesterID int64, m sdk.Message, key string) (int64, error) {
 	text := messageText(m)
+	file := m.Attachment != nil && m.Attachment.URL != "" && (m.ContentType == "image" || m.ContentType == "file")
+	if file {
+		text = fileText(m)
+	}
 	id, err := b.once(ctx, session, "note:"+key, func(since time.Time) (int64, bool, error) {
 		convs, _, err := b.conversations(ctx, ticket, 1)
 		if err != nil {
@@ -312,6 +317,9 @@ func (b *bot) userNote(ctx context.Context, session string, ticket, requesterID 
 		}
 		return 0, false, nil
 	}, func() (int64, error) {
+		if file {
+			return b.fileNote(ctx, ticket, requesterID, m, text)
+		}
 		c, err := b.addNote(ctx, ticket, newNote{Body: htmlText(text), Private: false, Incoming: true, UserID: requesterID})
 		return c.ID, err
 	})

@@ -123,7 +123,7 @@ func (p *Provider) HandleWebhook(ctx context.Context, req sdk.WebhookRequest) (s
 		return sdk.WebhookResult{}, fmt.Errorf("freshdesk webhook: read ticket %d's conversations: %w", t.ID, err)
 	}
 	b.setPage(t.ID, last)
-	events := agentEvents(t, session, convs, 0, b.agentNames(ctx, convs, 0))
+	events := append(b.joined(ctx, t, session), agentEvents(t, session, convs, 0, b.agentNames(ctx, convs, 0))...)
 	if closed(t) {
 		events = append(events, closedEvent(t, session))
 	}
@@ -162,7 +162,9 @@ func agentEvents(t Ticket, session string, convs []Conversation, after int64, na
 			continue
 		}
 		text := strings.TrimSpace(c.BodyText)
+		files := fileEvents(session, ref, c, names[c.UserID])
 		if text == "" {
+			events = append(events, files...)
 			continue
 		}
 		msg := sdk.Text(text)
@@ -173,6 +175,7 @@ func agentEvents(t Ticket, session string, convs []Conversation, after int64, na
 		}
 		events = append(events, sdk.Event{ID: "conversation:" + strconv.FormatInt(c.ID, 10), Type: sdk.EventAgentMessage,
 			SessionID: session, Ref: ref, Message: msg})
+		events = append(events, files...)
 	}
 	return events
 }

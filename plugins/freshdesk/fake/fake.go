@@ -85,6 +85,19 @@ type Conversation struct {
 	TicketID  int64     `json:"ticket_id"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Attachments are the conversation's files ([] when none).
+	Attachments []Attachment `json:"attachments"`
+}
+
+// Attachment is a conversation's file as Freshdesk renders it.
+type Attachment struct {
+	ID            int64  `json:"id"`
+	Name          string `json:"name"`
+	ContentType   string `json:"content_type"`
+	Size          int64  `json:"size"`
+	AttachmentURL string `json:"attachment_url"`
+	// Data is the uploaded bytes (not rendered).
+	Data []byte `json:"-"`
 }
 
 // Contact is a requester.
@@ -96,8 +109,9 @@ type Contact struct {
 
 // Agent is a helpdesk agent.
 type Agent struct {
-	ID   int64
-	Name string
+	ID     int64
+	Name   string
+	Avatar string // the avatar's URL, "" for none
 }
 
 // Options configure a Server.
@@ -152,6 +166,7 @@ type Server struct {
 	changed     *sync.Cond
 	nextID      int64 // tickets
 	nextContact int64
+	nextFile    int64
 	nextConv    int64
 	tickets     map[int64]*ticket
 	contacts    []*Contact
@@ -336,7 +351,10 @@ func (s *Server) front(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost || r.Method == http.MethodPut {
-			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			// Files go as multipart/form-data, which Freshdesk takes where
+			// attachments are: tickets, replies, notes.
+			multipartOK := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/notes")
+			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") && !(multipartOK && strings.HasPrefix(ct, "multipart/form-data")) {
 				writeJSON(rec, http.StatusUnsupportedMediaType, map[string]string{"code": "invalid_content_type",
 					"message": "Content-Type header is set to " + ct + ". It should be set to application/json"})
 				return
@@ -671,7 +689,13 @@ type noteIn struct {
 
 func (s *Server) createNote(w http.ResponseWriter, r *http.Request) {
 	var in noteIn
-	if !decode(w, r, &in, "body", "private", "incoming", "user_id", "notify_emails") {
+	var files []Attachment
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		var ok bool
+		if in, files, ok = s.multipartNote(w, r); !ok {
+			return
+		}
+	} else if !decode(w, r, &in, "body", "private", "incoming", "user_id", "notify_emails") {
 		return
 	}
 	if in.Body == nil || strings.TrimSpace(*in.Body) == "" {
@@ -694,7 +718,7 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request) {
 	}
 	private := in.Private == nil || *in.Private // notes are private by default
 	incoming := in.Incoming != nil && *in.Incoming
-	c := s.add(t, ConvNote, *in.Body, user, private, incoming)
+	c := s.addWith(t, ConvNote, *in.Body, user, private, incoming, files)
 	writeJSON(w, http.StatusCreated, c)
 }
 
@@ -730,10 +754,18 @@ func (s *Server) userExists(id int64) bool {
 
 // add adds a conversation and runs the rules; the lock is held.
 func (s *Server) add(t *ticket, source int, body string, user int64, private, incoming bool) Conversation {
+	return s.addWith(t, source, body, user, private, incoming, nil)
+}
+
+// addWith is add with files; the lock is held.
+func (s *Server) addWith(t *ticket, source int, body string, user int64, private, incoming bool, files []Attachment) Conversation {
 	s.nextConv++
 	now := s.o.Now().UTC().Truncate(time.Second)
+	if files == nil {
+		files = []Attachment{}
+	}
 	c := Conversation{ID: s.nextConv, Body: body, BodyText: textOf(body), Incoming: incoming, Private: private, Source: source,
-		UserID: user, TicketID: t.ID, CreatedAt: now, UpdatedAt: now}
+		UserID: user, TicketID: t.ID, CreatedAt: now, UpdatedAt: now, Attachments: files}
 	t.convs = append(t.convs, c)
 	t.UpdatedAt = now
 	s.changed.Broadcast()
@@ -800,7 +832,7 @@ func (s *Server) viewAgent(w http.ResponseWriter, r *http.Request) {
 		if a.ID == id {
 			email := strings.ToLower(strings.ReplaceAll(a.Name, " ", ".")) + "@helpdesk.example"
 			writeJSON(w, http.StatusOK, map[string]any{"id": a.ID, "available": true, "occasional": false, "ticket_scope": 1,
-				"type": "support_agent", "contact": map[string]any{"name": a.Name, "email": email, "active": true}})
+				"type": "support_agent", "contact": map[string]any{"name": a.Name, "email": email, "active": true, "avatar": avatarJSON(a.Avatar)}})
 			return
 		}
 	}
