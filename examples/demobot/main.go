@@ -67,6 +67,10 @@ func answer(ev event) []message {
 		return []message{text("Your livechat session expired.")}
 	case v == "LIVECHAT_SESSION_FAILED":
 		return []message{text("Sorry, no agent could be reached. Please try again later.")}
+	case v == "LIVECHAT_SESSION_NO_AGENT":
+		return []message{text("Our agents are all busy. Leave your email here and we will write to you.")}
+	case v == "LIVECHAT_SESSION_CLOSED_HOURS":
+		return []message{text("Our team is away right now. Leave your email here and we will write to you when we are back.")}
 	case v == "" || isGreeting(v):
 		name, _ := ev.Metadata["firstname"].(string)
 		hello := "Hello! I am the demo bot."

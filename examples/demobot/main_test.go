@@ -25,6 +25,10 @@ func TestDemoFlow(t *testing.T) {
 			[]string{"text:Thanks for chatting with us today!"}},
 		{map[string]any{"content_type": "payload", "content": map[string]any{"payload": "LIVECHAT_SESSION_EXPIRED"}},
 			[]string{"text:Your livechat session expired."}},
+		{map[string]any{"content_type": "payload", "content": map[string]any{"payload": "LIVECHAT_SESSION_NO_AGENT"}},
+			[]string{"text:Our agents are all busy. Leave your email here and we will write to you."}},
+		{map[string]any{"content_type": "payload", "content": map[string]any{"payload": "LIVECHAT_SESSION_CLOSED_HOURS"}},
+			[]string{"text:Our team is away right now. Leave your email here and we will write to you when we are back."}},
 	} {
 		body, _ := json.Marshal(map[string]any{"client": map[string]any{"user_id": "u1"}, "metadata": map[string]any{"firstname": "Jane"}, "payload": tc.payload})
 		resp, err := http.Post(srv.URL+"/events", "application/json", bytes.NewReader(body))
