@@ -2,6 +2,7 @@ package intercom
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -40,6 +41,17 @@ type Part struct {
 	Body      string `json:"body"`
 	CreatedAt int64  `json:"created_at"`
 	Author    Author `json:"author"`
+	// Attachments are the part's files (part_attachment).
+	Attachments []PartAttachment `json:"attachments"`
+}
+
+// PartAttachment is a file of a conversation part.
+type PartAttachment struct {
+	Type        string `json:"type"` // upload
+	Name        string `json:"name"`
+	URL         string `json:"url"`
+	ContentType string `json:"content_type"`
+	Filesize    int64  `json:"filesize"`
 }
 
 // Parts is a conversation's part list (at most 500 parts).
@@ -82,6 +94,8 @@ type Conversation struct {
 	Source    Source      `json:"source"`
 	Contacts  ContactList `json:"contacts"`
 	Parts     *Parts      `json:"conversation_parts,omitempty"`
+	// AdminAssigneeID is the assigned admin's id (a number, or null).
+	AdminAssigneeID json.RawMessage `json:"admin_assignee_id,omitempty"`
 }
 
 // Message is what POST /conversations answers.

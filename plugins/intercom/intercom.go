@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/livechatd/livechatd/plugins/internal/handoff"
 	"github.com/livechatd/livechatd/sdk"
 	"github.com/livechatd/livechatd/sdk/platform"
 )
@@ -43,12 +44,15 @@ const APIVersion = "2.14"
 var RateLimit = sdk.RateLimit{Calls: 1666, Per: 10 * time.Second}
 
 // Topics are the webhook topics the app must subscribe to.
-var Topics = []string{TopicAdminReplied, TopicAdminClosed}
+var Topics = []string{TopicAdminReplied, TopicAdminClosed, TopicAdminAssigned}
 
 // Intercom's webhook topics the plugin acts on.
 const (
 	TopicAdminReplied = "conversation.admin.replied"
 	TopicAdminClosed  = "conversation.admin.closed"
+	// TopicAdminAssigned: an admin was assigned the conversation (issue
+	// 17: the agent joined).
+	TopicAdminAssigned = "conversation.admin.assigned"
 )
 
 // Info describes the plugin to livechatd.
@@ -56,7 +60,7 @@ var Info = sdk.Info{
 	Name:         "intercom",
 	Version:      "0.1.0",
 	Description:  "Hands users over to agents in Intercom conversations; replies by signed webhook (X-Hub-Signature).",
-	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket},
+	Capabilities: []sdk.Capability{sdk.CapWebhook, sdk.CapCloseTicket, sdk.CapAgentAssigned, sdk.CapAttachments, sdk.CapRouting},
 	RateLimit:    RateLimit,
 	Schema: sdk.Schema{Attributes: []sdk.Attribute{
 		{Name: "access_token", Type: sdk.String, Required: true, Sensitive: true,
@@ -71,6 +75,12 @@ var Info = sdk.Info{
 			Description: "Intercom's REST API for your workspace's region: https://api.intercom.io (US), https://api.eu.intercom.io (EU), https://api.au.intercom.io (Australia)."},
 		{Name: "state_dir", Type: sdk.String,
 			Description: "Only for a livechatd that keeps no plugin state (older than plugin state): a directory where the plugin keeps what it posted, so that a retry after a restart of the plugin posts nothing twice. Unused otherwise."},
+		{Name: "teams", Type: sdk.MapOfString,
+			Description: `Routing: livechat team names (metadata "team", lower-cased) to Intercom team ids, e.g. {billing = "5017691"}; the conversation is assigned to that team.`},
+		{Name: "max_attachment_bytes", Type: sdk.Number, Default: 10 << 20,
+			Description: "The largest user file attached in Intercom (bytes); a larger one is sent as a link."},
+		{Name: "attachment_timeout", Type: sdk.Duration, Default: "20s",
+			Description: "How long downloading a user's file may take before it is sent as a link instead."},
 		{Name: "api_version", Type: sdk.String, Default: APIVersion, Pattern: `^([0-9]+\.[0-9]+|Preview)$`,
 			Description: "The Intercom-Version header sent with every call; the plugin reads the shapes of " + APIVersion + "."},
 	}},
@@ -79,7 +89,8 @@ var Info = sdk.Info{
 		Method:   http.MethodPost,
 		Triggers: Topics,
 		Instructions: "In Intercom's Developer Hub: your app › Configure › Webhooks; paste the URL as the endpoint URL and " +
-			"select the topics conversation.admin.replied and conversation.admin.closed; save and set it live.",
+			"select the topics conversation.admin.replied and conversation.admin.closed, and conversation.admin.assigned " +
+			"for the user to see the agent join; save and set it live.",
 	}},
 }
 
@@ -92,6 +103,10 @@ type Config struct {
 	BaseURL      string `json:"base_url"`
 	APIVersion   string `json:"api_version"`
 	StateDir     string `json:"state_dir"`
+
+	Teams              map[string]string `json:"teams"`
+	MaxAttachmentBytes float64           `json:"max_attachment_bytes"`
+	AttachmentTimeout  string            `json:"attachment_timeout"`
 }
 
 // Options tune a Provider; the zero value is what the plugin binary uses.
@@ -138,6 +153,13 @@ type bot struct {
 	cfg   Config
 	api   *platform.Client
 	state *store
+
+	// Issue 17: routing teams, file limits, admins' names and avatars.
+	teams  map[string]string
+	files  handoff.Limits
+	http   *http.Client
+	mu     sync.Mutex
+	admins map[string][2]string // admin id → name, avatar
 }
 
 var numeric = regexp.MustCompile(`^[0-9]+$`)
@@ -167,6 +189,17 @@ func settings(cfg sdk.Config) (Config, sdk.Diagnostics) {
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		diags = append(diags, sdk.Errorf("base_url", "must be an http(s) URL such as https://api.intercom.io"))
 	}
+	for team, id := range c.Teams {
+		if !numeric.MatchString(strings.TrimSpace(id)) || strings.TrimSpace(team) == "" {
+			diags = append(diags, sdk.Errorf("teams", "team %q: %q is not an Intercom team id (digits)", team, id))
+		}
+	}
+	if c.MaxAttachmentBytes < 0 {
+		diags = append(diags, sdk.Errorf("max_attachment_bytes", "must not be negative"))
+	}
+	if d, err := time.ParseDuration(c.AttachmentTimeout); c.AttachmentTimeout != "" && (err != nil || d < 0) {
+		diags = append(diags, sdk.Errorf("attachment_timeout", "must be a duration such as 20s"))
+	}
 	return c, diags
 }
 
@@ -195,7 +228,14 @@ func (p *Provider) Configure(_ context.Context, name string, cfg sdk.Config, hos
 	} else if own, err = openJournal(c.StateDir, name); err != nil {
 		return sdk.Permanent(err)
 	}
-	p.bots[name] = &bot{name: name, cfg: c, api: api, state: &store{host: sdk.StateOf(host), own: own}}
+	b := &bot{name: name, cfg: c, api: api, state: &store{host: sdk.StateOf(host), own: own}, teams: map[string]string{},
+		http: p.opts.HTTPClient, admins: map[string][2]string{}}
+	b.files.MaxBytes = int64(c.MaxAttachmentBytes)
+	b.files.Timeout, _ = time.ParseDuration(c.AttachmentTimeout)
+	for team, id := range c.Teams {
+		b.teams[strings.ToLower(strings.TrimSpace(team))] = strings.TrimSpace(id)
+	}
+	p.bots[name] = b
 	return nil
 }
 

@@ -34,12 +34,17 @@ func (p *Provider) ReadSession(ctx context.Context, req sdk.ReadRequest) (sdk.Re
 		return sdk.ReadResult{}, fmt.Errorf("read session %s: %w", req.SessionID, err)
 	}
 	res := sdk.ReadResult{Closed: cv.State == "closed"}
+	// The assigned admin is the agent who joined, under the webhook's id.
+	for _, e := range b.joined(ctx, cv) {
+		e.SessionID = req.SessionID
+		res.Events = append(res.Events, e)
+	}
 	cursor := after
 	for _, pt := range partsOf(cv) {
 		if !partAfter(pt.ID, after) {
 			continue
 		}
-		if e, ok := agentEvent(cv.ID, pt); ok {
+		for _, e := range partEvents(cv.ID, pt) {
 			e.SessionID = req.SessionID
 			res.Events = append(res.Events, e)
 		}

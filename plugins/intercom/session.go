@@ -74,6 +74,9 @@ func (p *Provider) StartSession(ctx context.Context, req sdk.StartRequest) (sdk.
 	if err != nil {
 		return sdk.StartResult{}, fmt.Errorf("conversation: %w", err)
 	}
+	if err := b.route(ctx, req.SessionID, conv, req.Routing); err != nil {
+		return sdk.StartResult{}, fmt.Errorf("routing: %w", err)
+	}
 	for i, m := range req.Messages {
 		key := req.IdempotencyKey + "/" + strconv.Itoa(i)
 		if _, err := b.send(ctx, req.SessionID, conv, contact, key, m); err != nil {
@@ -257,6 +260,10 @@ func (p *Provider) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.Se
 // past that part for the contact's reply with this text.
 func (b *bot) send(ctx context.Context, session, conv, contact, key string, m sdk.Message) (string, error) {
 	text := strings.TrimSpace(m.PlainText())
+	file := m.Attachment != nil && m.Attachment.URL != "" && (m.ContentType == "image" || m.ContentType == "file")
+	if file {
+		text = fileText(m)
+	}
 	if text == "" {
 		return "", sdk.Permanent(fmt.Errorf("message: nothing to post (content type %q has no text or URL)", m.ContentType))
 	}
@@ -301,7 +308,13 @@ func (b *bot) send(ctx context.Context, session, conv, contact, key string, m sd
 			return "", err
 		}
 	}
-	out, err := b.reply(ctx, conv, contact, text)
+	var files []attachmentFile
+	if file {
+		if files, err = b.attachmentFiles(ctx, m.Attachment); err != nil {
+			text, files = handoff.LinkText(m.Attachment), nil
+		}
+	}
+	out, err := b.replyWith(ctx, conv, contact, text, files)
 	if err != nil {
 		return "", err
 	}

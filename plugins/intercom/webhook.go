@@ -36,7 +36,7 @@ func ParseNotification(body []byte) (Notification, *Conversation, error) {
 	if n.Type != "notification_event" {
 		return n, nil, fmt.Errorf("type: %.40q is not notification_event", n.Type)
 	}
-	if n.Topic != TopicAdminReplied && n.Topic != TopicAdminClosed {
+	if n.Topic != TopicAdminReplied && n.Topic != TopicAdminClosed && n.Topic != TopicAdminAssigned {
 		return n, nil, nil
 	}
 	var cv Conversation
@@ -53,7 +53,7 @@ func ParseNotification(body []byte) (Notification, *Conversation, error) {
 // agent_message events and an admin's close into session_closed. The
 // user's own replies (conversation.user.replied, should the app subscribe
 // to it), notes and every other topic are answered 200 with no events.
-func (p *Provider) HandleWebhook(_ context.Context, req sdk.WebhookRequest) (sdk.WebhookResult, error) {
+func (p *Provider) HandleWebhook(ctx context.Context, req sdk.WebhookRequest) (sdk.WebhookResult, error) {
 	b, err := p.bot(req.Bot)
 	if err != nil {
 		return sdk.WebhookResult{}, err
@@ -72,6 +72,9 @@ func (p *Provider) HandleWebhook(_ context.Context, req sdk.WebhookRequest) (sdk
 		return sdk.WebhookResult{}, nil
 	}
 	events := conversationEvents(*cv)
+	if n.Topic == TopicAdminAssigned {
+		events = append(events, b.joined(ctx, *cv)...)
+	}
 	session := sessionOf(*cv)
 	if n.Topic == TopicAdminClosed {
 		// The close part names the event; a notification without it
@@ -118,11 +121,18 @@ func partsOf(cv Conversation) []Part {
 func conversationEvents(cv Conversation) []sdk.Event {
 	var out []sdk.Event
 	for _, pt := range partsOf(cv) {
-		if e, ok := agentEvent(cv.ID, pt); ok {
-			out = append(out, e)
-		}
+		out = append(out, partEvents(cv.ID, pt)...)
 	}
 	return out
+}
+
+// partEvents are a part's agent message and its files.
+func partEvents(conv string, pt Part) []sdk.Event {
+	var out []sdk.Event
+	if e, ok := agentEvent(conv, pt); ok {
+		out = append(out, e)
+	}
+	return append(out, fileEvents(conv, pt)...)
 }
 
 // agentParts are the part types in which an admin writes to the user: a

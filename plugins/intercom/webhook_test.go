@@ -138,7 +138,7 @@ func TestIntercomWebhookDescribed(t *testing.T) {
 		t.Fatal(ws, err)
 	}
 	d := ws[0]
-	if d.Method != http.MethodPost || strings.Join(d.Triggers, ",") != "conversation.admin.replied,conversation.admin.closed" ||
+	if d.Method != http.MethodPost || strings.Join(d.Triggers, ",") != "conversation.admin.replied,conversation.admin.closed,conversation.admin.assigned" ||
 		!strings.Contains(d.Instructions, "Developer Hub") || !strings.Contains(d.Instructions, "abc123") || strings.Contains(d.Instructions, "s3cr3t-value") {
 		t.Errorf("webhook setup = %+v", d)
 	}

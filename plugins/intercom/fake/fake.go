@@ -14,6 +14,7 @@
 package fake
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -95,6 +96,26 @@ type Part struct {
 	Body      string `json:"body"` // HTML
 	CreatedAt int64  `json:"created_at"`
 	Author    Author `json:"author"`
+	// Attachments are the part's files; AssignedTo the admin or team an
+	// assignment part assigned.
+	Attachments []Attachment `json:"attachments"`
+	AssignedTo  *Ref         `json:"assigned_to"`
+}
+
+// Attachment is a part's file (part_attachment).
+type Attachment struct {
+	Type        string `json:"type"` // upload
+	Name        string `json:"name"`
+	URL         string `json:"url"`
+	ContentType string `json:"content_type"`
+	Filesize    int64  `json:"filesize"`
+	Data        []byte `json:"-"`
+}
+
+// Ref is a reference: {type, id}.
+type Ref struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
 }
 
 // Conversation is a conversation started by a contact.
@@ -107,6 +128,10 @@ type Conversation struct {
 	SourceID  string
 	Body      string // the first message, HTML
 	Parts     []Part
+	// Routing and assignment (issue 17).
+	AdminAssigneeID string
+	TeamAssigneeID  string
+	Tags            []string
 }
 
 // Request is one API call the fake answered.
@@ -147,6 +172,8 @@ type Server struct {
 	windowStart   time.Time
 	windowCalls   int
 	macros        map[string]string
+	tags          map[string]string // tag name → id
+	avatars       map[string]string // admin id → avatar URL
 
 	// webhooks (webhooks.go)
 	hookURL    string
@@ -197,6 +224,9 @@ func New(t testing.TB, o Options) *Server {
 	mux.HandleFunc("GET /conversations/{id}", s.getConversation)
 	mux.HandleFunc("POST /conversations/{id}/reply", s.reply)
 	mux.HandleFunc("POST /conversations/{id}/parts", s.manage)
+	mux.HandleFunc("POST /conversations/{id}/tags", s.tagConversation)
+	mux.HandleFunc("POST /tags", s.createTag)
+	mux.HandleFunc("GET /admins/{id}", s.getAdmin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, "not_found", "Resource Not Found")
 	})
@@ -523,7 +553,8 @@ func (s *Server) conversationJSON(cv *Conversation, parts []Part) map[string]any
 		"source": map[string]any{"type": "conversation", "id": cv.SourceID, "delivered_as": "customer_initiated", "subject": "",
 			"body": cv.Body, "author": author, "attachments": []any{}, "url": nil, "redacted": false},
 		"contacts":            map[string]any{"type": "contact.list", "contacts": []any{map[string]any{"type": "contact", "id": ct.ID, "external_id": nullable(ct.ExternalID)}}},
-		"first_contact_reply": nil, "admin_assignee_id": nil, "team_assignee_id": nil,
+		"first_contact_reply": nil, "admin_assignee_id": idOrNil(cv.AdminAssigneeID), "team_assignee_id": idOrNil(cv.TeamAssigneeID),
+		"tags": s.tagsJSON(cv),
 		"open": cv.State == "open", "state": cv.State, "read": false, "priority": "not_priority",
 		"custom_attributes": map[string]any{}, "ai_agent_participated": false,
 	}
@@ -534,8 +565,8 @@ func (s *Server) conversationJSON(cv *Conversation, parts []Part) map[string]any
 				break
 			}
 			list = append(list, map[string]any{"type": "conversation_part", "id": p.ID, "part_type": p.PartType, "body": nullable(p.Body),
-				"created_at": p.CreatedAt, "updated_at": p.CreatedAt, "notified_at": p.CreatedAt, "assigned_to": nil,
-				"author": p.Author, "attachments": []any{}, "external_id": nil, "redacted": false})
+				"created_at": p.CreatedAt, "updated_at": p.CreatedAt, "notified_at": p.CreatedAt, "assigned_to": p.AssignedTo,
+				"author": p.Author, "attachments": attachmentsJSON(p.Attachments), "external_id": nil, "redacted": false})
 		}
 		out["conversation_parts"] = map[string]any{"type": "conversation_part.list", "conversation_parts": list, "total_count": len(parts)}
 	}
@@ -634,6 +665,11 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request) {
 		IntercomUserID string `json:"intercom_user_id"`
 		AdminID        string `json:"admin_id"`
 		Body           string `json:"body"`
+		Files          []struct {
+			ContentType string `json:"content_type"`
+			Data        string `json:"data"`
+			Name        string `json:"name"`
+		} `json:"attachment_files"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		s.fail(w, http.StatusBadRequest, "parameter_invalid", "Invalid JSON: "+err.Error())
@@ -661,7 +697,25 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request) {
 			answer(w, http.StatusNotFound, body)
 			return
 		}
-		p = s.userReply(cv, ct, in.Body)
+		var files []Attachment
+		for _, f := range in.Files {
+			data, err := base64.StdEncoding.DecodeString(f.Data)
+			if err != nil || f.Name == "" {
+				body := s.errorBody("parameter_invalid", "attachment_files: data must be base64 and name present")
+				s.mu.Unlock()
+				answer(w, http.StatusBadRequest, body)
+				return
+			}
+			files = append(files, Attachment{Type: "upload", Name: f.Name, ContentType: f.ContentType, Filesize: int64(len(data)), Data: data,
+				URL: fmt.Sprintf("https://downloads.intercomcdn.com/i/o/%d/%s", s.nextID(), f.Name)})
+		}
+		if len(files) > 10 {
+			body := s.errorBody("parameter_invalid", "attachment_files: at most 10 files")
+			s.mu.Unlock()
+			answer(w, http.StatusBadRequest, body)
+			return
+		}
+		p = s.userReplyWith(cv, ct, in.Body, files)
 	case in.Type == "admin" && (in.MessageType == "comment" || in.MessageType == "note"):
 		name, ok := s.admins[in.AdminID]
 		if !ok {
@@ -685,11 +739,16 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request) {
 // userReply adds the contact's reply; a closed conversation reopens, the
 // part an "open" (as Intercom's own example shows); the lock is held.
 func (s *Server) userReply(cv *Conversation, ct *Contact, text string) Part {
+	return s.userReplyWith(cv, ct, text, nil)
+}
+
+// userReplyWith is userReply with files; the lock is held.
+func (s *Server) userReplyWith(cv *Conversation, ct *Contact, text string, files []Attachment) Part {
 	kind := "comment"
 	if cv.State == "closed" {
 		cv.State, kind = "open", "open"
 	}
-	p := s.add(cv, Part{PartType: kind, Body: toHTML(text), Author: Author{Type: "user", ID: ct.ID, Name: ct.Name, Email: ct.Email}})
+	p := s.add(cv, Part{PartType: kind, Body: toHTML(text), Author: Author{Type: "user", ID: ct.ID, Name: ct.Name, Email: ct.Email}, Attachments: files})
 	s.emit("conversation.user.replied", cv, []Part{p})
 	return p
 }
@@ -722,14 +781,19 @@ func (s *Server) manage(w http.ResponseWriter, r *http.Request) {
 		MessageType string `json:"message_type"`
 		Type        string `json:"type"`
 		AdminID     string `json:"admin_id"`
+		AssigneeID  string `json:"assignee_id"`
 		Body        string `json:"body"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		s.fail(w, http.StatusBadRequest, "parameter_invalid", "Invalid JSON: "+err.Error())
 		return
 	}
+	if in.MessageType == "assignment" {
+		s.assign(w, r, in.Type, in.AdminID, in.AssigneeID)
+		return
+	}
 	if in.MessageType != "close" || in.Type != "admin" {
-		s.fail(w, http.StatusBadRequest, "parameter_invalid", "the fake manages close only (message_type close, type admin)")
+		s.fail(w, http.StatusBadRequest, "parameter_invalid", "the fake manages close and assignment only")
 		return
 	}
 	s.mu.Lock()
