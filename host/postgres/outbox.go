@@ -98,21 +98,31 @@ func (t *tx) Enqueue(o *host.OutboxItem) error {
 }
 
 // claimQuery locks up to $2 due queue rows no other transaction holds,
-// pushes their due time to the lease's end $3, and claims their heads with
-// a fresh token each. $1 is now, $4 the replica.
+// claims their heads with a fresh token each, and pushes the due time of
+// the queues whose head it claimed to the lease's end $3. $1 is now, $4
+// the replica.
+//
+// Only those queues: a queue row locked here may name a head that this
+// statement's snapshot does not see (the row is read at its latest
+// version once locked, and its head can have been enqueued, or made the
+// head, by a transaction that committed after the statement began). Such
+// a head is not claimed; had its queue been leased anyway, it would stand
+// still for the whole lease. Left due, it is claimed by the next pass.
 var claimQuery = `WITH heads AS (
 		SELECT queue, head_id, due_at FROM outbox_queues
 		WHERE due_at <= $1 AND head_id <> 0
 		ORDER BY due_at, head_id
 		LIMIT $2
 		FOR UPDATE SKIP LOCKED
+	), claimed AS (
+		UPDATE outbox o SET claimed_until = $3, claim_token = gen_random_uuid()::text, claimed_by = $4, updated_at = $1
+		FROM heads h
+		WHERE o.id = h.head_id AND o.state = 'pending'
+		RETURNING ` + outboxColumnsOf("o") + `, h.due_at AS head_due_at
 	), leased AS (
-		UPDATE outbox_queues q SET due_at = $3 FROM heads h WHERE q.queue = h.queue
+		UPDATE outbox_queues q SET due_at = $3 FROM claimed c WHERE q.queue = c.queue
 	)
-	UPDATE outbox o SET claimed_until = $3, claim_token = gen_random_uuid()::text, claimed_by = $4, updated_at = $1
-	FROM heads h
-	WHERE o.id = h.head_id AND o.state = 'pending'
-	RETURNING ` + outboxColumnsOf("o") + `, h.due_at`
+	SELECT ` + outboxColumnsOf("claimed") + `, claimed.head_due_at FROM claimed`
 
 func outboxColumnsOf(alias string) string {
 	cols := strings.Split(outboxColumns, ",")
