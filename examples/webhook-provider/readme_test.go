@@ -178,7 +178,7 @@ func TestReadmeFromEmptyFolder(t *testing.T) {
 		t.Errorf("livechatd validate -config livechatd.hcl:\n%s", out)
 	}
 	out = run(dir, time.Minute, livechatd, "plugins", "-config", "livechatd.hcl")
-	if !regexp.MustCompile(`(?m)^helpdesk\s+0\.1\.0\s+1\s+[0-9a-f]{64}\s+ok$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^helpdesk\s+0\.1\.0\s+1\s+[0-9a-f]{64}\s+webhook,close_ticket,read_session\s+ok$`).MatchString(out) {
 		t.Errorf("livechatd plugins does not list helpdesk as ok:\n%s", out)
 	}
 	out = run(dir, time.Minute, livechatd, "webhook-url", "-config", "livechatd.hcl", "-bot", "support")
