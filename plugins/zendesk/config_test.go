@@ -62,7 +62,8 @@ func TestZendeskInfo(t *testing.T) {
 	}
 	setup, err := New(Options{}).DescribeWebhooks(context.Background(), "shop", sdk.Config{"subdomain": "acme"})
 	if err != nil || len(setup) != 1 || setup[0].Method != http.MethodPost ||
-		strings.Join(setup[0].Triggers, ",") != EventCommentAdded+","+EventStatusChanged+","+EventAgentAssignmentChanged ||
+		strings.Join(setup[0].Triggers, ",") != EventCommentAdded+","+EventStatusChanged ||
+		!strings.Contains(setup[0].Instructions, EventAgentAssignmentChanged) ||
 		!strings.Contains(setup[0].Instructions, "https://acme.zendesk.com/admin/apps-integrations/webhooks") {
 		t.Errorf("webhooks = %+v, %v", setup, err)
 	}

@@ -331,12 +331,15 @@ func (p *Provider) DescribeWebhooks(_ context.Context, _ string, cfg sdk.Config)
 		where = "In " + base + "/admin/apps-integrations/webhooks/webhooks"
 	}
 	return []sdk.WebhookSetup{{
-		Name:     "ticket-events",
-		Method:   http.MethodPost,
-		Triggers: []string{EventCommentAdded, EventStatusChanged, EventAgentAssignmentChanged},
+		Name:   "ticket-events",
+		Method: http.MethodPost,
+		// The assignment event is optional (the user then sees the
+		// agent join): it is in the instructions, not among the events
+		// the webhook needs.
+		Triggers: []string{EventCommentAdded, EventStatusChanged},
 		Instructions: where + " (Apps and integrations › Webhooks › Create webhook): choose \"Zendesk events\" and subscribe to " +
 			"the ticket events \"Comment created\" (" + EventCommentAdded + ") and \"Status changed\" (" + EventStatusChanged + "), " +
-			"and \"Agent assignment changed\" (" + EventAgentAssignmentChanged + ") for the user to see the agent join; " +
+			"and, optionally, \"Agent assignment changed\" (" + EventAgentAssignmentChanged + ") for the user to see the agent join; " +
 			"paste this URL as the endpoint (POST, JSON), no authentication; after creating it, reveal its signing secret " +
 			"and put it in the bot's webhook_secret.",
 	}}, nil
