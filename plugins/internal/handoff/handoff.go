@@ -14,6 +14,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -94,6 +95,12 @@ func Download(ctx context.Context, hc *http.Client, a *sdk.Attachment, lim Limit
 		return File{}, sdk.Permanent(errors.New("attachment.url: not an absolute http(s) URL"))
 	}
 	shown := u.Scheme + "://" + u.Host + u.Path
+	if u.User != nil {
+		return File{}, sdk.Permanent(errors.New("attachment.url: credentials in the URL are not taken"))
+	}
+	if err := reachable(ctx, u.Hostname()); err != nil {
+		return File{}, sdk.Permanent(fmt.Errorf("attachment.url %s: %w", shown, err))
+	}
 	if a.Size > lim.MaxBytes {
 		return File{}, sdk.Permanent(fmt.Errorf("attachment %s: %d bytes: %w (at most %d)", shown, a.Size, ErrTooLarge, lim.MaxBytes))
 	}
@@ -146,6 +153,33 @@ func Download(ctx context.Context, hc *http.Client, a *sdk.Attachment, lim Limit
 		}
 	}
 	return f, nil
+}
+
+// reachable refuses a host that is, or resolves to, a link-local,
+// multicast or unspecified address: a user's file URL must not make the
+// plugin fetch a cloud metadata service (169.254.169.254) and hand its
+// answer to the platform. Loopback and private addresses stay allowed (a
+// livechatd on the same host or network serves the webchat's uploads).
+func reachable(ctx context.Context, host string) error {
+	bad := func(ip net.IP) bool {
+		return ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified()
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if bad(ip) {
+			return errors.New("a link-local, multicast or unspecified address is not fetched")
+		}
+		return nil
+	}
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil // the download reports it
+	}
+	for _, a := range addrs {
+		if bad(a.IP) {
+			return errors.New("the host resolves to a link-local, multicast or unspecified address, which is not fetched")
+		}
+	}
+	return nil
 }
 
 // cause is a transport error without the URL (url.Error repeats it, query

@@ -60,6 +60,11 @@ func TestDownloadBounded(t *testing.T) {
 	if sdk.KindOf(err) != sdk.KindUnavailable {
 		t.Errorf("502: %v", err)
 	}
+	for _, u := range []string{"http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/x", "http://0.0.0.0/x", "http://user:pw@files.example/x"} {
+		if _, err := Download(ctx, srv.Client(), &sdk.Attachment{URL: u}, Limits{}); sdk.KindOf(err) != sdk.KindInvalid || !strings.Contains(err.Error(), "attachment.url") {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
 	_, err = Download(ctx, srv.Client(), &sdk.Attachment{URL: "file:///etc/passwd"}, Limits{})
 	if sdk.KindOf(err) != sdk.KindInvalid || !strings.Contains(err.Error(), "attachment.url") {
 		t.Errorf("file URL: %v", err)
