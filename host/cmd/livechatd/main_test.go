@@ -117,7 +117,7 @@ func TestValidate(t *testing.T) {
 	want := []string{
 		fmt.Sprintf(`%s:%d:3: missing required attribute "greeting" in bot "shop" config`, e.config, line("config {")),
 		fmt.Sprintf(`%s:%d:5: unknown attribute "greting" in bot "shop" config; did you mean "greeting"?`, e.config, line("greting")),
-		fmt.Sprintf(`%s:%d:5: unknown attribute "colour" in bot "shop" config; accepted: agent_name, greeting, prefix`, e.config, line("colour")),
+		fmt.Sprintf(`%s:%d:5: unknown attribute "colour" in bot "shop" config; accepted: agent_name, avatar_url, greeting, prefix, silent`, e.config, line("colour")),
 	}
 	if code != 1 || strings.TrimSpace(errOut) != strings.Join(want, "\n") {
 		t.Errorf("validate bad config: exit %d\n%s\nwant:\n%s", code, errOut, strings.Join(want, "\n"))

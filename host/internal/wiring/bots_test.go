@@ -48,11 +48,11 @@ func TestEngineBots(t *testing.T) {
 	}
 }
 
-// The handoff blocks reach the engine: waiting on by default and off when
+// The handoff blocks reach the engine: waiting on by default (max_wait off) and off when
 // disabled, hours with their spans and holidays, csat.
 func TestEngineBotsHandoff(t *testing.T) {
 	b := wiring.EngineBots(parse(t, ""))[0]
-	if b.Waiting.Every != time.Minute || b.Waiting.MaxWait != 10*time.Minute || b.Waiting.Message == "" || b.Hours != nil || b.CSAT != nil {
+	if b.Waiting.Every != time.Minute || b.Waiting.MaxWait != 0 || b.Waiting.Message == "" || b.Hours != nil || b.CSAT != nil {
 		t.Errorf("defaults: waiting %+v, hours %v, csat %v", b.Waiting, b.Hours, b.CSAT)
 	}
 	b = wiring.EngineBots(parse(t, `waiting { enabled = false }
