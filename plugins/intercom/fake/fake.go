@@ -736,13 +736,9 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request) {
 	answer(w, http.StatusOK, body)
 }
 
-// userReply adds the contact's reply; a closed conversation reopens, the
-// part an "open" (as Intercom's own example shows); the lock is held.
-func (s *Server) userReply(cv *Conversation, ct *Contact, text string) Part {
-	return s.userReplyWith(cv, ct, text, nil)
-}
-
-// userReplyWith is userReply with files; the lock is held.
+// userReplyWith adds the contact's reply with its files; a closed
+// conversation reopens, the part an "open" (as Intercom's own example
+// shows); the lock is held.
 func (s *Server) userReplyWith(cv *Conversation, ct *Contact, text string, files []Attachment) Part {
 	kind := "comment"
 	if cv.State == "closed" {
