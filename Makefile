@@ -38,8 +38,9 @@ test: ## run every test with the race detector (installs Debian's chromium for t
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 
 .PHONY: faults
-faults: ## fault-injection acceptance run: real livechatd + Gorgias plugin under faults (table in artifacts/faults/), and 2 minutes of reads within Gorgias's rate limit
-	$(GO) test -tags faults -count=1 -v -timeout 6m $(TESTFLAGS) ./host/faults/
+faults: ## fault-injection acceptance run: real livechatd + Gorgias plugin under faults (table in artifacts/faults/), three replicas on PostgreSQL with one SIGKILLed, and 2 minutes of reads within Gorgias's rate limit
+	@.ci/need faults pg_ctlcluster:postgresql
+	$(GO) test -tags faults -count=1 -v -timeout 15m $(TESTFLAGS) ./host/faults/
 	$(GO) test -tags faults -count=1 -v -timeout 6m -run 'TestGorgiasReconcileWithinTheRateLimit' $(TESTFLAGS) ./host/cmd/livechatd/
 
 # Every native fuzz target, as package:Target; `make fuzz` runs each for
