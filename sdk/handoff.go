@@ -20,6 +20,9 @@ const (
 	// ContentRating is a satisfaction rating: content {"score": <n>,
 	// "scale": <max>, "label": <the button's title>}.
 	ContentRating = "csat_rating"
+	// ContentRead is the user's read receipt: content {}, the user has seen
+	// every message of the session so far.
+	ContentRead = "read"
 )
 
 // TypingSender is implemented by providers whose platform shows the agent
@@ -63,6 +66,29 @@ type RatingRequest struct {
 	Label string
 	// IdempotencyKey is the same on every retry of this rating.
 	IdempotencyKey string
+}
+
+// ReadMarker is implemented by providers whose platform shows the agent
+// that the user has read their messages. MarkRead says the user has now
+// seen everything the agent sent so far. It is called at most once every
+// few seconds per session (the host throttles), never retried, and never
+// stored: a failure is logged and dropped. Serve adds CapRead when a
+// provider implements it.
+type ReadMarker interface {
+	MarkRead(ctx context.Context, req ReadReceipt) error
+}
+
+// ReadReceipt says the user has read the session's messages up to now.
+type ReadReceipt struct {
+	Bot       string
+	SessionID string
+	Ref       string
+	User      User
+}
+
+// ReadMessage is the Message that carries a ReadReceipt in SendMessage.
+func ReadMessage() Message {
+	return Message{ContentType: ContentRead, Content: map[string]any{}, Author: Author{Type: AuthorUser}}
 }
 
 // TypingMessage is the Message that carries a TypingRequest in SendMessage.
@@ -110,6 +136,12 @@ func dispatchSend(ctx context.Context, p Provider, req SendRequest) (handled boo
 		}
 		d, _ := number(req.Message.Content, "duration")
 		return true, ts.SendTyping(ctx, TypingRequest{Bot: req.Bot, SessionID: req.SessionID, Ref: req.Ref, User: req.User, Typing: d > 0})
+	case ContentRead:
+		rm, ok := p.(ReadMarker)
+		if !ok {
+			return false, nil
+		}
+		return true, rm.MarkRead(ctx, ReadReceipt{Bot: req.Bot, SessionID: req.SessionID, Ref: req.Ref, User: req.User})
 	case ContentRating:
 		rr, ok := p.(RatingRecorder)
 		if !ok {

@@ -50,7 +50,13 @@ type typingRater struct {
 	nopProvider
 	typing []TypingRequest
 	rated  []RatingRequest
+	read   []ReadReceipt
 	sent   []SendRequest
+}
+
+func (p *typingRater) MarkRead(_ context.Context, r ReadReceipt) error {
+	p.read = append(p.read, r)
+	return nil
 }
 
 func (p *typingRater) SendTyping(_ context.Context, r TypingRequest) error {
@@ -68,8 +74,9 @@ func (p *typingRater) SendMessage(_ context.Context, r SendRequest) (SendResult,
 	return SendResult{}, nil
 }
 
-// Typing and ratings travel as SendMessage with reserved content types; the
-// SDK's server hands them to TypingSender and RatingRecorder, and other
+// Typing, read receipts and ratings travel as SendMessage with reserved
+// content types; the SDK's server hands them to TypingSender, ReadMarker
+// and RatingRecorder, and other
 // messages to SendMessage.
 func TestTypingAndRatingDispatch(t *testing.T) {
 	p := &typingRater{}
@@ -83,7 +90,7 @@ func TestTypingAndRatingDispatch(t *testing.T) {
 		_, err = s.SendMessage(ctx, &livechatv1.SendMessageRequest{BotId: "shop", SessionId: "s1", Ref: "T1", Message: pm, IdempotencyKey: key})
 		return err
 	}
-	for _, m := range []Message{TypingMessage(true), TypingMessage(false), RatingMessage(4, 5, "Good"), Text("hi")} {
+	for _, m := range []Message{TypingMessage(true), TypingMessage(false), RatingMessage(4, 5, "Good"), ReadMessage(), Text("hi")} {
 		if err := send(m, "k"); err != nil {
 			t.Fatalf("%s: %v", m.ContentType, err)
 		}
@@ -93,6 +100,9 @@ func TestTypingAndRatingDispatch(t *testing.T) {
 	}
 	if len(p.rated) != 1 || p.rated[0].Score != 4 || p.rated[0].Scale != 5 || p.rated[0].Label != "Good" || p.rated[0].IdempotencyKey != "k" {
 		t.Errorf("ratings %+v, want 4/5 Good with its key", p.rated)
+	}
+	if len(p.read) != 1 || p.read[0].Ref != "T1" || p.read[0].SessionID != "s1" || p.read[0].Bot != "shop" {
+		t.Errorf("read receipts %+v, want one for T1", p.read)
 	}
 	if len(p.sent) != 1 || p.sent[0].Message.PlainText() != "hi" {
 		t.Errorf("SendMessage got %+v, want the text only", p.sent)
@@ -109,7 +119,7 @@ func TestTypingAndRatingDispatch(t *testing.T) {
 
 type typingRaterless struct{ nopProvider }
 
-func TestServeImpliesTypingAndCSAT(t *testing.T) {
+func TestServeImpliesTypingReadAndCSAT(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := serve(nopInfo, &typingRater{}, []string{"p", "--describe"}, noEnv, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d: %s", code, stderr.String())
@@ -118,7 +128,7 @@ func TestServeImpliesTypingAndCSAT(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []Capability{CapUserTyping, CapCSAT} {
+	for _, c := range []Capability{CapUserTyping, CapCSAT, CapRead} {
 		if !slices.Contains(got.Capabilities, c) {
 			t.Errorf("capabilities %v lack %s", got.Capabilities, c)
 		}

@@ -108,6 +108,7 @@ func withImplied(info Info, p Provider) Info {
 		{is[SessionReader](p), CapReadSession},
 		{is[TypingSender](p), CapUserTyping},
 		{is[RatingRecorder](p), CapCSAT},
+		{is[ReadMarker](p), CapRead},
 	} {
 		if implied.has && !slices.Contains(info.Capabilities, implied.c) {
 			info.Capabilities = append(slices.Clone(info.Capabilities), implied.c)

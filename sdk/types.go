@@ -99,8 +99,10 @@ const (
 	// Serve adds it when the provider implements TypingSender. Without it
 	// the host drops the user's typing events.
 	CapUserTyping Capability = "user_typing"
-	// CapRead: the platform shows the agent when the user read a message.
-	// The host does not send read receipts yet; listed for operators.
+	// CapRead: the platform shows the agent that the user read the
+	// agent's messages (ReadMarker). Serve adds it when the provider
+	// implements ReadMarker. Without it the host drops the user's read
+	// receipts.
 	CapRead Capability = "read"
 	// CapAttachments: SendMessage attaches Message.Attachment (content
 	// types image and file) to the conversation as a file. Without it the
