@@ -254,9 +254,11 @@ func (p Payload) validate(field string) error {
 		want = "flow_id"
 	case p.ContentType == ContentTyping:
 		return validateTyping(field, p)
+	case p.ContentType == ContentRead:
+		return nil // content {} or none: the user read everything so far
 	default:
 		return &host.Error{Code: host.EINVALID, Field: field + ".content_type",
-			Message: fmt.Sprintf("unknown content_type %q: use text, payload, image, file, audio, video, url, flow_trigger or typing", p.ContentType)}
+			Message: fmt.Sprintf("unknown content_type %q: use text, payload, image, file, audio, video, url, flow_trigger, typing or read", p.ContentType)}
 	}
 	if s, ok := p.Content[want].(string); !ok || s == "" {
 		return &host.Error{Code: host.EINVALID, Field: field + ".content." + want,

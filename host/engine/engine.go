@@ -160,7 +160,8 @@ type Engine struct {
 	requests  flights   // requests in flight, for concurrent duplicates
 	userLocks userLocks // per-user steps that run one at a time
 	rec       reconciler
-	typing    typingThrottle
+	typing    throttle // the user's typing relays
+	read      throttle // the user's read receipts
 	ephemeral chan struct{} // typing deliveries running (deliverEphemeral)
 
 	poke     chan struct{} // wakes the outbox dispatcher when a queue frees up
@@ -218,6 +219,8 @@ func New(store host.Store, providers Providers, bots []*Bot, opts Options) *Engi
 		poke:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		ephemeral:  make(chan struct{}, maxEphemeral),
+		typing:     throttle{every: typingEvery},
+		read:       throttle{every: readEvery},
 	}
 	e.rec = reconciler{since: map[string]time.Time{}, restarts: map[string]int{}, unsupported: map[string]bool{}}
 	for _, b := range bots {
@@ -283,8 +286,11 @@ func (e *Engine) HandleEvent(ctx context.Context, botName string, ev Event) (Rep
 	}
 	ev.vouch(b)
 	ev.Client.BotID = b.Name
-	if ev.Payload.ContentType == ContentTyping {
+	switch ev.Payload.ContentType {
+	case ContentTyping:
 		return e.userTyping(ctx, b, ev)
+	case ContentRead:
+		return e.userRead(ctx, b, ev)
 	}
 	in := newIntake(b, ev)
 	if ev.RequestID == "" {

@@ -37,6 +37,9 @@ const (
 	// ContentTyping is a typing indicator: content {"duration": <ms>},
 	// 0 meaning stopped. Never stored.
 	ContentTyping = "typing"
+	// ContentRead is the user's read receipt: content {} (or none), the
+	// user has seen every message of the session so far. Never stored.
+	ContentRead = "read"
 	// ContentLivechat is a structured event for the channel: content
 	// {"event": "agent_joined" | "waiting" | "session_ended", ...}.
 	ContentLivechat = "livechat"
@@ -556,28 +559,37 @@ func (e *Engine) agentTyping(b *Bot, s *host.Session, ev sdk.Event) {
 	e.opts.Metrics.event(b.Name, "agent_typing")
 }
 
-// typingThrottle lets a session's typing through at most once a second,
-// except a change (started/stopped), which always goes.
-type typingThrottle struct {
-	mu   sync.Mutex
-	last map[string]typingMark
+// throttle lets a session's typing or read receipts through at most once
+// per every, except a change of state (typing started/stopped), which
+// always goes.
+type throttle struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  map[string]throttleMark
 }
 
-type typingMark struct {
-	at     time.Time
-	typing bool
+type throttleMark struct {
+	at time.Time
+	on bool
 }
 
-const typingEvery = time.Second
+const (
+	// typingEvery is the least time between two typing relays of a session.
+	typingEvery = time.Second
+	// readEvery is the least time between two read receipts of a session.
+	// The webchat sends one at most every 3 s; a client sending more often
+	// is held to this.
+	readEvery = 2 * time.Second
+)
 
-func (t *typingThrottle) allow(session string, typing bool, now time.Time) bool {
+func (t *throttle) allow(session string, on bool, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.last == nil {
-		t.last = map[string]typingMark{}
+		t.last = map[string]throttleMark{}
 	}
 	m, seen := t.last[session]
-	if seen && m.typing == typing && now.Sub(m.at) < typingEvery {
+	if seen && m.on == on && now.Sub(m.at) < t.every {
 		return false
 	}
 	if len(t.last) >= 4096 {
@@ -587,14 +599,41 @@ func (t *typingThrottle) allow(session string, typing bool, now time.Time) bool 
 			}
 		}
 	}
-	t.last[session] = typingMark{at: now, typing: typing}
+	t.last[session] = throttleMark{at: now, on: on}
 	return true
 }
 
 // userTyping relays a channel's typing event to the provider of the user's
-// open session when the provider takes it (user_typing), throttled. It is
-// never stored, never forwarded to the bot, and answered with no message.
+// open session when the provider takes it (user_typing), throttled.
 func (e *Engine) userTyping(ctx context.Context, b *Bot, ev Event) (Reply, error) {
+	typing := typingOn(ev.Payload)
+	return e.relayUser(ctx, b, ev, relay{cap: sdk.CapUserTyping, throttle: &e.typing, on: typing,
+		message: sdk.TypingMessage(typing), key: "typing", metric: "user_typing"})
+}
+
+// userRead relays a channel's read receipt to the provider of the user's
+// open session when the provider takes it (read), throttled.
+func (e *Engine) userRead(ctx context.Context, b *Bot, ev Event) (Reply, error) {
+	return e.relayUser(ctx, b, ev, relay{cap: sdk.CapRead, throttle: &e.read, on: true,
+		message: sdk.ReadMessage(), key: "read", metric: "user_read"})
+}
+
+// relay is what relayUser sends for one kind of ephemeral user event.
+type relay struct {
+	cap      sdk.Capability
+	throttle *throttle
+	on       bool
+	message  sdk.Message
+	key      string // the idempotency key's prefix
+	metric   string // the events counter's outcome; +"_throttled" when held back
+}
+
+// relayUser sends an ephemeral user event (typing, a read receipt) to the
+// provider of the user's open session when it lists r.cap, throttled. It
+// is never stored, never forwarded to the bot, never retried, and answered
+// with no message: without a session, a capable provider or a platform
+// that answers, it is dropped.
+func (e *Engine) relayUser(ctx context.Context, b *Bot, ev Event, r relay) (Reply, error) {
 	reply := Reply{Messages: []OutMessage{}}
 	s, err := e.store.OpenSession(ctx, b.Name, ev.Client.UserID)
 	if host.ErrorCode(err) == host.ENOTFOUND {
@@ -606,24 +645,24 @@ func (e *Engine) userTyping(ctx context.Context, b *Bot, ev Event) (Reply, error
 	if s.ProviderRef == "" {
 		return reply, nil
 	}
-	p, ok := e.capable(b, sdk.CapUserTyping)
+	p, ok := e.capable(b, r.cap)
 	if !ok {
 		return reply, nil
 	}
-	typing := typingOn(ev.Payload)
-	if !e.typing.allow(s.ID, typing, e.now()) {
-		e.opts.Metrics.event(b.Name, "user_typing_throttled")
+	if !r.throttle.allow(s.ID, r.on, e.now()) {
+		e.opts.Metrics.event(b.Name, r.metric+"_throttled")
 		return reply, nil
 	}
 	callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	_, err = p.SendMessage(callCtx, sdk.SendRequest{Bot: b.Name, SessionID: s.ID, Ref: s.ProviderRef, User: userOf(ev),
-		Message: sdk.TypingMessage(typing), IdempotencyKey: "typing:" + host.NewID()})
+		Message: r.message, IdempotencyKey: r.key + ":" + host.NewID()})
 	if err != nil {
-		e.log.Debug("user typing not relayed", "bot", b.Name, "session", s.ID, "error", err)
+		e.log.Debug("user "+r.key+" not relayed", "bot", b.Name, "session", s.ID, "error", err)
+		e.opts.Metrics.event(b.Name, r.metric+"_failed")
 		return reply, nil
 	}
-	e.opts.Metrics.event(b.Name, "user_typing")
+	e.opts.Metrics.event(b.Name, r.metric)
 	return reply, nil
 }
 

@@ -291,6 +291,66 @@ func TestUserTyping(t *testing.T) {
 	}
 }
 
+func readEvent(user string) engine.Event {
+	return engine.Event{Client: engine.Client{UserID: user}, Payload: engine.Payload{ContentType: engine.ContentRead}}
+}
+
+// A user's read receipt goes to a provider listing read, at most once
+// every two seconds per session, never to the bot, never stored; a
+// provider without the capability gets none; without a session it is
+// answered with nothing.
+func TestUserRead(t *testing.T) {
+	for _, capable := range []bool{true, false} {
+		t.Run(map[bool]string{true: "read", false: "without"}[capable], func(t *testing.T) {
+			var opts []option
+			if capable {
+				opts = append(opts, withCapabilities(sdk.CapRead))
+			}
+			h := newHarness(t, opts...)
+			s := h.startSession("u1")
+			for range 3 {
+				r := h.handle(readEvent("u1"))
+				if len(r.Messages) != 0 || r.Livechat != nil {
+					t.Errorf("a read receipt answered %+v", r)
+				}
+			}
+			h.clock.Advance(time.Second)
+			h.handle(readEvent("u1")) // within 2 s of the first: held back
+			h.clock.Advance(time.Second)
+			h.handle(readEvent("u1"))
+			n := 0
+			for _, c := range h.provider.sendCalls() {
+				if c.req.Message.ContentType == sdk.ContentRead {
+					n++
+					if c.req.Ref != "T-"+s.ID || c.req.SessionID != s.ID || c.req.User.ID != "u1" {
+						t.Errorf("read receipt %+v", c.req)
+					}
+				}
+			}
+			want := 2
+			if !capable {
+				want = 0
+			}
+			if n != want {
+				t.Errorf("%d read receipts sent, want %d", n, want)
+			}
+			if len(h.bot.events()) != 0 {
+				t.Errorf("the bot heard %d events", len(h.bot.events()))
+			}
+			msgs, _ := h.db.Messages(context.Background(), s.ID)
+			for _, m := range msgs {
+				if strings.Contains(string(m.Payload), `"read"`) {
+					t.Errorf("read receipt stored: %s", m.Payload)
+				}
+			}
+		})
+	}
+	h := newHarness(t, withCapabilities(sdk.CapRead))
+	if r := h.handle(readEvent("u9")); len(r.Messages) != 0 || len(h.bot.events()) != 0 || len(h.provider.sendCalls()) != 0 {
+		t.Errorf("read without a session: %+v, bot heard %d", r, len(h.bot.events()))
+	}
+}
+
 func fileEvent(user string) engine.Event {
 	return engine.Event{Client: engine.Client{UserID: user}, Payload: engine.Payload{ContentType: "image",
 		Content: map[string]any{"url": "https://files.example.com/receipt.png", "name": "receipt.png", "mime": "image/png", "size": float64(2048)}}}
