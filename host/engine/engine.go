@@ -160,8 +160,8 @@ type Engine struct {
 	requests  flights   // requests in flight, for concurrent duplicates
 	userLocks userLocks // per-user steps that run one at a time
 	rec       reconciler
-	typing    throttle // the user's typing relays
-	read      throttle // the user's read receipts
+	typing    throttle      // the user's typing relays
+	read      throttle      // the user's read receipts
 	ephemeral chan struct{} // typing deliveries running (deliverEphemeral)
 
 	poke     chan struct{} // wakes the outbox dispatcher when a queue frees up
