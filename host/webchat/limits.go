@@ -2,6 +2,7 @@ package webchat
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,6 +37,9 @@ type Limits struct {
 	// UploadsPerMinute is how many files one user may upload per minute,
 	// in bursts of as many (DefaultUploadsPerMinute).
 	UploadsPerMinute int
+	// UploadTypes are the types of UploadTypes an upload may have; empty
+	// takes them all. A file of another type is refused with 415.
+	UploadTypes []string
 }
 
 // DefaultLimits are the limits of a config without a limits block.
@@ -76,6 +80,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.UploadsPerMinute > 0 {
 		d.UploadsPerMinute = l.UploadsPerMinute
+	}
+	if len(l.UploadTypes) > 0 {
+		d.UploadTypes = slices.Clone(l.UploadTypes)
 	}
 	return d
 }

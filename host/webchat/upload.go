@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/livechatd/livechatd/host"
+	"github.com/livechatd/livechatd/host/webchat/rules"
 )
 
 // Uploads: a webchat user attaches an image or a file with
@@ -44,15 +46,8 @@ const (
 // UploadTypes are the types an upload may have, as livechatd sniffs them
 // from the file's first bytes (the type the browser claims is not
 // trusted): images, PDF and plain text. SVG is not an image here: it can
-// carry scripts.
-var UploadTypes = map[string]string{
-	"image/png":       ".png",
-	"image/jpeg":      ".jpg",
-	"image/gif":       ".gif",
-	"image/webp":      ".webp",
-	"application/pdf": ".pdf",
-	"text/plain":      ".txt",
-}
+// carry scripts. Limits.UploadTypes narrows them.
+var UploadTypes = rules.UploadTypes
 
 // Upload is what POST …/uploads answers, and what is kept beside the file.
 type Upload struct {
@@ -195,9 +190,12 @@ func (c *Channel) keep(bot, user string, part *multipart.Part, max int64, base s
 	}
 	sniffed, _, _ := mime.ParseMediaType(http.DetectContentType(head))
 	ext, ok := UploadTypes[sniffed]
+	if ok && len(c.limits.UploadTypes) > 0 {
+		ok = slices.Contains(c.limits.UploadTypes, sniffed)
+	}
 	if !ok {
 		return nil, &uploadError{http.StatusUnsupportedMediaType, host.EINVALID,
-			fmt.Sprintf("files of type %s are not taken: send an image (PNG, JPEG, GIF, WebP), a PDF or plain text", sniffed)}
+			fmt.Sprintf("files of type %s are not taken: send %s", sniffed, c.acceptedTypes())}
 	}
 	if err := os.MkdirAll(c.uploads.dir, 0o700); err != nil {
 		return nil, err
@@ -227,6 +225,31 @@ func (c *Channel) keep(bot, user string, part *multipart.Part, max int64, base s
 		return nil, err
 	}
 	return &Upload{URL: base + "/chat/files/" + id + "/" + url.PathEscape(name), Name: name, Size: size, MIME: sniffed}, nil
+}
+
+// acceptedTypes names the types the webchat takes, for a refusal.
+func (c *Channel) acceptedTypes() string {
+	names := map[string]string{"image/png": "a PNG", "image/jpeg": "a JPEG", "image/gif": "a GIF",
+		"image/webp": "a WebP image", "application/pdf": "a PDF", "text/plain": "plain text"}
+	types := c.limits.UploadTypes
+	if len(types) == 0 {
+		types = rules.UploadTypeNames()
+	}
+	var out []string
+	for _, t := range types {
+		if n, ok := names[t]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, t)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return "nothing"
+	case 1:
+		return out[0]
+	}
+	return strings.Join(out[:len(out)-1], ", ") + " or " + out[len(out)-1]
 }
 
 func newFileID() string {
@@ -320,7 +343,14 @@ func (c *Channel) PruneUploads(before time.Time) (int, error) {
 	if c.uploads == nil {
 		return 0, nil
 	}
-	entries, err := os.ReadDir(c.uploads.dir)
+	return PruneUploadDir(c.uploads.dir, before)
+}
+
+// PruneUploadDir is PruneUploads for the upload directory dir, whether a
+// channel takes uploads into it now or not: files uploaded before uploads
+// were turned off still age out. A missing dir holds nothing.
+func PruneUploadDir(dir string, before time.Time) (int, error) {
+	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -333,15 +363,15 @@ func (c *Channel) PruneUploads(before time.Time) (int, error) {
 		if !ok || !fileID.MatchString(id) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(c.uploads.dir, e.Name()))
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		var m meta
 		if err != nil || json.Unmarshal(b, &m) != nil || !m.Created.Before(before) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(c.uploads.dir, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(filepath.Join(dir, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return n, fmt.Errorf("webchat uploads: %w", err)
 		}
-		if err := os.Remove(filepath.Join(c.uploads.dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return n, fmt.Errorf("webchat uploads: %w", err)
 		}
 		n++

@@ -268,3 +268,36 @@ func TestPruneUploads(t *testing.T) {
 		t.Errorf("without uploads: %d, %v", n, err)
 	}
 }
+
+// Limits.UploadTypes narrows the types taken: a PNG is refused with 415
+// when only PDFs are, and the refusal names what is taken; a PDF goes in.
+func TestUploadTypesLimit(t *testing.T) {
+	c, srv, _ := uploader(t, webchat.WithLimits(webchat.Limits{UploadTypes: []string{"application/pdf"}}))
+	resp, out := postFile(t, srv, "u1", c.Token("shop", "u1"), "a.png", pngBytes(t))
+	code, field := errorOf(out)
+	msg, _ := out["error"].(map[string]any)["message"].(string)
+	if resp.StatusCode != 415 || code != "invalid" || field != "file" || !strings.Contains(msg, "image/png") || !strings.Contains(msg, "send a PDF") {
+		t.Errorf("a PNG where only PDFs are taken: %d %v", resp.StatusCode, out)
+	}
+	if resp, out := postFile(t, srv, "u1", c.Token("shop", "u1"), "a.pdf", []byte("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")); resp.StatusCode != 200 || out["mime"] != "application/pdf" {
+		t.Errorf("a PDF: %d %v", resp.StatusCode, out)
+	}
+}
+
+// PruneUploadDir prunes a directory no channel takes uploads into (uploads
+// turned off since), and a missing one holds nothing.
+func TestPruneUploadDir(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	c, srv, dir := uploader(t, webchat.WithClock(clock.Now))
+	postFile(t, srv, "u1", c.Token("shop", "u1"), "old.txt", []byte("old"))
+	clock.Advance(48 * time.Hour)
+	if n, err := webchat.PruneUploadDir(dir, clock.Now().Add(-24*time.Hour)); n != 1 || err != nil {
+		t.Fatalf("PruneUploadDir = %d, %v; want 1", n, err)
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 0 {
+		t.Errorf("the upload dir still holds %d files", len(files))
+	}
+	if n, err := webchat.PruneUploadDir(filepath.Join(dir, "missing"), clock.Now()); n != 0 || err != nil {
+		t.Errorf("a missing dir: %d, %v", n, err)
+	}
+}

@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"github.com/livechatd/livechatd/host"
+	"github.com/livechatd/livechatd/host/webchat/rules"
 )
 
 // The embeddable widget: one tag on any site,
@@ -43,20 +43,23 @@ type Appearance struct {
 const DefaultColor = "#2f6fed"
 
 // MaxTitle bounds a chat title, in characters.
-const MaxTitle = 80
+const MaxTitle = rules.MaxTitle
 
-var colorRE = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+// colorRE is what an accent colour may be (rules.Color).
+var colorRE = rules.Color
 
-// Check names the first field of a that is not valid, as config
-// validation reports it ("" when all are).
+// Check names the first field of a that is not valid, with what is wrong
+// with it ("" when all are valid). The rules are package rules', which
+// config checks the file's webchat blocks against.
 func (a Appearance) Check() (field, problem string) {
-	switch {
-	case utf8.RuneCountInString(a.Title) > MaxTitle:
-		return "title", fmt.Sprintf("title is longer than %d characters", MaxTitle)
-	case a.Color != "" && !colorRE.MatchString(a.Color):
-		return "color", fmt.Sprintf("color must be #rgb or #rrggbb, got %q", a.Color)
-	case a.Position != "" && a.Position != "left" && a.Position != "right":
-		return "position", fmt.Sprintf("position must be left or right, got %q", a.Position)
+	for _, f := range []struct{ name, problem string }{
+		{"title", rules.CheckTitle(a.Title)},
+		{"color", rules.CheckColor(a.Color)},
+		{"position", rules.CheckPosition(a.Position)},
+	} {
+		if f.problem != "" {
+			return f.name, f.name + " " + f.problem
+		}
 	}
 	return "", ""
 }
