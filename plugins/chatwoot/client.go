@@ -323,3 +323,15 @@ func (c *client) toggleTyping(ctx context.Context, inboxIdentifier, sourceID str
 	}
 	return nil
 }
+
+// updateLastSeen is the public API's update_last_seen: the contact has
+// seen the conversation now. Chatwoot sets its contact_last_seen_at and
+// marks the agents' messages created until then read (the ticks agents
+// see), as it does when its own web widget shows a conversation.
+func (c *client) updateLastSeen(ctx context.Context, inboxIdentifier, sourceID string, conv int64) error {
+	path := fmt.Sprintf("/inboxes/%s/contacts/%s/conversations/%d/update_last_seen", url.PathEscape(inboxIdentifier), url.PathEscape(sourceID), conv)
+	if err := c.Do(ctx, http.MethodPost, path, nil, nil, nil); err != nil {
+		return fmt.Errorf("update last seen: %w", err)
+	}
+	return nil
+}

@@ -13,13 +13,14 @@ import (
 )
 
 // The handoff capabilities of issue 17 (docs/handoff.md) on Chatwoot:
-// routing at the start, user files as attachments, the user's typing
-// through the public API, ratings as private notes. Agent presence comes
+// routing at the start, user files as attachments, the user's typing and
+// read receipts through the public API, ratings as private notes. Agent presence comes
 // from webhooks (webhook.go).
 
 var (
 	_ sdk.TypingSender   = (*Provider)(nil)
 	_ sdk.RatingRecorder = (*Provider)(nil)
+	_ sdk.ReadMarker     = (*Provider)(nil)
 )
 
 // attrLanguage is the conversation's custom attribute for the user's
@@ -113,37 +114,63 @@ func caption(m sdk.Message) string {
 // toggle_typing on the conversation, as the contact (its inbox's
 // identifier and the contact's source id name it).
 func (p *Provider) SendTyping(ctx context.Context, req sdk.TypingRequest) error {
-	b, err := p.bot(req.Bot)
+	b, conv, identifier, sourceID, err := p.asContact(ctx, req.Bot, req.Ref, "typing")
 	if err != nil {
 		return err
 	}
-	conv, err := conversationID(req.Ref)
+	return b.public.toggleTyping(ctx, identifier, sourceID, conv, req.Typing)
+}
+
+// MarkRead tells the agents that the user has seen their messages: the
+// public API's update_last_seen on the conversation, as the contact, which
+// is what Chatwoot's own web widget does when the contact has the
+// conversation in view (the widget's update_last_seen runs the same
+// code). Chatwoot sets the conversation's contact_last_seen_at and marks
+// the agents' messages created until then read.
+func (p *Provider) MarkRead(ctx context.Context, req sdk.ReadReceipt) error {
+	b, conv, identifier, sourceID, err := p.asContact(ctx, req.Bot, req.Ref, "read")
 	if err != nil {
 		return err
+	}
+	return b.public.updateLastSeen(ctx, identifier, sourceID, conv)
+}
+
+// asContact names the session's conversation in the public (client) API,
+// where the contact acts: the bot, the conversation, the inbox's
+// identifier and the contact's source id (cached per conversation; read
+// from the conversation after a restart). what names the call in errors.
+func (p *Provider) asContact(ctx context.Context, botName, ref, what string) (*bot, int64, string, string, error) {
+	b, err := p.bot(botName)
+	if err != nil {
+		return nil, 0, "", "", err
+	}
+	conv, err := conversationID(ref)
+	if err != nil {
+		return nil, 0, "", "", err
 	}
 	if _, err := p.inbox(ctx, b); err != nil {
-		return err
+		return nil, 0, "", "", err
 	}
 	b.mu.Lock()
 	identifier := b.identifier
 	b.mu.Unlock()
 	if identifier == "" {
-		return sdk.Permanent(fmt.Errorf("typing: the inbox has no inbox_identifier (not an API inbox?)"))
+		return nil, 0, "", "", sdk.Permanent(fmt.Errorf("%s: the inbox has no inbox_identifier (not an API inbox?)", what))
 	}
 	source, _ := b.sources.Load(conv)
 	sourceID, _ := source.(string)
 	if sourceID == "" {
 		cv, err := b.api.conversation(ctx, conv)
 		if err != nil {
-			return err
+			return nil, 0, "", "", err
 		}
 		if cv.ContactInbox == nil || cv.ContactInbox.SourceID == "" {
-			return sdk.Permanent(fmt.Errorf("typing: conversation %d has no contact source id", conv))
+			return nil, 0, "", "", sdk.Permanent(fmt.Errorf("%s: conversation %d has no contact source id", what, conv))
 		}
 		sourceID = cv.ContactInbox.SourceID
 		b.sources.Store(conv, sourceID)
 	}
-	return b.public.toggleTyping(ctx, identifier, sourceID, conv, req.Typing)
+	return b, conv, identifier, sourceID, nil
 }
 
 // RecordRating leaves the user's rating as a private note in the

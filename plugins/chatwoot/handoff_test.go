@@ -27,6 +27,9 @@ func TestHandoffCapabilities(t *testing.T) {
 	if _, ok := p.(sdk.RatingRecorder); !ok {
 		t.Error("not a RatingRecorder: Serve would not add csat")
 	}
+	if _, ok := p.(sdk.ReadMarker); !ok {
+		t.Error("not a ReadMarker: Serve would not add read")
+	}
 }
 
 // TestRouting: team (through the teams map) is the conversation's team,

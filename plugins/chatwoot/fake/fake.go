@@ -161,6 +161,9 @@ type Conversation struct {
 	Priority   string // "", low, medium, high, urgent
 	Labels     []string
 	AssigneeID int64
+	// ContactLastSeenAt is when the contact last saw the conversation
+	// (the public API's update_last_seen); zero: never.
+	ContactLastSeenAt time.Time
 }
 
 // Message is a message of a conversation.
@@ -175,6 +178,9 @@ type Message struct {
 	Sender            Sender
 	Attachments       []Attachment
 	CreatedAt         time.Time
+	// Status is Message#status: sent, or read once the contact has seen
+	// the conversation after the message was created.
+	Status string
 }
 
 // Attachment is a file of a message, as Attachment#push_event_data
@@ -289,6 +295,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST "+a+"/conversations/{id}/toggle_priority", s.togglePriority)
 	mux.HandleFunc("POST "+a+"/conversations/{id}/labels", s.postLabels)
 	mux.HandleFunc("POST /public/api/v1/inboxes/{inbox}/contacts/{contact}/conversations/{id}/toggle_typing", s.publicToggleTyping)
+	mux.HandleFunc("POST /public/api/v1/inboxes/{inbox}/contacts/{contact}/conversations/{id}/update_last_seen", s.publicUpdateLastSeen)
 	mux.HandleFunc("GET /rails/active_storage/blobs/redirect/{blob}/{name}", s.getBlob)
 	mux.HandleFunc("GET "+a+"/canned_responses", s.listCanned)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -884,7 +891,7 @@ func (s *Server) conversationJSON(cv *Conversation) map[string]any {
 		"meta": map[string]any{"sender": contact, "channel": in.ChannelType, "assignee": s.assigneeJSON(cv.AssigneeID),
 			"team": s.teamJSON(cv.TeamID), "hmac_verified": false},
 		"channel": in.ChannelType, "messages": []any{}, "labels": labelsJSON(cv.Labels), "unread_count": 0, "can_reply": true,
-		"priority": nullable(cv.Priority), "snoozed_until": nil, "agent_last_seen_at": 0, "contact_last_seen_at": 0,
+		"priority": nullable(cv.Priority), "snoozed_until": nil, "agent_last_seen_at": 0, "contact_last_seen_at": unixOrZero(cv.ContactLastSeenAt),
 		"created_at": cv.CreatedAt.Unix(), "timestamp": last.Unix(), "updated_at": float64(cv.UpdatedAt.UnixMilli()) / 1000,
 	}
 }
@@ -1101,6 +1108,9 @@ func parseAttributes(raw json.RawMessage) (map[string]any, bool) {
 // incoming message reopens a resolved conversation, as in Chatwoot.
 func (s *Server) addMessage(cv *Conversation, m *Message) {
 	m.ID, m.ConversationID, m.CreatedAt = s.nextID("messages"), cv.ID, s.now()
+	if m.Status == "" {
+		m.Status = "sent"
+	}
 	s.messages = append(s.messages, m)
 	cv.UpdatedAt = m.CreatedAt
 	if m.MessageType != "activity" {
@@ -1193,7 +1203,7 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 	cv := s.conversation(m.ConversationID)
 	return map[string]any{
 		"id": m.ID, "content": m.Content, "inbox_id": cv.InboxID, "conversation_id": cv.ID,
-		"message_type": mt, "content_type": m.ContentType, "status": "sent",
+		"message_type": mt, "content_type": m.ContentType, "status": m.Status,
 		"content_attributes": object(m.ContentAttributes), "created_at": m.CreatedAt.Unix(),
 		"private": m.Private, "source_id": nil, "sender": s.senderJSON(m.Sender), "attachments": attachmentsJSON(m),
 	}

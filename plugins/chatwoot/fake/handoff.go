@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Routing, files and presence (issue 17): teams, priorities and labels of
 // conversations, files uploaded with a message (multipart attachments[])
-// and served back, the public API's toggle_typing, and the webhooks of an
+// and served back, the public API's toggle_typing and update_last_seen
+// (the contact's read receipt), and the webhooks of an
 // agent assigned (conversation_updated) and an agent typing
 // (conversation_typing_on/off).
 
@@ -165,18 +167,8 @@ func (s *Server) publicToggleTyping(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var in *Inbox
-	for _, i := range s.inboxes {
-		if i.Identifier != "" && i.Identifier == r.PathValue("inbox") {
-			in = i
-		}
-	}
-	if in == nil {
-		notFound(w)
-		return
-	}
-	cv := s.conversation(pathID(r))
-	if cv == nil || cv.InboxID != in.ID || cv.SourceID != r.PathValue("contact") {
+	cv := s.publicConversation(r)
+	if cv == nil {
 		notFound(w)
 		return
 	}
@@ -188,6 +180,65 @@ func (s *Server) publicToggleTyping(w http.ResponseWriter, r *http.Request) {
 			"conversation": s.conversationJSON(cv), "is_private": false}, 0, cv.ID)
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// publicConversation is the conversation a public API URL names, as
+// Public::Api::V1::InboxesController finds it: the API inbox by its
+// identifier, the contact inbox by the contact's source id in that inbox,
+// then the conversation by its display id among that contact inbox's
+// conversations; nil (Chatwoot's 404) when any is missing. The lock is
+// held.
+func (s *Server) publicConversation(r *http.Request) *Conversation {
+	var in *Inbox
+	for _, i := range s.inboxes {
+		if i.Identifier != "" && i.Identifier == r.PathValue("inbox") {
+			in = i
+		}
+	}
+	if in == nil {
+		return nil
+	}
+	cv := s.conversation(pathID(r))
+	if cv == nil || cv.InboxID != in.ID || cv.SourceID != r.PathValue("contact") {
+		return nil
+	}
+	return cv
+}
+
+// publicUpdateLastSeen is the public API's POST
+// /public/api/v1/inboxes/{inbox identifier}/contacts/{source id}/conversations/{id}/update_last_seen
+// (no body): the conversation's contact_last_seen_at becomes now, and
+// every message not incoming, sent or delivered, created up to then is
+// read (Conversations::UpdateMessageStatusJob, which Chatwoot runs within
+// a minute and the fake at once). Answered 200 with no body (head :ok);
+// 404 as toggle_typing. Chatwoot sends no webhook for it: the change
+// dispatches conversation_read, which no account webhook carries, and
+// contact_last_seen_at is not among the attributes that make a
+// conversation_updated.
+func (s *Server) publicUpdateLastSeen(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cv := s.publicConversation(r)
+	if cv == nil {
+		notFound(w)
+		return
+	}
+	seen := s.now()
+	cv.ContactLastSeenAt = seen
+	for _, m := range s.messages {
+		if m.ConversationID == cv.ID && m.MessageType != "incoming" && (m.Status == "sent" || m.Status == "delivered") && !m.CreatedAt.After(seen) {
+			m.Status = "read"
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// unixOrZero is a time as Rails' to_i renders it: nil is 0.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 // parseMultipart reads a multipart message's files (attachments[]),
