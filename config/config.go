@@ -132,6 +132,10 @@ type Retention struct {
 	// WebchatStreams (webchat_streams) is how long webchat stream entries
 	// are kept: a reload replays at most this much of a user's chat.
 	WebchatStreams time.Duration
+	// Uploads (uploads) is how long files uploaded through the webchat
+	// are kept, from when they were uploaded; each replica deletes those
+	// in its own upload directory.
+	Uploads time.Duration
 	// Interval (interval) is the time between two passes of the job.
 	Interval time.Duration
 	// Batch (batch) is the most rows one DELETE removes: each batch is its
@@ -150,6 +154,7 @@ var DefaultRetention = Retention{
 	Requests:        7 * 24 * time.Hour,
 	Transcripts:     90 * 24 * time.Hour,
 	WebchatStreams:  30 * 24 * time.Hour,
+	Uploads:         90 * 24 * time.Hour, // as long as transcripts: an upload is part of one
 	Interval:        time.Minute,
 	// 100 rows hold the writer about 7 ms on an outbox of 200k items, 500
 	// about 45 ms (BenchmarkRetentionBatch in host/sqlite): the batch is
@@ -260,6 +265,9 @@ type Bot struct {
 	Hours *Hours
 	// CSAT is the bot's csat block; nil when no rating is asked.
 	CSAT *CSAT
+	// Webchat is the bot's webchat block: how its chat and widget look.
+	// Zero without one; only a bot on channel = "webchat" may have one.
+	Webchat Webchat
 	// DeclRange is the block's header, `bot "NAME" {`.
 	DeclRange hcl.Range
 

@@ -108,6 +108,7 @@ func TestLoadFull(t *testing.T) {
 				Messages:       config.DefaultMessages,
 				Reconcile:      config.DefaultReconcile,
 				Waiting:        config.DefaultWaiting,
+				Webchat:        config.Webchat{Title: "Questions? Ask us", Color: "#0b7a53", Position: "left"},
 			},
 		},
 		Retention: config.Retention{
@@ -117,10 +118,13 @@ func TestLoadFull(t *testing.T) {
 			Requests:        24 * time.Hour,
 			Transcripts:     365 * 24 * time.Hour,
 			WebchatStreams:  45 * 24 * time.Hour,
+			Uploads:         30 * 24 * time.Hour,
 			Interval:        30 * time.Second,
 			Batch:           200,
 		},
-		Limits: config.DefaultLimits,
+		Limits: config.Limits{StreamsPerUser: 2, Streams: 500, StreamBatchBytes: 64 << 10, StreamWriteTimeout: 30 * time.Second,
+			IdentitiesPerMinute: 100, StartsPerMinute: 3, UploadBytes: 5 << 20, UploadsPerMinute: 4,
+			UploadTypes: []string{"image/png", "image/jpeg", "application/pdf"}},
 	}
 	if diff := cmp.Diff(want, f, fileOpts); diff != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", diff)
@@ -134,6 +138,8 @@ func TestLoadFull(t *testing.T) {
 		"bot shop provider":      f.Bots[0].AttrRange("provider"),
 		"bot demo-2 absent attr": f.Bots[1].AttrRange("channel_url"),
 		"retention":              f.Retention.DeclRange,
+		"bot demo-2 webchat":     f.Bots[1].Webchat.DeclRange,
+		"limits":                 f.Limits.DeclRange,
 	}
 	wantPos := map[string]string{
 		"storage":                "testdata/full.hcl:9:1",
@@ -141,7 +147,9 @@ func TestLoadFull(t *testing.T) {
 		"bot shop":               "testdata/full.hcl:22:1",
 		"bot shop provider":      "testdata/full.hcl:23:3",
 		"bot demo-2 absent attr": "testdata/full.hcl:52:1",
-		"retention":              "testdata/full.hcl:59:1",
+		"retention":              "testdata/full.hcl:65:1",
+		"bot demo-2 webchat":     "testdata/full.hcl:58:3",
+		"limits":                 "testdata/full.hcl:77:1",
 	}
 	for name, r := range ranges {
 		if got := fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column); got != wantPos[name] {
@@ -820,5 +828,47 @@ func TestFormat(t *testing.T) {
 	}
 	if got := config.Format(nil); got != "" {
 		t.Errorf("Format(nil) = %q", got)
+	}
+}
+
+// A null inside a list or map is an error at its attribute, never a panic:
+// every list-valued key takes its elements as values.
+func TestNullElements(t *testing.T) {
+	bot := func(block string) string {
+		return `bot "shop" {
+  provider      = "echo"
+  bot_url       = "http://127.0.0.1:9000/events"
+  channel       = "webchat"
+  webhook_token = "hook"
+  ` + block + `
+}`
+	}
+	tests := []struct{ name, src, want string }{
+		{"upload_types", `limits { upload_types = ["image/png", null] }`,
+			`livechatd.hcl:1:25: upload_types in limits must be a list of strings, got a list`},
+		{"holidays", bot(`hours {
+    time_zone = "UTC"
+    weekly    = { mon = ["09:00-18:00"] }
+    holidays  = [null]
+  }`), `livechatd.hcl:9:17: holidays in bot "shop" hours must be a list of strings, got a list`},
+		{"weekly", bot(`hours {
+    time_zone = "UTC"
+    weekly    = { mon = null }
+  }`), `livechatd.hcl:8:17: weekly in bot "shop" hours must be a map of lists of strings, got a map`},
+		{"labels", bot(`csat {
+    scale  = 2
+    labels = ["bad", null]
+  }`), `livechatd.hcl:8:14: labels in bot "shop" csat must be a list of strings, got a list`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse("livechatd.hcl", []byte(tt.src), env(nil))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := errorText(t, err); got != tt.want {
+				t.Errorf("error:\n got %s\nwant %s", got, tt.want)
+			}
+		})
 	}
 }

@@ -44,14 +44,14 @@ var (
 	}
 	retentionAttrs = []string{
 		"done_work", "dead_letters", "processed_events", "requests", "transcripts", "webchat_streams",
-		"interval", "batch",
+		"uploads", "interval", "batch",
 	}
 	botAttrs = []string{
 		"provider", "session_timeout", "start_timeout", "expired_notice", "transcript_size",
 		"bot_url", "channel_url", "channel", "channel_secret", "webhook_token",
 		"insecure_events", "event_tolerance",
 	}
-	botBlocks      = []string{"messages", "config", "reconcile", "waiting", "hours", "csat"}
+	botBlocks      = []string{"messages", "config", "reconcile", "waiting", "hours", "csat", "webchat"}
 	messagesAttrs  = append([]string{"start", "end_prompt", "end_button", "unavailable"}, handoffMessages...)
 	reconcileAttrs = []string{"enabled", "interval", "rate_limit"}
 )
@@ -277,6 +277,7 @@ func (d *decoder) retention(b *hclsyntax.Block) Retention {
 		"requests":         &r.Requests,
 		"transcripts":      &r.Transcripts,
 		"webchat_streams":  &r.WebchatStreams,
+		"uploads":          &r.Uploads,
 	} {
 		if v, ok := d.duration(b.Body, name, in, MaxRetention); ok {
 			*field = v
@@ -427,7 +428,7 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 		required("webhook_token", a)
 	}
 
-	var messages, config, reconcile, waiting, hours, csat *hclsyntax.Block
+	var messages, config, reconcile, waiting, hours, csat, webchat *hclsyntax.Block
 	for _, blk := range body.Blocks {
 		var seen **hclsyntax.Block
 		switch blk.Type {
@@ -443,6 +444,8 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 			seen = &hours
 		case "csat":
 			seen = &csat
+		case "webchat":
+			seen = &webchat
 		default:
 			continue
 		}
@@ -471,6 +474,9 @@ func (d *decoder) bot(b *hclsyntax.Block) Bot {
 	}
 	if csat != nil {
 		bot.CSAT = d.csat(csat.Body, fmt.Sprintf(" in bot %q csat", bot.Name))
+	}
+	if webchat != nil {
+		bot.Webchat = d.webchat(webchat, &bot, fmt.Sprintf(" in bot %q webchat", bot.Name))
 	}
 	if config != nil {
 		bot.src.config = config.Body
@@ -676,11 +682,24 @@ func (d *decoder) attr(body *hclsyntax.Body, name, in string, want cty.Type) (v 
 		return cty.NilVal, a, false
 	}
 	cv, err := convert.Convert(v, want)
-	if err != nil || cv.IsNull() || !cv.IsWhollyKnown() {
+	if err != nil || cv.IsNull() || !cv.IsWhollyKnown() || holdsNull(cv) {
 		d.errorf(a.Expr.Range(), "%s%s must be %s, got %s", name, in, typeName(want), typeName(v.Type()))
 		return cty.NilVal, a, false
 	}
 	return cv, a, true
+}
+
+// holdsNull reports whether a list or map v holds a null anywhere: the
+// decoders read elements as values.
+func holdsNull(v cty.Value) bool {
+	found := false
+	_ = cty.Walk(v, func(_ cty.Path, e cty.Value) (bool, error) {
+		if e.IsNull() {
+			found = true
+		}
+		return !found, nil
+	})
+	return found
 }
 
 // str is attr for strings.
@@ -773,6 +792,8 @@ func typeName(t cty.Type) string {
 		return "a list of strings"
 	case t.Equals(cty.Map(cty.String)):
 		return "a map of strings"
+	case t.Equals(cty.Map(cty.List(cty.String))):
+		return "a map of lists of strings"
 	case t.IsTupleType() || t.IsListType() || t.IsSetType():
 		return "a list"
 	case t.IsObjectType() || t.IsMapType():

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/livechatd/livechatd/host/webchat/rules"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -30,6 +31,16 @@ type Limits struct {
 	// StartsPerMinute (starts_per_minute): LIVECHAT_SESSION_START events
 	// per webchat user per minute.
 	StartsPerMinute int
+	// UploadBytes (upload_bytes): the largest file a webchat user may
+	// upload; 0 turns uploads off (the page offers none, and the upload
+	// route answers 404 not_found).
+	UploadBytes int
+	// UploadsPerMinute (uploads_per_minute): uploads per webchat user per
+	// minute.
+	UploadsPerMinute int
+	// UploadTypes (upload_types): the types an upload may have, as sniffed
+	// from its content; a subset of rules.UploadTypes.
+	UploadTypes []string
 
 	// DeclRange is where the block is, when there is one.
 	DeclRange hcl.Range
@@ -43,12 +54,20 @@ var DefaultLimits = Limits{
 	StreamWriteTimeout:  10 * time.Second,
 	IdentitiesPerMinute: 20,
 	StartsPerMinute:     5,
+	UploadBytes:         10 << 20,
+	UploadsPerMinute:    10,
+	UploadTypes:         rules.UploadTypeNames(),
 }
 
 var limitsAttrs = []string{
 	"streams_per_user", "streams", "stream_batch_bytes", "stream_write_timeout",
 	"identities_per_minute", "starts_per_minute",
+	"upload_bytes", "uploads_per_minute", "upload_types",
 }
+
+// MaxUploadBytes bounds upload_bytes: an upload goes to disk as it
+// arrives, but a user's request should not take minutes.
+const MaxUploadBytes = 1 << 30
 
 // MaxStreamWriteTimeout bounds stream_write_timeout.
 const MaxStreamWriteTimeout = 10 * time.Minute
@@ -69,6 +88,8 @@ func (d *decoder) limits(b *hclsyntax.Block) Limits {
 		{"stream_batch_bytes", &l.StreamBatchBytes, 1 << 10, 64 << 20},
 		{"identities_per_minute", &l.IdentitiesPerMinute, 1, 1_000_000},
 		{"starts_per_minute", &l.StartsPerMinute, 1, 1_000_000},
+		{"upload_bytes", &l.UploadBytes, 0, MaxUploadBytes},
+		{"uploads_per_minute", &l.UploadsPerMinute, 1, 1_000_000},
 	} {
 		if v, a, ok := d.attr(b.Body, n.name, in, cty.Number); ok {
 			i, acc := v.AsBigFloat().Int64()
@@ -86,5 +107,33 @@ func (d *decoder) limits(b *hclsyntax.Block) Limits {
 			l.StreamWriteTimeout = v
 		}
 	}
+	d.uploadTypes(b.Body, in, &l)
 	return l
+}
+
+// uploadTypes decodes upload_types into l: a list of the types of
+// rules.UploadTypes, each once, at least one.
+func (d *decoder) uploadTypes(body *hclsyntax.Body, in string, l *Limits) {
+	if v, a, ok := d.attr(body, "upload_types", in, cty.List(cty.String)); ok {
+		seen := map[string]bool{}
+		var types []string
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			t := e.AsString()
+			switch {
+			case rules.CheckUploadType(t) != "":
+				d.errorf(a.Expr.Range(), "upload_types%s: %s", in, rules.CheckUploadType(t))
+			case seen[t]:
+				d.errorf(a.Expr.Range(), "upload_types%s holds %q twice", in, t)
+			default:
+				seen[t] = true
+				types = append(types, t)
+			}
+		}
+		if v.LengthInt() == 0 {
+			d.errorf(a.Expr.Range(), "upload_types%s must name at least one type; upload_bytes = 0 turns uploads off", in)
+		} else if len(types) == v.LengthInt() {
+			l.UploadTypes = types
+		}
+	}
 }

@@ -51,6 +51,15 @@ func TestRetention(t *testing.T) {
 				return r
 			}(),
 		},
+		{
+			name: "uploads",
+			src:  "retention {\n  uploads = \"720h\"\n}",
+			want: func() config.Retention {
+				r := config.DefaultRetention
+				r.Uploads = 30 * day
+				return r
+			}(),
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,7 +84,7 @@ func TestRetentionDefaults(t *testing.T) {
 	day := 24 * time.Hour
 	want := config.Retention{
 		DoneWork: 7 * day, DeadLetters: 30 * day, ProcessedEvents: 30 * day, Requests: 7 * day,
-		Transcripts: 90 * day, WebchatStreams: 30 * day, Interval: time.Minute, Batch: 100,
+		Transcripts: 90 * day, WebchatStreams: 30 * day, Uploads: 90 * day, Interval: time.Minute, Batch: 100,
 	}
 	if diff := cmp.Diff(want, config.DefaultRetention); diff != "" {
 		t.Errorf("DefaultRetention changed (-want +got); update README.md's configuration section too:\n%s", diff)
@@ -97,6 +106,8 @@ func TestRetentionErrors(t *testing.T) {
 		{"a number", `retention { webchat_streams = 30 }`, `livechatd.hcl:1:31: webchat_streams in retention must be a duration such as 30s, 5m, 2h or 7d, got "30"`},
 		{"too long", `retention { transcripts = "3651d" }`, `livechatd.hcl:1:27: transcripts in retention must be at most 3650d, got "3651d"`},
 		{"overflow", `retention { transcripts = "999999999999d" }`, `livechatd.hcl:1:27: transcripts in retention must be a duration such as 30s, 5m, 2h or 7d, got "999999999999d"`},
+		{"uploads zero", `retention { uploads = "0h" }`, `livechatd.hcl:1:23: uploads in retention must be positive, got "0h"`},
+		{"uploads typo", `retention { upload = "30d" }`, `livechatd.hcl:1:13: unknown attribute "upload" in retention; did you mean "uploads"?`},
 		{"interval zero", `retention { interval = "0s" }`, `livechatd.hcl:1:24: interval in retention must be positive, got "0s"`},
 		{"interval too short", `retention { interval = "10ms" }`, `livechatd.hcl:1:24: interval in retention must be at least 1s, got "10ms"`},
 		{"interval too long", `retention { interval = "2d" }`, `livechatd.hcl:1:24: interval in retention must be at most 24h, got "2d"`},

@@ -23,4 +23,24 @@ bot "shop" {
 retention {
   done_work = "0d"
   transcipts = "90d"
+  uploads = "forever"
+}
+
+bot "help" {
+  provider       = "echo"
+  bot_url        = "http://127.0.0.1:9000/events"
+  channel_url    = "http://127.0.0.1:9001/deliver"
+  channel_secret = "secret"
+  webhook_token  = "hook"
+
+  webchat {
+    color    = "green"
+    position = "bottom"
+  }
+}
+
+limits {
+  upload_bytes       = -1
+  uploads_per_minute = 0
+  upload_types       = ["image/png", "image/svg+xml"]
 }

@@ -54,6 +54,12 @@ bot "demo-2" {
   bot_url       = "https://bot.example.com/events"
   channel       = "webchat"
   webhook_token = env("DEMO_WEBHOOK_TOKEN", "dev-token")
+
+  webchat {
+    title    = "Questions? Ask us"
+    color    = "#0b7a53"
+    position = "left"
+  }
 }
 
 retention {
@@ -63,6 +69,19 @@ retention {
   requests         = "1d"
   transcripts      = "365d"
   webchat_streams  = "45d"
+  uploads          = "720h"
   interval         = "30s"
   batch            = 200
+}
+
+limits {
+  streams_per_user      = 2
+  streams               = 500
+  stream_batch_bytes    = 65536
+  stream_write_timeout  = "30s"
+  identities_per_minute = 100
+  starts_per_minute     = 3
+  upload_bytes          = 5242880
+  uploads_per_minute    = 4
+  upload_types          = ["image/png", "image/jpeg", "application/pdf"]
 }
