@@ -7,8 +7,9 @@
 // "close" to have the agent close the session. The handoff features
 // (docs/handoff.md) can be tried too: "typing" (the agent types), "queue"
 // (place 2, about 90 s), "file" (an image from the agent), "routing" (the
-// session's normalized routing echoed); an image or file is echoed with its
-// name, type and URL; the user's typing and CSAT rating are answered. With
+// session's normalized routing echoed), "read" (how many read receipts
+// came); an image or file is echoed with its name, type and URL; the agent
+// types while the user types; a CSAT rating is recorded. With
 // silent = true the agent never answers, to see the waiting feedback and
 // max_wait; with avatar_url set the agent joins before the greeting.
 package main
@@ -56,7 +57,9 @@ type echo struct {
 	bots map[string]bot
 	// routing is each open session's StartRequest.Routing, for "routing".
 	routing map[string]sdk.Routing
-	typed   atomic.Int64
+	// reads counts each open session's read receipts, for "read".
+	reads map[string]int
+	typed atomic.Int64
 }
 
 func (e *echo) Configure(_ context.Context, name string, cfg sdk.Config, host sdk.Host) error {
@@ -151,6 +154,11 @@ func (e *echo) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.SendRe
 		e.mu.Unlock()
 		err = b.say(ctx, req.Bot, req.SessionID, id, fmt.Sprintf("%srouting team=%s priority=%s tags=%s language=%s",
 			b.Prefix, r.Team, r.Priority, strings.Join(r.Tags, ","), r.Language))
+	case "read":
+		e.mu.Lock()
+		n := e.reads[req.SessionID]
+		e.mu.Unlock()
+		err = b.say(ctx, req.Bot, req.SessionID, id, fmt.Sprintf("%sread receipts=%d", b.Prefix, n))
 	case "sign off":
 		err = b.say(ctx, req.Bot, req.SessionID, id, "Glad I could help! LIVECHAT_SESSION_END")
 	case "close":
@@ -164,19 +172,33 @@ func (e *echo) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.SendRe
 func (e *echo) EndSession(_ context.Context, req sdk.EndRequest) error {
 	e.mu.Lock()
 	delete(e.routing, req.SessionID)
+	delete(e.reads, req.SessionID)
 	e.mu.Unlock()
 	return nil
 }
 
-// SendTyping answers the user's typing with an agent message saying so
-// (sdk.TypingSender, so the host relays typing: user_typing).
+// SendTyping mirrors the user's typing: the agent types while the user
+// does (sdk.TypingSender, so the host relays typing: user_typing).
 func (e *echo) SendTyping(ctx context.Context, req sdk.TypingRequest) error {
 	b, err := e.bot(req.Bot)
 	if err != nil || b.Silent {
 		return err
 	}
 	id := fmt.Sprintf("typing-%s-%d", req.SessionID, e.typed.Add(1))
-	return b.say(ctx, req.Bot, req.SessionID, id, fmt.Sprintf("%styping=%t", b.Prefix, req.Typing))
+	return b.push(ctx, req.Bot, sdk.Event{ID: id, Type: sdk.EventAgentTyping, SessionID: req.SessionID, Typing: req.Typing,
+		Message: sdk.Message{Author: b.agent()}})
+}
+
+// MarkRead counts the user's read receipts, which "read" tells
+// (sdk.ReadMarker, so the host relays them: read).
+func (e *echo) MarkRead(_ context.Context, req sdk.ReadReceipt) error {
+	if _, err := e.bot(req.Bot); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.reads[req.SessionID]++
+	e.mu.Unlock()
+	return nil
 }
 
 // RecordRating records the user's rating as an agent message of the
@@ -210,5 +232,5 @@ func (e *echo) HandleWebhook(context.Context, sdk.WebhookRequest) (sdk.WebhookRe
 }
 
 func main() {
-	sdk.Serve(info, &echo{bots: map[string]bot{}, routing: map[string]sdk.Routing{}})
+	sdk.Serve(info, &echo{bots: map[string]bot{}, routing: map[string]sdk.Routing{}, reads: map[string]int{}})
 }

@@ -57,13 +57,15 @@ type Provider struct {
 	bots map[string]bot
 	// routing is each open session's StartRequest.Routing, for "routing".
 	routing map[string]sdk.Routing
-	typed   atomic.Int64
+	// reads counts each open session's read receipts, for "read".
+	reads map[string]int
+	typed atomic.Int64
 }
 
 var _ sdk.Provider = (*Provider)(nil)
 
 // New returns a Provider with no bot configured.
-func New() *Provider { return &Provider{bots: map[string]bot{}, routing: map[string]sdk.Routing{}} }
+func New() *Provider { return &Provider{bots: map[string]bot{}, routing: map[string]sdk.Routing{}, reads: map[string]int{}} }
 
 // Configure sets up bot name; its agent messages are pushed to host.
 func (e *Provider) Configure(_ context.Context, name string, cfg sdk.Config, host sdk.Host) error {
@@ -168,6 +170,11 @@ func (e *Provider) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.Se
 		e.mu.Unlock()
 		err = b.say(ctx, req.Bot, req.SessionID, id, fmt.Sprintf("%srouting team=%s priority=%s tags=%s language=%s",
 			b.Prefix, r.Team, r.Priority, strings.Join(r.Tags, ","), r.Language))
+	case "read":
+		e.mu.Lock()
+		n := e.reads[req.SessionID]
+		e.mu.Unlock()
+		err = b.say(ctx, req.Bot, req.SessionID, id, fmt.Sprintf("%sread receipts=%d", b.Prefix, n))
 	case "sign off":
 		err = b.say(ctx, req.Bot, req.SessionID, id, "Glad I could help! LIVECHAT_SESSION_END")
 	case "close":
@@ -182,19 +189,33 @@ func (e *Provider) SendMessage(ctx context.Context, req sdk.SendRequest) (sdk.Se
 func (e *Provider) EndSession(_ context.Context, req sdk.EndRequest) error {
 	e.mu.Lock()
 	delete(e.routing, req.SessionID)
+	delete(e.reads, req.SessionID)
 	e.mu.Unlock()
 	return nil
 }
 
-// SendTyping answers the user's typing with an agent message saying so
-// (sdk.TypingSender, so the host relays typing: user_typing).
+// SendTyping mirrors the user's typing: the agent types while the user
+// does (sdk.TypingSender, so the host relays typing: user_typing).
 func (e *Provider) SendTyping(ctx context.Context, req sdk.TypingRequest) error {
 	b, err := e.bot(req.Bot)
 	if err != nil || b.Silent {
 		return err
 	}
 	id := fmt.Sprintf("typing-%s-%d", req.SessionID, e.typed.Add(1))
-	return b.say(ctx, req.Bot, req.SessionID, id, fmt.Sprintf("%styping=%t", b.Prefix, req.Typing))
+	return b.push(ctx, req.Bot, sdk.Event{ID: id, Type: sdk.EventAgentTyping, SessionID: req.SessionID, Typing: req.Typing,
+		Message: sdk.Message{Author: b.agent()}})
+}
+
+// MarkRead counts the user's read receipts, which "read" tells
+// (sdk.ReadMarker, so the host relays them: read).
+func (e *Provider) MarkRead(_ context.Context, req sdk.ReadReceipt) error {
+	if _, err := e.bot(req.Bot); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.reads[req.SessionID]++
+	e.mu.Unlock()
+	return nil
 }
 
 // RecordRating records the user's rating as an agent message of the

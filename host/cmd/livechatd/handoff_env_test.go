@@ -139,6 +139,12 @@ func (c *handoffChannel) texts() []string {
 // test after 30 s, listing what arrived.
 func (c *handoffChannel) wait(t *testing.T, what string, cond func(handoffMessage) bool) handoffMessage {
 	t.Helper()
+	return c.waitN(t, what, 1, cond)
+}
+
+// waitN waits until n messages meet cond, and returns the nth.
+func (c *handoffChannel) waitN(t *testing.T, what string, n int, cond func(handoffMessage) bool) handoffMessage {
+	t.Helper()
 	deadline := time.NewTimer(30 * time.Second)
 	defer deadline.Stop()
 	for {
@@ -146,9 +152,12 @@ func (c *handoffChannel) wait(t *testing.T, what string, cond func(handoffMessag
 		changed := c.changed
 		msgs := append([]handoffMessage(nil), c.msgs...)
 		c.mu.Unlock()
+		seen := 0
 		for _, m := range msgs {
 			if cond(m) {
-				return m
+				if seen++; seen == n {
+					return m
+				}
 			}
 		}
 		select {

@@ -13,8 +13,9 @@ const avatar = "https://cdn.example.com/echo.png"
 // Presence through the real process: the echo agent joins with its name
 // and avatar (text and agent_joined event), tells the queue position and
 // the expected wait, and types (a typing payload, not stored); the user's
-// typing reaches the plugin (echo answers it), is answered with no message
-// and never reaches the bot.
+// typing and read receipts reach the plugin (echo mirrors the typing and
+// counts the receipts), are answered with no message and never reach the
+// bot.
 func TestHandoffPresence(t *testing.T) {
 	bot := fakes.NewBot(t)
 	channel := newHandoffChannel(t)
@@ -48,8 +49,25 @@ func TestHandoffPresence(t *testing.T) {
 	if msgs, _ := r["messages"].([]any); status != 200 || len(msgs) != 0 {
 		t.Errorf("user typing answered %d %v", status, r)
 	}
-	channel.waitText(t, "echo: typing=true")
-	if slices.ContainsFunc(bot.Values(), func(v string) bool { return strings.Contains(v, "typing") }) {
+	// Echo mirrors the user's typing: a second indicator, ended by the stop.
+	channel.waitN(t, "the mirrored typing", 2, func(m handoffMessage) bool {
+		return m.Payload.ContentType == "typing" && m.Payload.Content["duration"] == 5000.0
+	})
+	p.event("u1", map[string]any{"content_type": "typing", "content": map[string]any{"duration": 0}}, nil)
+	channel.wait(t, "the mirrored stop", func(m handoffMessage) bool {
+		return m.Payload.ContentType == "typing" && m.Payload.Content["duration"] == 0.0
+	})
+
+	// Read receipts reach the plugin, held to one every 2 s per session.
+	for range 3 {
+		status, r := p.event("u1", map[string]any{"content_type": "read"}, nil)
+		if msgs, _ := r["messages"].([]any); status != 200 || len(msgs) != 0 {
+			t.Errorf("a read receipt answered %d %v", status, r)
+		}
+	}
+	p.say("u1", text("read"))
+	channel.waitText(t, "echo: read receipts=1")
+	if slices.ContainsFunc(bot.Values(), func(v string) bool { return strings.Contains(v, "typing")}) {
 		t.Errorf("the bot heard typing: %q", bot.Values())
 	}
 	sess := p.admin("/v1/sessions/" + id)
@@ -72,7 +90,7 @@ func TestHandoffPluginsCapabilities(t *testing.T) {
 	if f := strings.Fields(lines[0]); len(f) != 6 || f[4] != "CAPABILITIES" {
 		t.Errorf("header %q", lines[0])
 	}
-	want := "push,agent_assigned,agent_typing,user_typing,attachments,routing,queue_position,csat"
+	want := "push,agent_assigned,agent_typing,user_typing,read,attachments,routing,queue_position,csat"
 	if f := strings.Fields(lines[1]); len(f) != 6 || f[0] != "echo" || f[4] != want || f[5] != "ok" {
 		t.Errorf("echo line %q, want capabilities %s", lines[1], want)
 	}

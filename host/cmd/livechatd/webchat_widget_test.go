@@ -383,3 +383,93 @@ func checkServed(t *testing.T, url string, want []byte) {
 		t.Errorf("GET %s: %d, %d bytes (want %d), nosniff %q", url, resp.StatusCode, len(got), len(want), resp.Header.Get("X-Content-Type-Options"))
 	}
 }
+
+// TestBrowserWebchatUnreadAndRead: while the widget's panel is closed, the
+// launcher counts the agent's new messages and no read receipt goes out;
+// opened, the badge goes and the platform hears that the user read them
+// (the echo plugin counts the receipts it gets).
+func TestBrowserWebchatUnreadAndRead(t *testing.T) {
+	p := webchatProc(t)
+	page := hostPage(t, `<!doctype html><html><head><title>Acme shop</title></head>
+<body><h1>Acme shop</h1>
+<script src="`+p.url+`/chat/shop/widget.js" async></script>
+</body></html>`)
+	ctx := browser(t)
+	do(t, ctx, "open the site", chromedp.Navigate(page), chromedp.WaitReady(chromedp.CSS(`livechatd-widget[data-open="false"]`)))
+	root := widgetRoot(t, ctx)
+	do(t, ctx, "open the panel", chromedp.Click(chromedp.CSS(`button.launcher`), chromedp.FromNode(root)),
+		chromedp.WaitReady(chromedp.CSS(`livechatd-widget[data-open="true"]`)))
+	chat := frameOf(t, ctx, p.url+"/chat/shop?embed=1")
+	chatWithAgent(t, chat)
+	sayIn(t, chat, "hello")
+	do(t, chat, "the agent answers", chromedp.WaitVisible(message("agent", "echo: hello")))
+	const read = `livechat_events_total{bot="shop",outcome="user_read"}`
+	before := waitCounter(t, p, read, func(n float64) bool { return n >= 1 })
+
+	do(t, chat, "close the panel", chromedp.Click(chromedp.CSS(`#widget-close`)))
+	do(t, ctx, "closed", chromedp.WaitReady(chromedp.CSS(`livechatd-widget[data-open="false"]`)))
+	// The agent writes while the panel is closed (the user's message goes
+	// through the events API, as from another tab; echo answers it).
+	for _, text := range []string{"one", "two"} {
+		sctx, cancel := context.WithTimeout(chat, stepTimeout)
+		status, err := chromedp.Run(sctx, chromedp.Evaluate[int](`(() => {
+			const me = JSON.parse(localStorage.getItem("livechatd:shop"));
+			return fetch("/v1/bots/shop/events", {method: "POST",
+				headers: {"Content-Type": "application/json", "X-Livechat-User-Token": me.token},
+				body: JSON.stringify({client: {user_id: me.user_id}, payload: {content_type: "text", content: {text: `+fmt.Sprintf("%q", text)+`}}})}).then(r => r.status);
+		})()`, chromedp.EvalAwaitPromise))
+		cancel()
+		if err != nil || status != 200 {
+			t.Fatalf("say %s from elsewhere: %d %v", text, status, err)
+		}
+		do(t, chat, "the answer came", chromedp.WaitReady(message("agent", "echo: "+text)))
+	}
+	do(t, ctx, "the launcher counts two new messages", chromedp.WaitReady(chromedp.CSS(`livechatd-widget[data-unread="2"]`)))
+	if label := evalIn[string](t, ctx, "badge", `document.querySelector("livechatd-widget").getAttribute("data-unread")`); label != "2" {
+		t.Errorf("unread %q, want 2", label)
+	}
+	shot(t, ctx, "widget-3-unread")
+	if n := counter(t, p, read); n != before {
+		t.Errorf("%v read receipts after the panel closed, want still %v: the user saw nothing", n, before)
+	}
+
+	do(t, ctx, "open again", chromedp.Click(chromedp.CSS(`button.launcher`), chromedp.FromNode(root)),
+		chromedp.WaitReady(chromedp.CSS(`livechatd-widget[data-open="true"][data-unread="0"]`)))
+	if got := computed(t, ctx, `.badge`, root)["display"]; got != "none" {
+		t.Errorf("the badge is still shown (%s) with the panel open", got)
+	}
+	waitCounter(t, p, read, func(n float64) bool { return n == before+1 })
+}
+
+// counter is the value of a metric line of livechatd's /metrics (0 when
+// it has none).
+func counter(t *testing.T, p *proc, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(p.metrics(), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			var n float64
+			if _, err := fmt.Sscan(v, &n); err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// waitCounter waits until the metric meets ok, and returns its value.
+func waitCounter(t *testing.T, p *proc, series string, ok func(float64) bool) float64 {
+	t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n := counter(t, p, series); ok(n) {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %v after %s", series, counter(t, p, series), stepTimeout)
+		}
+		<-tick.C
+	}
+}

@@ -167,17 +167,18 @@
 
   // ---- the user's typing ---------------------------------------------
 
-  let typingSentAt = 0;
-  function sendTyping(ms) {
+  // sendEphemeral sends what is never kept (typing, read receipts): best
+  // effort, not retried, never shown as an error.
+  function sendEphemeral(payload) {
     if (!me) return;
-    // Best effort: not kept, not retried, never shown as an error.
     fetch(eventsURL(), {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-Livechat-User-Token": me.token },
-      body: JSON.stringify({ client: { user_id: me.user_id, channel_id: "webchat" },
-        payload: { content_type: "typing", content: { duration: ms } } }),
+      body: JSON.stringify({ client: { user_id: me.user_id, channel_id: "webchat" }, payload: payload }),
     }).catch(() => {});
   }
+  let typingSentAt = 0;
+  function sendTyping(ms) { sendEphemeral({ content_type: "typing", content: { duration: ms } }); }
   function typed() {
     const now = Date.now();
     if (input.value.trim() === "") { stopTyping(); return; }
@@ -190,6 +191,45 @@
   }
   input.addEventListener("input", typed);
   input.addEventListener("blur", stopTyping);
+
+  // ---- read receipts and unread messages ---------------------------------
+
+  // The user has seen a message when the page is visible and, inside the
+  // widget, its panel is open. Then a read event tells the agent's platform
+  // (at most one every READ_EVERY ms, the last one never dropped); while
+  // the panel is closed, the widget's launcher counts what came.
+  const READ_EVERY = 3000;
+  let panelOpen = true; // the widget loads the chat when it opens, then says when it closes
+  let unreadAgent = 0, unread = 0, readSentAt = 0, readTimer = null;
+  function onScreen() { return panelOpen && document.visibilityState === "visible"; }
+  function arrived(authorType) {
+    if (authorType === "agent") unreadAgent++;
+    if (onScreen()) { readSoon(); return; }
+    unread++;
+    notifyParent("unread", unread);
+  }
+  function readSoon() {
+    if (readTimer || unreadAgent === 0 || !onScreen()) return;
+    readTimer = setTimeout(() => {
+      readTimer = null;
+      if (unreadAgent === 0 || !onScreen()) return;
+      unreadAgent = 0;
+      readSentAt = Date.now();
+      sendEphemeral({ content_type: "read", content: {} });
+    }, Math.max(0, readSentAt + READ_EVERY - Date.now()));
+  }
+  function seenAll() {
+    if (unread) { unread = 0; notifyParent("unread", 0); }
+    readSoon();
+  }
+  document.addEventListener("visibilitychange", () => { if (onScreen()) seenAll(); });
+  window.addEventListener("message", (ev) => {
+    if (!body.dataset.embed || ev.source !== window.parent || !ev.data) return;
+    if (ev.data.livechatd === "open" || ev.data.livechatd === "closed") {
+      panelOpen = ev.data.livechatd === "open";
+      if (panelOpen) seenAll();
+    }
+  });
 
   // ---- buttons ---------------------------------------------------------
 
@@ -448,6 +488,8 @@
     const pl = entry.payload || {};
     if (entry.author && entry.author.type === "user" && pl.content_type === "payload" && pl.content) usedBy(pl.content.payload);
     if (!el) return;
+    if (id && entry.author && (entry.author.type === "agent" || entry.author.type === "bot") &&
+        el.dataset.testid === "message") arrived(entry.author.type);
     el.dataset.seq = id;
     // What is still being sent stays last.
     log.insertBefore(el, log.querySelector('li[data-testid="pending"]'));
@@ -565,11 +607,12 @@
 
   // ---- inside the widget ---------------------------------------------------
 
-  // The widget's script on the site listens for this (it checks that it
-  // comes from this page's origin): close the panel.
-  function notifyParent(what) {
+  // The widget's script on the site listens for these (it checks that they
+  // come from this page's origin): "close" the panel; "unread" with the
+  // count of messages that came while it was closed.
+  function notifyParent(what, count) {
     if (!body.dataset.embed || window.parent === window) return;
-    window.parent.postMessage({ livechatd: what }, "*");
+    window.parent.postMessage({ livechatd: what, count: count || 0 }, "*");
   }
   const close = document.getElementById("widget-close");
   if (close) close.addEventListener("click", () => notifyParent("close"));

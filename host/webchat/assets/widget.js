@@ -10,6 +10,10 @@
 //   data-color     the accent colour, #rgb or #rrggbb
 //   data-position  right (default) or left
 //   data-open      "true": the panel starts open
+//
+// While the panel is closed, the launcher counts the agent's and the bot's
+// new messages (a badge); the chat tells the agent's platform what the
+// user read only while the panel is open.
 (function () {
   "use strict";
   var defaults = /*DEFAULTS*/{};
@@ -43,6 +47,10 @@
       " display: flex; align-items: center; justify-content: center; font: 600 24px/1 system-ui, sans-serif; }" +
       ".launcher:focus-visible { outline: 3px solid #fff; outline-offset: -6px; }" +
       ".launcher svg { width: 28px; height: 28px; fill: currentColor; }" +
+      ".badge { position: absolute; top: -4px; " + (side === "left" ? "right" : "left") + ": -4px; min-width: 22px; height: 22px;" +
+      " padding: 0 6px; border-radius: 11px; background: #d93025; color: #fff; font: 700 12px/22px system-ui, sans-serif;" +
+      " text-align: center; box-shadow: 0 0 0 2px #fff; }" +
+      ".badge[hidden] { display: none; }" +
       ".panel { position: fixed; bottom: 88px; " + side + ": 20px; width: 370px; height: 560px;" +
       " max-width: calc(100vw - 40px); max-height: calc(100vh - 108px); border: 0; border-radius: 14px; overflow: hidden;" +
       " box-shadow: 0 10px 40px rgba(0,0,0,.28); background: #fff; display: none; }" +
@@ -64,6 +72,20 @@
     launcher.setAttribute("aria-expanded", "false");
     launcher.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z"/></svg>';
 
+    var badge = document.createElement("span");
+    badge.className = "badge";
+    badge.hidden = true;
+    badge.setAttribute("data-testid", "unread");
+    launcher.appendChild(badge);
+    function setUnread(n) {
+      n = n > 0 ? Math.min(n, 99) : 0;
+      badge.hidden = n === 0;
+      badge.textContent = n ? String(n) + (n === 99 ? "+" : "") : "";
+      launcher.setAttribute("aria-label", (panel.classList.contains("open") ? "Close the chat: " : "Open the chat: ") + title +
+        (n ? " (" + n + " new)" : ""));
+      host.setAttribute("data-unread", String(n));
+    }
+
     function setOpen(open) {
       if (open && !frame) {
         // The chat loads when first opened: a closed widget costs the site nothing.
@@ -78,6 +100,10 @@
       launcher.setAttribute("aria-expanded", open ? "true" : "false");
       launcher.setAttribute("aria-label", (open ? "Close the chat: " : "Open the chat: ") + title);
       host.setAttribute("data-open", open ? "true" : "false");
+      if (open) setUnread(0);
+      // The chat counts unread messages and sends read receipts only while
+      // it is on screen; a frame just created is open from the start.
+      if (frame && frame.contentWindow) frame.contentWindow.postMessage({ livechatd: open ? "open" : "closed" }, origin);
     }
     launcher.addEventListener("click", function () { setOpen(!panel.classList.contains("open")); });
     document.addEventListener("keydown", function (ev) {
@@ -85,7 +111,9 @@
     });
     window.addEventListener("message", function (ev) {
       if (ev.origin !== origin || !frame || ev.source !== frame.contentWindow) return;
-      if (ev.data && ev.data.livechatd === "close") setOpen(false);
+      if (!ev.data) return;
+      if (ev.data.livechatd === "close") setOpen(false);
+      if (ev.data.livechatd === "unread" && !panel.classList.contains("open")) setUnread(ev.data.count);
     });
 
     root.appendChild(panel);
