@@ -65,7 +65,9 @@ type Provider struct {
 var _ sdk.Provider = (*Provider)(nil)
 
 // New returns a Provider with no bot configured.
-func New() *Provider { return &Provider{bots: map[string]bot{}, routing: map[string]sdk.Routing{}, reads: map[string]int{}} }
+func New() *Provider {
+	return &Provider{bots: map[string]bot{}, routing: map[string]sdk.Routing{}, reads: map[string]int{}}
+}
 
 // Configure sets up bot name; its agent messages are pushed to host.
 func (e *Provider) Configure(_ context.Context, name string, cfg sdk.Config, host sdk.Host) error {

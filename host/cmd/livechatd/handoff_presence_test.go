@@ -67,7 +67,7 @@ func TestHandoffPresence(t *testing.T) {
 	}
 	p.say("u1", text("read"))
 	channel.waitText(t, "echo: read receipts=1")
-	if slices.ContainsFunc(bot.Values(), func(v string) bool { return strings.Contains(v, "typing")}) {
+	if slices.ContainsFunc(bot.Values(), func(v string) bool { return strings.Contains(v, "typing") }) {
 		t.Errorf("the bot heard typing: %q", bot.Values())
 	}
 	sess := p.admin("/v1/sessions/" + id)
