@@ -2,7 +2,8 @@
 // outbox items, processed webhook event ids, request records, old
 // transcripts with the plugins' state of their sessions, and webchat stream
 // entries. Without it every table grows
-// forever (issue 9).
+// forever (issue 9). Sweeps extend it to what is not in the store, such as
+// the files uploaded through the webchat.
 //
 // A Job runs a pass every Policy.Interval, off the hot path: each rule
 // deletes in batches of at most Policy.Batch rows, each batch its own short
@@ -15,6 +16,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -75,8 +78,26 @@ const (
 
 var tables = []string{TableOutbox, TableProcessedEvents, TableRequests, TableMessages, TableWebchatStream, TablePluginState}
 
+// Sweep is a rule of the job for what is not in the store: on each pass,
+// after the store's rules, Delete removes everything made before before
+// (now less Age) in one call and says how many things it removed. The
+// webchat's uploads are one (host/webchat's PruneUploadDir): the job
+// knows nothing of what a sweep removes.
+type Sweep struct {
+	// Name is the config key (in errors) and the table label of
+	// livechat_retention_deleted_total and the key of the pass log line:
+	// [a-z_]+, none of the store's tables.
+	Name string
+	// Age is how long what the sweep removes is kept; positive.
+	Age time.Duration
+	// Delete removes what was made before before.
+	Delete func(ctx context.Context, before time.Time) (int, error)
+}
+
 // Options are a Job's collaborators. The zero value is usable.
 type Options struct {
+	// Sweeps run after the store's rules on each pass, in order.
+	Sweeps []Sweep
 	// Logger gets one info line per pass that deleted something, and a
 	// warning per failed rule. Default: none.
 	Logger hclog.Logger
@@ -89,6 +110,8 @@ type Options struct {
 	After func(time.Duration) <-chan time.Time
 }
 
+var sweepName = regexp.MustCompile(`^[a-z_]+$`)
+
 // Job is the retention job. Create it with New and start it with Run.
 type Job struct {
 	store   Store
@@ -98,6 +121,8 @@ type Job struct {
 	now     func() time.Time
 	after   func(time.Duration) <-chan time.Time
 	deleted *prometheus.CounterVec // nil without a Registerer
+	sweeps  []Sweep
+	labels  []string // tables, then the sweeps' names: the log line's order
 }
 
 // rule is one kind of row: its table, its age, and its delete.
@@ -130,6 +155,19 @@ func New(store Store, p Policy, opts Options) (*Job, error) {
 	if p.Interval <= 0 {
 		return nil, fmt.Errorf("retention: interval must be positive, got %s", p.Interval)
 	}
+	j.labels = slices.Clone(tables)
+	for _, s := range opts.Sweeps {
+		switch {
+		case !sweepName.MatchString(s.Name) || slices.Contains(j.labels, s.Name):
+			return nil, fmt.Errorf("retention: sweep name %q must be made of a-z and _, and not be a table's or another sweep's", s.Name)
+		case s.Age <= 0:
+			return nil, fmt.Errorf("retention: %s must be positive, got %s", s.Name, s.Age)
+		case s.Delete == nil:
+			return nil, fmt.Errorf("retention: sweep %s has no Delete", s.Name)
+		}
+		j.labels = append(j.labels, s.Name)
+	}
+	j.sweeps = slices.Clone(opts.Sweeps)
 	if p.Batch <= 0 {
 		return nil, fmt.Errorf("retention: batch must be positive, got %d", p.Batch)
 	}
@@ -147,7 +185,7 @@ func New(store Store, p Policy, opts Options) (*Job, error) {
 			Name: "livechat_retention_deleted_total",
 			Help: "Rows deleted by the retention job, by table.",
 		}, []string{"table"})
-		for _, t := range tables {
+		for _, t := range j.labels {
 			j.deleted.WithLabelValues(t) // every table shows, at 0 until its first delete
 		}
 		if err := opts.Registerer.Register(j.deleted); err != nil {
@@ -198,9 +236,27 @@ func (j *Job) Pass(ctx context.Context) (map[string]int, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
 		}
 	}
+	for _, s := range j.sweeps {
+		if ctx.Err() != nil {
+			if len(errs) == 0 || !errors.Is(errs[len(errs)-1], ctx.Err()) {
+				errs = append(errs, ctx.Err())
+			}
+			break
+		}
+		n, err := s.Delete(ctx, start.Add(-s.Age))
+		if n > 0 {
+			deleted[s.Name] += n
+			if j.deleted != nil {
+				j.deleted.WithLabelValues(s.Name).Add(float64(n))
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Name, err))
+		}
+	}
 	if len(deleted) > 0 {
 		args := []any{}
-		for _, t := range tables {
+		for _, t := range j.labels {
 			if n := deleted[t]; n > 0 {
 				args = append(args, t, n)
 			}

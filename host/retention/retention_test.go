@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,10 +17,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/mux"
 	"github.com/hashicorp/go-hclog"
 	"github.com/livechatd/livechatd/host"
 	"github.com/livechatd/livechatd/host/retention"
 	"github.com/livechatd/livechatd/host/sqlite"
+	"github.com/livechatd/livechatd/host/webchat"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -394,5 +400,135 @@ func TestJobOnSQLite(t *testing.T) {
 	}
 	if st, err := db.OutboxCounts(ctx); err != nil || st.Pending != 1 {
 		t.Errorf("OutboxCounts = %+v, %v; want the pending item kept", st, err)
+	}
+}
+
+// TestSweep: a sweep runs after the store's rules with its own age before
+// now, its count joins the pass's result, the metric (shown at 0 before
+// its first removal) and the log line; a failing sweep is reported and the
+// store's rules still ran.
+func TestSweep(t *testing.T) {
+	store := &fakeStore{rows: map[string]int{"done_work": 2}}
+	var befores []time.Time
+	var fail error
+	sweep := retention.Sweep{Name: "uploads", Age: 30 * day, Delete: func(_ context.Context, before time.Time) (int, error) {
+		befores = append(befores, before)
+		return 4, fail
+	}}
+	j, logs, reg := newJob(t, store, retention.Options{Sweeps: []retention.Sweep{sweep}})
+	if got := deletedMetric(t, reg)["uploads"]; got != 0 {
+		t.Errorf("uploads before a pass = %v", got)
+	}
+	got, err := j.Pass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]int{"outbox": 2, "uploads": 4}, got); diff != "" {
+		t.Errorf("Pass (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]time.Time{t0.Add(-30 * day)}, befores); diff != "" {
+		t.Errorf("the sweep's cutoffs (-want +got):\n%s", diff)
+	}
+	if got := deletedMetric(t, reg)["uploads"]; got != 4 {
+		t.Errorf("livechat_retention_deleted_total{table=uploads} = %v, want 4", got)
+	}
+	if want := "[INFO]  retention deleted rows: outbox=2 uploads=4\n"; logs.String() != want {
+		t.Errorf("log = %q, want %q", logs.String(), want)
+	}
+
+	fail = errors.New("disk gone")
+	got, err = j.Pass(context.Background())
+	if err == nil || err.Error() != "uploads: disk gone" {
+		t.Errorf("a failing sweep: %v", err)
+	}
+	if got["uploads"] != 4 || len(store.Calls()) != 7+7 {
+		t.Errorf("a failing sweep's pass: %v, %d deletes", got, len(store.Calls()))
+	}
+}
+
+func TestNewRefusesBadSweep(t *testing.T) {
+	del := func(context.Context, time.Time) (int, error) { return 0, nil }
+	for _, tc := range []struct {
+		sweep retention.Sweep
+		want  string
+	}{
+		{retention.Sweep{Name: "uploads", Age: 0, Delete: del}, "retention: uploads must be positive, got 0s"},
+		{retention.Sweep{Name: "uploads", Age: day}, "retention: sweep uploads has no Delete"},
+		{retention.Sweep{Name: "outbox", Age: day, Delete: del}, `retention: sweep name "outbox" must be made of a-z and _, and not be a table's or another sweep's`},
+		{retention.Sweep{Name: "Up loads", Age: day, Delete: del}, `retention: sweep name "Up loads" must be made of a-z and _, and not be a table's or another sweep's`},
+	} {
+		if _, err := retention.New(&fakeStore{}, policy, retention.Options{Sweeps: []retention.Sweep{tc.sweep}}); err == nil || err.Error() != tc.want {
+			t.Errorf("%+v: %v, want %s", tc.sweep.Name, err, tc.want)
+		}
+	}
+	_, err := retention.New(&fakeStore{}, policy, retention.Options{Sweeps: []retention.Sweep{
+		{Name: "uploads", Age: day, Delete: del}, {Name: "uploads", Age: day, Delete: del}}})
+	if err == nil {
+		t.Error("two sweeps of one name are accepted")
+	}
+}
+
+// TestSweepWebchatUploads: the webchat's uploads as a sweep, as serve runs
+// it: a pass removes an upload older than the age and keeps a newer one.
+// The clock is the job's and the webchat's, moved by the test.
+func TestSweepWebchatUploads(t *testing.T) {
+	clk := &clock{now: t0}
+	dir := filepath.Join(t.TempDir(), "uploads")
+	chat := webchat.New(nil, map[string]string{"shop": "secret"}, nil, webchat.WithUploads(dir), webchat.WithClock(clk.Now))
+	r := mux.NewRouter()
+	chat.Register(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(func() { chat.Shutdown(); srv.Close() })
+
+	upload := func(name, content string) string {
+		t.Helper()
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, _ := mw.CreateFormFile("file", name)
+		_, _ = io.WriteString(fw, content)
+		_ = mw.Close()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/bots/shop/users/u1/uploads", &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("X-Livechat-User-Token", chat.Token("shop", "u1"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ URL string }
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("upload %s: %d %v", name, resp.StatusCode, err)
+		}
+		return out.URL
+	}
+	status := func(url string) int {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	old := upload("old.txt", "uploaded first")
+	clk.Set(t0.Add(31 * day))
+	recent := upload("new.txt", "uploaded a month later")
+	j, logs, _ := newJob(t, &fakeStore{rows: map[string]int{}}, retention.Options{Now: clk.Now, Sweeps: []retention.Sweep{{
+		Name: "uploads", Age: 30 * day,
+		Delete: func(_ context.Context, before time.Time) (int, error) { return chat.PruneUploads(before) },
+	}}})
+	got, err := j.Pass(context.Background())
+	if err != nil || got["uploads"] != 1 {
+		t.Fatalf("Pass = %v, %v; want 1 upload removed", got, err)
+	}
+	if s := status(old); s != 404 {
+		t.Errorf("the 31-day-old upload: %d, want 404", s)
+	}
+	if s := status(recent); s != 200 {
+		t.Errorf("the new upload: %d, want 200", s)
+	}
+	if !strings.Contains(logs.String(), "uploads=1") {
+		t.Errorf("log = %q", logs.String())
 	}
 }
