@@ -24,6 +24,9 @@ func TestIntercomHandoffCapabilities(t *testing.T) {
 	if _, ok := p.(sdk.RatingRecorder); !ok {
 		t.Error("not a RatingRecorder")
 	}
+	if _, ok := p.(sdk.ReadMarker); !ok {
+		t.Error("not a ReadMarker: Serve would not add read")
+	}
 }
 
 // TestIntercomRouting: tags created by name and attached, the team of the

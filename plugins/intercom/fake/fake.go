@@ -132,6 +132,9 @@ type Conversation struct {
 	AdminAssigneeID string
 	TeamAssigneeID  string
 	Tags            []string
+	// Read is the conversation's read flag, which PUT /conversations/{id}
+	// {"read": true} sets (issue 17's read receipts).
+	Read bool
 }
 
 // Request is one API call the fake answered.
@@ -222,6 +225,7 @@ func New(t testing.TB, o Options) *Server {
 	mux.HandleFunc("POST /conversations", s.createConversation)
 	mux.HandleFunc("POST /conversations/search", s.searchConversations)
 	mux.HandleFunc("GET /conversations/{id}", s.getConversation)
+	mux.HandleFunc("PUT /conversations/{id}", s.updateConversation)
 	mux.HandleFunc("POST /conversations/{id}/reply", s.reply)
 	mux.HandleFunc("POST /conversations/{id}/parts", s.manage)
 	mux.HandleFunc("POST /conversations/{id}/tags", s.tagConversation)
@@ -555,7 +559,7 @@ func (s *Server) conversationJSON(cv *Conversation, parts []Part) map[string]any
 		"contacts":            map[string]any{"type": "contact.list", "contacts": []any{map[string]any{"type": "contact", "id": ct.ID, "external_id": nullable(ct.ExternalID)}}},
 		"first_contact_reply": nil, "admin_assignee_id": idOrNil(cv.AdminAssigneeID), "team_assignee_id": idOrNil(cv.TeamAssigneeID),
 		"tags": s.tagsJSON(cv),
-		"open": cv.State == "open", "state": cv.State, "read": false, "priority": "not_priority",
+		"open": cv.State == "open", "state": cv.State, "read": cv.Read, "priority": "not_priority",
 		"custom_attributes": map[string]any{}, "ai_agent_participated": false,
 	}
 	if parts != nil {
@@ -581,6 +585,45 @@ func (s *Server) getConversation(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		answer(w, http.StatusNotFound, body)
 		return
+	}
+	body := s.conversationJSON(cv, append([]Part{}, cv.Parts...))
+	s.mu.Unlock()
+	answer(w, http.StatusOK, body)
+}
+
+// updateConversation is PUT /conversations/{id} (updateConversation),
+// of which the fake knows read: a boolean that sets the conversation's
+// read flag. It answers the whole conversation, with its parts, as
+// retrieving it does; 404 not_found for an unknown conversation, 400
+// parameter_invalid for a body that is not an object or a read that is
+// not a boolean. Intercom documents no other effect of read (no part, no
+// notification), and none for when the flag turns false again: the fake
+// keeps what was set.
+func (s *Server) updateConversation(w http.ResponseWriter, r *http.Request) {
+	var in map[string]json.RawMessage
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		s.fail(w, http.StatusBadRequest, "parameter_invalid", "Invalid JSON: "+err.Error())
+		return
+	}
+	var read *bool
+	if raw, ok := in["read"]; ok {
+		var v bool
+		if err := json.Unmarshal(raw, &v); err != nil {
+			s.fail(w, http.StatusBadRequest, "parameter_invalid", "read must be a boolean")
+			return
+		}
+		read = &v
+	}
+	s.mu.Lock()
+	cv := s.conversation(r.PathValue("id"))
+	if cv == nil {
+		body := s.errorBody("not_found", "Resource Not Found")
+		s.mu.Unlock()
+		answer(w, http.StatusNotFound, body)
+		return
+	}
+	if read != nil {
+		cv.Read = *read
 	}
 	body := s.conversationJSON(cv, append([]Part{}, cv.Parts...))
 	s.mu.Unlock()
