@@ -92,16 +92,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	var chat *webchat.Channel
+	uploads := uploadsDir(cfg, path)
 	if secrets := webchatBots(cfg); len(secrets) > 0 {
-		chat = webchat.New(store, secrets, log.Named("webchat"),
-			webchat.WithLimits(webchatLimits(cfg.Limits)), webchat.WithMetrics(webchat.NewMetrics(reg)),
-			// Uploads live beside the database; their URLs are the public URL's.
-			webchat.WithUploads(uploadsDir(cfg, path)), webchat.WithPublicURL(cfg.PublicURL))
+		chat = webchat.New(store, secrets, log.Named("webchat"), webchatOptions(cfg, uploads, reg)...)
 	}
 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerOutboxGauges(reg, store)
-	if err := parts.startRetention(cfg, store, reg, log); err != nil {
+	if err := parts.startRetention(cfg, store, uploads, reg, log); err != nil {
 		return err
 	}
 	eng := engine.New(store, engine.ProvidersFunc(func(name string) (engine.Provider, error) {
@@ -287,10 +285,31 @@ func webchatBots(cfg *config.File) map[string]string {
 	return out
 }
 
+// webchatOptions are the webchat's settings from the file: the limits
+// block, each bot's webchat block, and uploads — kept in uploads, with URLs
+// under the public URL — unless upload_bytes = 0 turns them off (the page
+// then offers none, and the upload route answers 404).
+func webchatOptions(cfg *config.File, uploads string, reg prometheus.Registerer) []webchat.Option {
+	opts := []webchat.Option{webchat.WithLimits(webchatLimits(cfg.Limits)), webchat.WithMetrics(webchat.NewMetrics(reg)),
+		webchat.WithPublicURL(cfg.PublicURL)}
+	if cfg.Limits.UploadBytes > 0 {
+		opts = append(opts, webchat.WithUploads(uploads))
+	}
+	for _, b := range cfg.Bots {
+		if b.Channel == config.ChannelWebchat {
+			// Checked by config against the same rules (host/webchat/rules).
+			opts = append(opts, webchat.WithAppearance(b.Name, webchat.Appearance{
+				Title: b.Webchat.Title, Color: b.Webchat.Color, Position: b.Webchat.Position}))
+		}
+	}
+	return opts
+}
+
 // webchatLimits are the limits block as the webchat takes them.
 func webchatLimits(l config.Limits) webchat.Limits {
 	return webchat.Limits{StreamsPerUser: l.StreamsPerUser, Streams: l.Streams, ReplayBytes: l.StreamBatchBytes,
-		WriteTimeout: l.StreamWriteTimeout, IdentitiesPerMinute: l.IdentitiesPerMinute, StartsPerMinute: l.StartsPerMinute}
+		WriteTimeout: l.StreamWriteTimeout, IdentitiesPerMinute: l.IdentitiesPerMinute, StartsPerMinute: l.StartsPerMinute,
+		UploadBytes: l.UploadBytes, UploadsPerMinute: l.UploadsPerMinute, UploadTypes: l.UploadTypes}
 }
 
 // webchatChannel keeps a nil *webchat.Channel from becoming a non-nil
@@ -303,13 +322,19 @@ func webchatChannel(c *webchat.Channel) engine.Channel {
 }
 
 // startRetention runs the retention job (the retention block) until stop.
-func (r *running) startRetention(cfg *config.File, store serveStore, reg prometheus.Registerer, log hclog.Logger) error {
+// Its uploads sweep prunes this process's upload directory, uploads on or
+// off (what was uploaded before they were turned off still ages out): on
+// PostgreSQL every replica runs the job, each on its own directory.
+func (r *running) startRetention(cfg *config.File, store serveStore, uploads string, reg prometheus.Registerer, log hclog.Logger) error {
 	job, err := retention.New(store, retention.Policy{
 		DoneWork: cfg.Retention.DoneWork, DeadLetters: cfg.Retention.DeadLetters,
 		ProcessedEvents: cfg.Retention.ProcessedEvents, Requests: cfg.Retention.Requests,
 		Transcripts: cfg.Retention.Transcripts, WebchatStreams: cfg.Retention.WebchatStreams,
 		Interval: cfg.Retention.Interval, Batch: cfg.Retention.Batch,
-	}, retention.Options{Logger: log.Named("retention"), Registerer: reg})
+	}, retention.Options{Logger: log.Named("retention"), Registerer: reg, Sweeps: []retention.Sweep{{
+		Name: "uploads", Age: cfg.Retention.Uploads,
+		Delete: func(_ context.Context, before time.Time) (int, error) { return webchat.PruneUploadDir(uploads, before) },
+	}}})
 	if err != nil {
 		return err
 	}
