@@ -39,12 +39,15 @@ const (
 	EndFailed  EndReason = "failed"  // the start never succeeded
 	// EndMaxWait: no agent wrote within the bot's waiting.max_wait.
 	EndMaxWait EndReason = "max_wait"
+	// EndClosedHours: a START outside the bot's hours opened an offline
+	// ticket; the session was never live.
+	EndClosedHours EndReason = "closed_hours"
 )
 
 // Valid reports whether r is one of the known reasons (not the empty one).
 func (r EndReason) Valid() bool {
 	switch r {
-	case EndUser, EndAgent, EndExpired, EndAdmin, EndFailed, EndMaxWait:
+	case EndUser, EndAgent, EndExpired, EndAdmin, EndFailed, EndMaxWait, EndClosedHours:
 		return true
 	}
 	return false

@@ -45,12 +45,11 @@ const (
 	ContentLivechat = "livechat"
 )
 
-// The end reasons of outcomes and of session_ended events that the
-// session's own host.EndReason has no value for: the session row keeps
-// expired (max_wait) or user (an offline ticket's session).
+// The end reasons of outcomes and of session_ended events of issue 17,
+// the same as the session's host.EndReason.
 const (
-	ReasonMaxWait     = "max_wait"
-	ReasonClosedHours = "closed_hours"
+	ReasonMaxWait     = string(host.EndMaxWait)
+	ReasonClosedHours = string(host.EndClosedHours)
 )
 
 // Waiting is a bot's waiting block. Zero Every: no "still waiting"

@@ -116,7 +116,7 @@ func (e *Engine) closedHours(ctx context.Context, in *intake) (Reply, error) {
 
 // offlineTicket opens a ticket with the transcript for a START outside
 // hours, without a live session: the session is stored closed (state
-// ended, reason user; its outcome says closed_hours) and its start queued,
+// ended, reason closed_hours, as its outcome) and its start queued,
 // so agent replies are kept, not delivered. It returns what the user
 // reads: messages.offline with {opens}, when the bot opens next.
 func (e *Engine) offlineTicket(ctx context.Context, in *intake, now time.Time) (string, error) {
@@ -132,7 +132,7 @@ func (e *Engine) offlineTicket(ctx context.Context, in *intake, now time.Time) (
 		}
 	}
 	sess := &host.Session{ID: in.id("session"), Bot: b.Name, UserID: ev.Client.UserID, ChannelID: ev.Client.ChannelID,
-		Provider: b.Provider, State: host.SessionEnded, EndReason: host.EndUser, Metadata: ev.Metadata, ExpiredNotice: b.ExpiredNotice}
+		Provider: b.Provider, State: host.SessionEnded, EndReason: host.EndClosedHours, Metadata: ev.Metadata, ExpiredNotice: b.ExpiredNotice}
 	start := startWork{User: userOf(ev), Transcript: transcriptMessages(transcript), Routing: routing, Offline: true}
 	err = e.store.Tx(ctx, func(tx host.Tx) error {
 		if err := tx.CreateSession(sess); err != nil {

@@ -493,8 +493,8 @@ func TestClosedHours(t *testing.T) {
 					t.Fatalf("offline ticket starts %+v", starts)
 				}
 				s := h.onlySession("u1")
-				if s.State.IsOpen() || s.ProviderRef == "" {
-					t.Errorf("offline session %s ref %q", s.State, s.ProviderRef)
+				if s.State != host.SessionEnded || s.EndReason != host.EndClosedHours || s.ProviderRef == "" {
+					t.Errorf("offline session %s (%s) ref %q, want ended (closed_hours) with a ticket", s.State, s.EndReason, s.ProviderRef)
 				}
 			} else if len(starts) != 0 {
 				t.Errorf("a ticket was opened: %+v", starts)

@@ -61,8 +61,8 @@ func TestHandoffClosedHours(t *testing.T) {
 			case offline && len(sessions) != 1:
 				t.Fatalf("sessions %v", sessions)
 			case offline:
-				if s := sessions[0].(map[string]any); s["state"] != "ended" {
-					t.Errorf("the offline ticket's session is %v, want closed", s)
+				if s := sessions[0].(map[string]any); s["state"] != "ended" || s["end_reason"] != "closed_hours" {
+					t.Errorf("the offline ticket's session is %v, want ended with reason closed_hours", s)
 				}
 			}
 			st := p.admin("/v1/stats?bot=shop")
