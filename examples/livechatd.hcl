@@ -69,6 +69,17 @@ bot "demo" {
     interval = "30s"
   }
 
+  # How the chat page and the embeddable widget (/chat/demo/widget.js) look;
+  # each key is optional (defaults: "Chat with demo", "#2f6fed", "right"), and
+  # a script tag's data-title, data-color and data-position override them.
+  # Uploads are set for every webchat bot in a limits {} block (upload_bytes,
+  # uploads_per_minute, upload_types) and kept for retention.uploads (README).
+  webchat {
+    title    = "Acme support"
+    color    = "#0b7a53"
+    position = "right"
+  }
+
   # The provider's own settings, checked against its schema
   # (livechat-provider-gorgias --describe prints it; plugins/gorgias/README.md
   # explains each). For a real account: domain = "acme" instead of base_url.
