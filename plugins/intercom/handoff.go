@@ -15,13 +15,9 @@ import (
 // The handoff capabilities of issue 17 (docs/handoff.md) on Intercom:
 // routing at the start (tags, team assignment), user files sent with the
 // contact's reply (attachment_files), agent files back as image/file
-// messages, the assigned admin as the agent who joined, ratings as notes,
-// read receipts as the conversation's read flag.
+// messages, the assigned admin as the agent who joined, ratings as notes.
 
-var (
-	_ sdk.RatingRecorder = (*Provider)(nil)
-	_ sdk.ReadMarker     = (*Provider)(nil)
-)
+var _ sdk.RatingRecorder = (*Provider)(nil)
 
 // keyRouted marks a session whose routing was applied.
 const keyRouted = "routed"
@@ -208,26 +204,4 @@ func (p *Provider) RecordRating(ctx context.Context, req sdk.RatingRequest) erro
 		return fmt.Errorf("rating: %w", err)
 	}
 	return b.set(ctx, req.SessionID, key, "noted")
-}
-
-// MarkRead marks the conversation read: PUT /conversations/{id} with
-// {"read": true}, which Intercom's reference (updateConversation, 2.14)
-// describes as "Mark a conversation as read within Intercom"; the
-// conversation's read field ("Indicates whether a conversation has been
-// read") is then true. Intercom documents a flag of the conversation, not
-// of each part, and does not say whose reading it records. One call,
-// never retried here: the host logs a failure and drops the receipt.
-func (p *Provider) MarkRead(ctx context.Context, req sdk.ReadReceipt) error {
-	b, err := p.bot(req.Bot)
-	if err != nil {
-		return err
-	}
-	conv, err := conversationID(req.Ref)
-	if err != nil {
-		return err
-	}
-	if err := b.api.Do(ctx, http.MethodPut, "conversations/"+conv, nil, map[string]bool{"read": true}, nil); err != nil {
-		return fmt.Errorf("mark conversation %s read: %w", conv, err)
-	}
-	return nil
 }
