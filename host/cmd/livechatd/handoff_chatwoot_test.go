@@ -4,7 +4,8 @@ package main_test
 // own: routing metadata lands on the conversation (team, priority, labels,
 // language), a user's image is uploaded as an attachment and an agent's
 // comes back as an image message, the agent's assignment is "joined"
-// with name and avatar, and typing goes both ways.
+// with name and avatar, typing goes both ways, and the user's read
+// receipts mark the conversation seen.
 
 import (
 	"fmt"
@@ -117,5 +118,23 @@ bot "shop" {
 	cw.WaitTyping(t, "the user's typing", func(ty fake.Typing) bool { return ty.By == "contact" && ty.On && ty.ConversationID == cv.ID })
 	if got := bot.Values(); slices.Contains(got, "typing") {
 		t.Errorf("the bot heard %q", got)
+	}
+
+	// The user's read receipt: Chatwoot records that the contact saw the
+	// conversation, and the agent's messages read.
+	if c, _ := cw.Conversation(cv.ID); !c.ContactLastSeenAt.IsZero() {
+		t.Fatalf("the contact saw the conversation before any receipt: %v", c.ContactLastSeenAt)
+	}
+	if status, r := p.event("u1", map[string]any{"content_type": "read"}, nil); status != 200 {
+		t.Fatalf("read: %d %v", status, r)
+	}
+	cw.Wait(t, "the contact's last seen time", func() bool {
+		c, _ := cw.Conversation(cv.ID)
+		return !c.ContactLastSeenAt.IsZero()
+	})
+	for _, m := range cw.Messages(cv.ID) {
+		if m.MessageType == "outgoing" && m.Status != "read" {
+			t.Errorf("agent message %d %q is %q after the read receipt, want read", m.ID, m.Content, m.Status)
+		}
 	}
 }
