@@ -190,9 +190,7 @@ func (c *Channel) keep(bot, user string, part *multipart.Part, max int64, base s
 	}
 	sniffed, _, _ := mime.ParseMediaType(http.DetectContentType(head))
 	ext, ok := UploadTypes[sniffed]
-	if ok && len(c.limits.UploadTypes) > 0 {
-		ok = slices.Contains(c.limits.UploadTypes, sniffed)
-	}
+	ok = ok && slices.Contains(c.takenTypes(), sniffed)
 	if !ok {
 		return nil, &uploadError{http.StatusUnsupportedMediaType, host.EINVALID,
 			fmt.Sprintf("files of type %s are not taken: send %s", sniffed, c.acceptedTypes())}
@@ -227,16 +225,21 @@ func (c *Channel) keep(bot, user string, part *multipart.Part, max int64, base s
 	return &Upload{URL: base + "/chat/files/" + id + "/" + url.PathEscape(name), Name: name, Size: size, MIME: sniffed}, nil
 }
 
+// takenTypes are the types an upload may have here, in the order given:
+// Limits.UploadTypes, or every one of UploadTypes.
+func (c *Channel) takenTypes() []string {
+	if len(c.limits.UploadTypes) > 0 {
+		return c.limits.UploadTypes
+	}
+	return rules.UploadTypeNames()
+}
+
 // acceptedTypes names the types the webchat takes, for a refusal.
 func (c *Channel) acceptedTypes() string {
 	names := map[string]string{"image/png": "a PNG", "image/jpeg": "a JPEG", "image/gif": "a GIF",
 		"image/webp": "a WebP image", "application/pdf": "a PDF", "text/plain": "plain text"}
-	types := c.limits.UploadTypes
-	if len(types) == 0 {
-		types = rules.UploadTypeNames()
-	}
 	var out []string
-	for _, t := range types {
+	for _, t := range c.takenTypes() {
 		if n, ok := names[t]; ok {
 			out = append(out, n)
 		} else {
