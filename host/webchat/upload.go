@@ -216,7 +216,13 @@ func (c *Channel) keep(bot, user string, part *multipart.Part, max int64, base s
 	}
 	name := cleanName(part.FileName(), ext)
 	m := meta{Name: name, Size: size, MIME: sniffed, Bot: bot, User: user, Created: c.now().UTC()}
-	if err := os.WriteFile(filepath.Join(c.uploads.dir, id+".json"), mustJSON(m), 0o600); err != nil {
+	metaPath := filepath.Join(c.uploads.dir, id+".json")
+	if err := os.WriteFile(metaPath, mustJSON(m), 0o600); err != nil {
+		return nil, err
+	}
+	// The description's mtime is the upload's time, which lets pruning
+	// pass over newer uploads without reading them.
+	if err := os.Chtimes(metaPath, m.Created, m.Created); err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp.Name(), filepath.Join(c.uploads.dir, id)); err != nil {
@@ -364,6 +370,12 @@ func PruneUploadDir(dir string, before time.Time) (int, error) {
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok || !fileID.MatchString(id) {
+			continue
+		}
+		// keep sets a description's mtime to the upload's time: a newer
+		// one is not read (a copy that reset mtimes only keeps files
+		// longer; an older mtime is checked against what the file says).
+		if info, err := e.Info(); err == nil && !info.ModTime().Before(before) {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
