@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,16 +70,11 @@ func (c *Channel) page(w http.ResponseWriter, r *http.Request) {
 	if col := q.Get("color"); colorRE.MatchString(col) {
 		a.Color = col
 	}
-	accept := make([]string, 0, len(UploadTypes))
-	for t := range UploadTypes {
-		accept = append(accept, t)
-	}
-	slices.Sort(accept)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	// No frame-ancestors: the page is the widget's iframe on any site.
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: https: http:")
 	_ = page.Execute(w, map[string]any{"Bot": bot, "Title": a.Title, "Color": a.Color, "Embed": q.Get("embed") == "1",
-		"Uploads": c.uploads != nil, "UploadMax": c.limits.UploadBytes, "Accept": strings.Join(accept, ",")})
+		"Uploads": c.uploads != nil, "UploadMax": c.limits.UploadBytes, "Accept": strings.Join(c.takenTypes(), ",")})
 }
 
 // identity gives the page a new anonymous user and its token, within the

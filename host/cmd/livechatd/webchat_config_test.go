@@ -125,7 +125,7 @@ limits {
 		}
 	}
 	status, page := getBody(t, p.url+"/chat/shop")
-	for _, want := range []string{`<title>Acme help</title>`, `data-color="#0b7a53"`, `data-upload-max="2048"`, `id="attach-input"`} {
+	for _, want := range []string{`<title>Acme help</title>`, `data-color="#0b7a53"`, `data-upload-max="2048"`, `id="attach-input"`, `accept="text/plain,application/pdf"`} {
 		if status != 200 || !strings.Contains(page, want) {
 			t.Errorf("the chat page (%d) does not carry %s", status, want)
 		}
