@@ -251,8 +251,6 @@ func (p *Provider) client(c Config) (*platform.Client, error) {
 		p.limiters[key] = lim
 	}
 	p.mu.Unlock()
-	hc := *p.opts.HTTPClient
-	hc.Transport = resetAsRetryAfter{next: hc.Transport, now: p.opts.Now}
 	return platform.New(platform.Options{
 		Name:    "intercom",
 		BaseURL: strings.TrimSuffix(c.BaseURL, "/") + "/",
@@ -274,7 +272,10 @@ func (p *Provider) client(c Config) (*platform.Client, error) {
 				lim.Hold(reset)
 			}
 		},
-		HTTPClient: &hc,
+		// Intercom's 429 carries only the X-RateLimit-* headers: the wait
+		// is until the window resets.
+		RetryAfter: platform.ResetHeader("X-RateLimit-Reset"),
+		HTTPClient: p.opts.HTTPClient,
 		Now:        p.opts.Now,
 		Sleep:      p.opts.Sleep,
 	})
@@ -287,33 +288,6 @@ func resetTime(h http.Header) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(n, 0), true
-}
-
-// resetAsRetryAfter gives a 429 without Retry-After one computed from
-// X-RateLimit-Reset. Intercom's 429 carries only the X-RateLimit-* headers;
-// sdk/platform reads Retry-After, so the host would otherwise retry after
-// a default second instead of when the window resets.
-type resetAsRetryAfter struct {
-	next http.RoundTripper
-	now  func() time.Time
-}
-
-func (t resetAsRetryAfter) RoundTrip(r *http.Request) (*http.Response, error) {
-	next := t.next
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	resp, err := next.RoundTrip(r)
-	if err != nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "" {
-		return resp, err
-	}
-	if reset, ok := resetTime(resp.Header); ok {
-		// Whole seconds, rounded up, and at least one: the reset is a
-		// whole second and our clock may be behind Intercom's.
-		secs := int64(reset.Sub(t.now()).Seconds()) + 1
-		resp.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-	}
-	return resp, nil
 }
 
 func (p *Provider) bot(name string) (*bot, error) {
