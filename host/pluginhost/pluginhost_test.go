@@ -199,7 +199,7 @@ func TestLoadFingerprintsEcho(t *testing.T) {
 	s.PID = 0
 	want := pluginhost.Status{
 		Name: "echo", Path: path, SHA256: sha(t, path), Version: "1.0.0", Protocol: 1,
-		Capabilities: []sdk.Capability{sdk.CapPush, sdk.CapAgentAssigned, sdk.CapAgentTyping, sdk.CapQueuePosition, sdk.CapAttachments, sdk.CapRouting, sdk.CapUserTyping, sdk.CapCSAT}, State: pluginhost.StateReady,
+		Capabilities: []sdk.Capability{sdk.CapPush, sdk.CapAgentAssigned, sdk.CapAgentTyping, sdk.CapQueuePosition, sdk.CapAttachments, sdk.CapRouting, sdk.CapUserTyping, sdk.CapCSAT, sdk.CapRead}, State: pluginhost.StateReady,
 	}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)

@@ -126,8 +126,8 @@ func TestTypingIsShownNotKept(t *testing.T) {
 }
 
 // Entries carry their time (the clock's) and the user's entries their
-// request_id; the agent's carry their avatar_url; a user's typing event is
-// not kept; livechat events are.
+// request_id; the agent's carry their avatar_url; a user's typing event and
+// read receipt are not kept; livechat events are.
 func TestEntriesCarryTimeAndRequestID(t *testing.T) {
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "db"), sqlite.Options{})
 	if err != nil {
@@ -142,8 +142,11 @@ func TestEntriesCarryTimeAndRequestID(t *testing.T) {
 		t.Fatal(err)
 	}
 	typing := engine.Event{Client: engine.Client{UserID: "u1"}, Payload: engine.Payload{ContentType: "typing", Content: map[string]any{"duration": 5000}}}
-	if err := c.RecordExchange(ctx, "shop", typing, engine.Reply{}); err != nil {
-		t.Fatal(err)
+	read := engine.Event{Client: engine.Client{UserID: "u1"}, Payload: engine.Payload{ContentType: "read", Content: map[string]any{}}}
+	for _, ev := range []engine.Event{typing, read} {
+		if err := c.RecordExchange(ctx, "shop", ev, engine.Reply{Messages: []engine.OutMessage{}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := c.Deliver(ctx, "shop", "k1", engine.Delivery{Client: engine.Client{UserID: "u1"}, Messages: []engine.OutMessage{
 		{Payload: raw(`{"content_type":"text","content":{"text":"Hi, I am Ann"}}`), Author: &engine.Author{Type: "agent", Name: "Ann", AvatarURL: "https://cdn.example.com/ann.png"}},

@@ -13,6 +13,9 @@ import (
 // user's is relayed by the engine and never shown.
 const contentTyping = "typing"
 
+// contentRead is the content type of the user's read receipts.
+const contentRead = "read"
+
 // MaxTyping bounds how long one typing message keeps the indicator on: a
 // platform that never says it stopped does not leave it on for ever.
 const MaxTyping = 30 * time.Second

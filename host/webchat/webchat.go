@@ -285,8 +285,8 @@ func (c *Channel) Deliver(ctx context.Context, bot, key string, d engine.Deliver
 
 // RecordExchange appends what the user sent and what the host answered.
 func (c *Channel) RecordExchange(ctx context.Context, bot string, ev engine.Event, reply engine.Reply) error {
-	if ev.Payload.ContentType == contentTyping {
-		return nil // the user's typing is relayed, never shown nor kept
+	if ev.Payload.ContentType == contentTyping || ev.Payload.ContentType == contentRead {
+		return nil // the user's typing and read receipts are relayed, never shown nor kept
 	}
 	payload, err := json.Marshal(ev.Payload)
 	if err != nil {

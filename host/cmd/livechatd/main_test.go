@@ -158,7 +158,7 @@ func TestPluginsCommand(t *testing.T) {
 	}
 	sum := sha256File(t, filepath.Join(e.pluginDir, "livechat-provider-echo"))
 	if f := strings.Fields(lines[1]); len(f) != 6 || f[0] != "echo" || f[1] != "1.0.0" || f[2] != "1" || f[3] != sum ||
-		f[4] != "push,agent_assigned,agent_typing,user_typing,attachments,routing,queue_position,csat" || f[5] != "ok" {
+		f[4] != "push,agent_assigned,agent_typing,user_typing,read,attachments,routing,queue_position,csat" || f[5] != "ok" {
 		t.Errorf("echo line = %q", lines[1])
 	}
 	if !strings.HasPrefix(lines[2], "stray") || !strings.Contains(lines[2], "failed") || !strings.Contains(lines[2], "not a plugin") {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -439,6 +440,10 @@ func TestBrowserWebchatUnreadAndRead(t *testing.T) {
 		t.Errorf("the badge is still shown (%s) with the panel open", got)
 	}
 	waitCounter(t, p, read, func(n float64) bool { return n == before+1 })
+	// Receipts are never shown (the stream never keeps them).
+	if got := chatTexts(t, chat); slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "user: {}") }) {
+		t.Errorf("the chat shows a read receipt: %q", got)
+	}
 }
 
 // counter is the value of a metric line of livechatd's /metrics (0 when
