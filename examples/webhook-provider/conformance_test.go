@@ -20,9 +20,7 @@ func TestMain(m *testing.M) { os.Exit(sdktest.RunMain(m, &builds)) }
 func TestConformance(t *testing.T) {
 	bin := sdktest.Install(t, builds.Binary(t, "."), t.TempDir(), "helpdesk")
 	rep := sdktest.Conformance(t, sdktest.Suite{Binary: bin, Platform: helpdesk{newFakeHelpdesk(t)}})
-	if failed := rep.Failed(); len(failed) > 0 {
-		t.Errorf("failed checks: %v", failed)
-	}
+	rep.Require(t)
 }
 
 // helpdesk adapts the fake to the suite: it says what a ticket received

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +18,7 @@ import (
 type fakePlatform struct {
 	t *testing.T
 
-	mu    sync.Mutex
-	fakes map[string]*fake.Server
+	fakes *sdktest.Fakes[*fake.Server]
 }
 
 const conformanceSecret = "whsec-conformance"
@@ -34,36 +32,22 @@ var (
 	_ sdktest.ContextPlatform = (*fakePlatform)(nil)
 )
 
-func (p *fakePlatform) fake(bot string) *fake.Server {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	f, ok := p.fakes[bot]
-	if !ok {
-		f = fake.New(p.t, fake.Options{Secret: conformanceSecret})
-		p.fakes[bot] = f
-	}
-	return f
-}
-
-func (p *fakePlatform) all() []*fake.Server {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []*fake.Server
-	for _, f := range p.fakes {
-		out = append(out, f)
-	}
-	return out
+// newFakePlatform gives each bot a fake account, made on first use.
+func newFakePlatform(t *testing.T) *fakePlatform {
+	return &fakePlatform{t: t, fakes: sdktest.NewFakes(func(string) *fake.Server {
+		return fake.New(t, fake.Options{Secret: conformanceSecret})
+	})}
 }
 
 func (p *fakePlatform) Config(bot string) sdk.Config {
-	f := p.fake(bot)
+	f := p.fakes.Of(bot)
 	return sdk.Config{"base_url": f.URL, "account_id": strconv.FormatInt(f.AccountID(), 10), "api_access_token": f.Token(), "webhook_secret": conformanceSecret}
 }
 
 func conversation(t sdktest.Ticket) (int64, error) { return strconv.ParseInt(t.Ref, 10, 64) }
 
 func (p *fakePlatform) Received(t sdktest.Ticket) (sdktest.Received, error) {
-	f := p.fake(t.Bot)
+	f := p.fakes.Of(t.Bot)
 	id, err := conversation(t)
 	if err != nil {
 		return sdktest.Received{}, err
@@ -82,7 +66,7 @@ func (p *fakePlatform) Received(t sdktest.Ticket) (sdktest.Received, error) {
 }
 
 func (p *fakePlatform) TicketText(t sdktest.Ticket) (string, error) {
-	f := p.fake(t.Bot)
+	f := p.fakes.Of(t.Bot)
 	id, err := conversation(t)
 	if err != nil {
 		return "", err
@@ -106,7 +90,7 @@ func (p *fakePlatform) TicketText(t sdktest.Ticket) (string, error) {
 func (p *fakePlatform) AgentReply(t sdktest.Ticket, text string) (string, error) {
 	id, err := conversation(t)
 	if err == nil {
-		p.fake(t.Bot).AgentReply(id, "Alex", text)
+		p.fakes.Of(t.Bot).AgentReply(id, "Alex", text)
 	}
 	return text, err
 }
@@ -114,7 +98,7 @@ func (p *fakePlatform) AgentReply(t sdktest.Ticket, text string) (string, error)
 func (p *fakePlatform) AgentNote(t sdktest.Ticket, text string) error {
 	id, err := conversation(t)
 	if err == nil {
-		p.fake(t.Bot).PrivateNote(id, "Alex", text)
+		p.fakes.Of(t.Bot).PrivateNote(id, "Alex", text)
 	}
 	return err
 }
@@ -122,18 +106,18 @@ func (p *fakePlatform) AgentNote(t sdktest.Ticket, text string) error {
 func (p *fakePlatform) AgentClose(t sdktest.Ticket) error {
 	id, err := conversation(t)
 	if err == nil {
-		p.fake(t.Bot).Resolve(id, "Alex")
+		p.fakes.Of(t.Bot).Resolve(id, "Alex")
 	}
 	return err
 }
 
 func (p *fakePlatform) PointWebhooks(bot, url string) error {
-	p.fake(bot).SetWebhookURL(url)
+	p.fakes.Of(bot).SetWebhookURL(url)
 	return nil
 }
 
 func (p *fakePlatform) WaitDelivered() error {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.WaitIdle(p.t)
 	}
 	return nil
@@ -146,7 +130,7 @@ func (p *fakePlatform) Fail(status int, after time.Duration) {
 	if after > 0 {
 		ra = strconv.Itoa(int(after / time.Second))
 	}
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.Fail(fake.Fault{Method: "POST", Path: "/messages", Status: status, RetryAfter: ra, Times: 1})
 	}
 }
@@ -154,7 +138,7 @@ func (p *fakePlatform) Fail(status int, after time.Duration) {
 func (p *fakePlatform) Heal() {}
 
 func (p *fakePlatform) DropWebhooks(on bool) {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		if on {
 			f.DropWebhooks(fake.WebhookRule{})
 		} else {
@@ -168,8 +152,6 @@ func (p *fakePlatform) DropWebhooks(on bool) {
 // built livechatd.
 func TestConformanceSuite(t *testing.T) {
 	livechatd := builds.Binary(t, "github.com/livechatd/livechatd/host/cmd/livechatd")
-	rep := sdktest.Conformance(t, sdktest.Suite{Binary: binary(t), Livechatd: livechatd, Platform: &fakePlatform{t: t, fakes: map[string]*fake.Server{}}})
-	if failed := rep.Failed(); len(failed) > 0 {
-		t.Errorf("failed checks: %v", failed)
-	}
+	rep := sdktest.Conformance(t, sdktest.Suite{Binary: binary(t), Livechatd: livechatd, Platform: newFakePlatform(t)})
+	rep.Require(t)
 }

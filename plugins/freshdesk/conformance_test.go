@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,8 +20,7 @@ import (
 type fdPlatform struct {
 	t *testing.T
 
-	mu    sync.Mutex
-	fakes map[string]*fake.Server
+	fakes *sdktest.Fakes[*fake.Server]
 }
 
 const fdSecret = "conformance-webhook-secret-0123456789"
@@ -36,36 +34,22 @@ var (
 	_ sdktest.ContextPlatform = (*fdPlatform)(nil)
 )
 
-func (p *fdPlatform) fake(bot string) *fake.Server {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	f, ok := p.fakes[bot]
-	if !ok {
-		f = fake.New(p.t, fake.Options{APIKey: "key-" + bot, Retries: []time.Duration{}})
-		p.fakes[bot] = f
-	}
-	return f
-}
-
-func (p *fdPlatform) all() []*fake.Server {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []*fake.Server
-	for _, f := range p.fakes {
-		out = append(out, f)
-	}
-	return out
+// newFDPlatform gives each bot a fake helpdesk, made on first use.
+func newFDPlatform(t *testing.T) *fdPlatform {
+	return &fdPlatform{t: t, fakes: sdktest.NewFakes(func(bot string) *fake.Server {
+		return fake.New(t, fake.Options{APIKey: "key-" + bot, Retries: []time.Duration{}})
+	})}
 }
 
 func (p *fdPlatform) Config(bot string) sdk.Config {
-	f := p.fake(bot)
+	f := p.fakes.Of(bot)
 	return sdk.Config{"base_url": f.URL, "api_key": f.APIKey(), "webhook_secret": fdSecret}
 }
 
 func fdTicketID(t sdktest.Ticket) (int64, error) { return strconv.ParseInt(t.Ref, 10, 64) }
 
 func (p *fdPlatform) Received(t sdktest.Ticket) (sdktest.Received, error) {
-	f := p.fake(t.Bot)
+	f := p.fakes.Of(t.Bot)
 	id, err := fdTicketID(t)
 	if err != nil {
 		return sdktest.Received{}, err
@@ -84,7 +68,7 @@ func (p *fdPlatform) Received(t sdktest.Ticket) (sdktest.Received, error) {
 }
 
 func (p *fdPlatform) TicketText(t sdktest.Ticket) (string, error) {
-	f := p.fake(t.Bot)
+	f := p.fakes.Of(t.Bot)
 	id, err := fdTicketID(t)
 	if err != nil {
 		return "", err
@@ -106,7 +90,7 @@ func (p *fdPlatform) TicketText(t sdktest.Ticket) (string, error) {
 func (p *fdPlatform) AgentReply(t sdktest.Ticket, text string) (string, error) {
 	id, err := fdTicketID(t)
 	if err == nil {
-		_, err = p.fake(t.Bot).AgentReply(id, "Alex", text)
+		_, err = p.fakes.Of(t.Bot).AgentReply(id, "Alex", text)
 	}
 	return text, err
 }
@@ -114,7 +98,7 @@ func (p *fdPlatform) AgentReply(t sdktest.Ticket, text string) (string, error) {
 func (p *fdPlatform) AgentNote(t sdktest.Ticket, text string) error {
 	id, err := fdTicketID(t)
 	if err == nil {
-		_, err = p.fake(t.Bot).AgentNote(id, "Alex", text, true)
+		_, err = p.fakes.Of(t.Bot).AgentNote(id, "Alex", text, true)
 	}
 	return err
 }
@@ -122,7 +106,7 @@ func (p *fdPlatform) AgentNote(t sdktest.Ticket, text string) error {
 func (p *fdPlatform) AgentClose(t sdktest.Ticket) error {
 	id, err := fdTicketID(t)
 	if err == nil {
-		err = p.fake(t.Bot).SetStatus(id, "Alex", fake.StatusClosed)
+		err = p.fakes.Of(t.Bot).SetStatus(id, "Alex", fake.StatusClosed)
 	}
 	return err
 }
@@ -135,31 +119,31 @@ func fdRule(url string, events ...string) *fake.Rule {
 }
 
 func (p *fdPlatform) PointWebhooks(bot, url string) error {
-	p.fake(bot).SetRule(fdRule(url, "Note is added"))
+	p.fakes.Of(bot).SetRule(fdRule(url, "Note is added"))
 	return nil
 }
 
 func (p *fdPlatform) WaitDelivered() error {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.WaitIdle(p.t)
 	}
 	return nil
 }
 
 func (p *fdPlatform) Fail(status int, after time.Duration) {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.Fail(fake.Fault{Status: status, RetryAfter: after})
 	}
 }
 
 func (p *fdPlatform) Heal() {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.Heal()
 	}
 }
 
 func (p *fdPlatform) DropWebhooks(on bool) {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.DropWebhooks(on)
 	}
 }
@@ -169,10 +153,8 @@ func (p *fdPlatform) DropWebhooks(on bool) {
 // built livechatd.
 func TestFreshdeskConformance(t *testing.T) {
 	livechatd := builds.Binary(t, "github.com/livechatd/livechatd/host/cmd/livechatd")
-	rep := sdktest.Conformance(t, sdktest.Suite{Binary: binary(t), Livechatd: livechatd, Platform: &fdPlatform{t: t, fakes: map[string]*fake.Server{}}})
-	if failed := rep.Failed(); len(failed) > 0 {
-		t.Errorf("failed checks: %v", failed)
-	}
+	rep := sdktest.Conformance(t, sdktest.Suite{Binary: binary(t), Livechatd: livechatd, Platform: newFDPlatform(t)})
+	rep.Require(t)
 	for _, r := range rep {
 		if r.Status != sdktest.Pass {
 			t.Logf("%s: %s %v", r.Name, r.Status, r.Problems)

@@ -153,7 +153,5 @@ func TestConformanceSuite(t *testing.T) {
 	bin := sdktest.Install(t, builds.Binary(t, "./cmd/livechat-provider-gorgias"), t.TempDir(), "gorgias")
 	livechatd := builds.Binary(t, "github.com/livechatd/livechatd/host/cmd/livechatd")
 	rep := sdktest.Conformance(t, sdktest.Suite{Binary: bin, Livechatd: livechatd, Platform: sandboxPlatform{t: t, sb: sb}})
-	if failed := rep.Failed(); len(failed) > 0 {
-		t.Errorf("failed checks: %v", failed)
-	}
+	rep.Require(t)
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,8 +30,7 @@ type icPlatform struct {
 	t        *testing.T
 	stateDir string // the plugin's own state: sdktest's stand-in host keeps none
 
-	mu    sync.Mutex
-	fakes map[string]*fake.Server
+	fakes *sdktest.Fakes[*fake.Server]
 }
 
 var (
@@ -44,37 +42,23 @@ var (
 	_ sdktest.ContextPlatform = (*icPlatform)(nil)
 )
 
-func (p *icPlatform) fake(bot string) *fake.Server {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	f, ok := p.fakes[bot]
-	if !ok {
+// newICPlatform gives each bot a fake workspace, made on first use.
+func newICPlatform(t *testing.T) *icPlatform {
+	return &icPlatform{t: t, stateDir: t.TempDir(), fakes: sdktest.NewFakes(func(string) *fake.Server {
 		// The user's own replies are subscribed to as well: the plugin
 		// must ignore their echoes.
-		f = fake.New(p.t, fake.Options{Topics: []string{"conversation"}})
-		p.fakes[bot] = f
-	}
-	return f
-}
-
-func (p *icPlatform) all() []*fake.Server {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []*fake.Server
-	for _, f := range p.fakes {
-		out = append(out, f)
-	}
-	return out
+		return fake.New(t, fake.Options{Topics: []string{"conversation"}})
+	})}
 }
 
 func (p *icPlatform) Config(bot string) sdk.Config {
-	f := p.fake(bot)
+	f := p.fakes.Of(bot)
 	return sdk.Config{"base_url": f.URL, "access_token": f.Token(), "client_secret": f.ClientSecret(),
 		"admin_id": fake.DefaultAdminID, "app_id": f.AppID(), "state_dir": p.stateDir}
 }
 
 func (p *icPlatform) conv(t sdktest.Ticket) (fake.Conversation, error) {
-	cv, ok := p.fake(t.Bot).Conversation(t.Ref)
+	cv, ok := p.fakes.Of(t.Bot).Conversation(t.Ref)
 	if !ok {
 		return cv, fmt.Errorf("no conversation %q", t.Ref)
 	}
@@ -86,7 +70,7 @@ func (p *icPlatform) Received(t sdktest.Ticket) (sdktest.Received, error) {
 	if err != nil {
 		return sdktest.Received{}, err
 	}
-	return sdktest.Received{Messages: p.fake(t.Bot).UserTexts(cv.ID), Closed: cv.State == "closed"}, nil
+	return sdktest.Received{Messages: p.fakes.Of(t.Bot).UserTexts(cv.ID), Closed: cv.State == "closed"}, nil
 }
 
 func (p *icPlatform) TicketText(t sdktest.Ticket) (string, error) {
@@ -95,7 +79,7 @@ func (p *icPlatform) TicketText(t sdktest.Ticket) (string, error) {
 		return "", err
 	}
 	parts := []string{fake.Text(cv.Body)}
-	for _, c := range p.fake(t.Bot).Contacts() {
+	for _, c := range p.fakes.Of(t.Bot).Contacts() {
 		if c.ID == cv.ContactID {
 			parts = append(parts, c.Name, c.Email)
 		}
@@ -107,7 +91,7 @@ func (p *icPlatform) AgentReply(t sdktest.Ticket, text string) (string, error) {
 	if _, err := p.conv(t); err != nil {
 		return "", err
 	}
-	p.fake(t.Bot).AgentReply(t.Ref, "Ann", text)
+	p.fakes.Of(t.Bot).AgentReply(t.Ref, "Ann", text)
 	return text, nil
 }
 
@@ -115,7 +99,7 @@ func (p *icPlatform) AgentNote(t sdktest.Ticket, text string) error {
 	if _, err := p.conv(t); err != nil {
 		return err
 	}
-	p.fake(t.Bot).AgentNote(t.Ref, "Ann", text)
+	p.fakes.Of(t.Bot).AgentNote(t.Ref, "Ann", text)
 	return nil
 }
 
@@ -123,17 +107,17 @@ func (p *icPlatform) AgentClose(t sdktest.Ticket) error {
 	if _, err := p.conv(t); err != nil {
 		return err
 	}
-	p.fake(t.Bot).Close(t.Ref, "Ann")
+	p.fakes.Of(t.Bot).Close(t.Ref, "Ann")
 	return nil
 }
 
 func (p *icPlatform) PointWebhooks(bot, url string) error {
-	p.fake(bot).SetWebhookURL(url)
+	p.fakes.Of(bot).SetWebhookURL(url)
 	return nil
 }
 
 func (p *icPlatform) WaitDelivered() error {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.WaitIdle(p.t)
 	}
 	return nil
@@ -147,19 +131,19 @@ func (p *icPlatform) Fail(status int, after time.Duration) {
 	if after > 0 {
 		h.Set("Retry-After", strconv.Itoa(int(after/time.Second)))
 	}
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.Fail(fake.Fault{Status: status, Header: h})
 	}
 }
 
 func (p *icPlatform) Heal() {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.Heal()
 	}
 }
 
 func (p *icPlatform) DropWebhooks(on bool) {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.DropWebhooks(on)
 	}
 }
@@ -169,9 +153,6 @@ func (p *icPlatform) DropWebhooks(on bool) {
 // through a built livechatd.
 func TestIntercomConformance(t *testing.T) {
 	livechatd := builds.Binary(t, "github.com/livechatd/livechatd/host/cmd/livechatd")
-	rep := sdktest.Conformance(t, sdktest.Suite{Binary: icBinary(t), Livechatd: livechatd,
-		Platform: &icPlatform{t: t, stateDir: t.TempDir(), fakes: map[string]*fake.Server{}}})
-	if failed := rep.Failed(); len(failed) > 0 {
-		t.Errorf("failed checks: %v", failed)
-	}
+	rep := sdktest.Conformance(t, sdktest.Suite{Binary: icBinary(t), Livechatd: livechatd, Platform: newICPlatform(t)})
+	rep.Require(t)
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,8 +28,7 @@ func zdBinary(t *testing.T) string {
 type zdPlatform struct {
 	t *testing.T
 
-	mu    sync.Mutex
-	fakes map[string]*fake.Server
+	fakes *sdktest.Fakes[*fake.Server]
 }
 
 var (
@@ -42,36 +40,22 @@ var (
 	_ sdktest.ContextPlatform = (*zdPlatform)(nil)
 )
 
-func (p *zdPlatform) fake(bot string) *fake.Server {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	f, ok := p.fakes[bot]
-	if !ok {
-		f = fake.New(p.t, fake.Options{Secret: "whsec-zd-conformance", RetryWait: func(time.Duration) time.Duration { return 10 * time.Millisecond }})
-		p.fakes[bot] = f
-	}
-	return f
-}
-
-func (p *zdPlatform) all() []*fake.Server {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []*fake.Server
-	for _, f := range p.fakes {
-		out = append(out, f)
-	}
-	return out
+// newZDPlatform gives each bot a fake account, made on first use.
+func newZDPlatform(t *testing.T) *zdPlatform {
+	return &zdPlatform{t: t, fakes: sdktest.NewFakes(func(string) *fake.Server {
+		return fake.New(t, fake.Options{Secret: "whsec-zd-conformance", RetryWait: func(time.Duration) time.Duration { return 10 * time.Millisecond }})
+	})}
 }
 
 func (p *zdPlatform) Config(bot string) sdk.Config {
-	f := p.fake(bot)
+	f := p.fakes.Of(bot)
 	return sdk.Config{"base_url": f.URL, "email": f.Email(), "api_token": f.Token(), "webhook_secret": f.Secret(), "plan": "enterprise"}
 }
 
 func zdTicket(t sdktest.Ticket) (int64, error) { return strconv.ParseInt(t.Ref, 10, 64) }
 
 func (p *zdPlatform) Received(t sdktest.Ticket) (sdktest.Received, error) {
-	f := p.fake(t.Bot)
+	f := p.fakes.Of(t.Bot)
 	id, err := zdTicket(t)
 	if err != nil {
 		return sdktest.Received{}, err
@@ -90,7 +74,7 @@ func (p *zdPlatform) Received(t sdktest.Ticket) (sdktest.Received, error) {
 }
 
 func (p *zdPlatform) TicketText(t sdktest.Ticket) (string, error) {
-	f := p.fake(t.Bot)
+	f := p.fakes.Of(t.Bot)
 	id, err := zdTicket(t)
 	if err != nil {
 		return "", err
@@ -112,7 +96,7 @@ func (p *zdPlatform) TicketText(t sdktest.Ticket) (string, error) {
 func (p *zdPlatform) AgentReply(t sdktest.Ticket, text string) (string, error) {
 	id, err := zdTicket(t)
 	if err == nil {
-		_, err = p.fake(t.Bot).AgentReply(id, "Ann", text)
+		_, err = p.fakes.Of(t.Bot).AgentReply(id, "Ann", text)
 	}
 	return text, err
 }
@@ -120,7 +104,7 @@ func (p *zdPlatform) AgentReply(t sdktest.Ticket, text string) (string, error) {
 func (p *zdPlatform) AgentNote(t sdktest.Ticket, text string) error {
 	id, err := zdTicket(t)
 	if err == nil {
-		_, err = p.fake(t.Bot).PrivateNote(id, "Ann", text)
+		_, err = p.fakes.Of(t.Bot).PrivateNote(id, "Ann", text)
 	}
 	return err
 }
@@ -128,37 +112,37 @@ func (p *zdPlatform) AgentNote(t sdktest.Ticket, text string) error {
 func (p *zdPlatform) AgentClose(t sdktest.Ticket) error {
 	id, err := zdTicket(t)
 	if err == nil {
-		err = p.fake(t.Bot).Solve(id, "Ann")
+		err = p.fakes.Of(t.Bot).Solve(id, "Ann")
 	}
 	return err
 }
 
 func (p *zdPlatform) PointWebhooks(bot, url string) error {
-	p.fake(bot).SetWebhookURL(url)
+	p.fakes.Of(bot).SetWebhookURL(url)
 	return nil
 }
 
 func (p *zdPlatform) WaitDelivered() error {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.WaitIdle(p.t)
 	}
 	return nil
 }
 
 func (p *zdPlatform) Fail(status int, after time.Duration) {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.Fail(fake.Fault{Status: status, RetryAfter: after})
 	}
 }
 
 func (p *zdPlatform) Heal() {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.Heal()
 	}
 }
 
 func (p *zdPlatform) DropWebhooks(on bool) {
-	for _, f := range p.all() {
+	for _, f := range p.fakes.All() {
 		f.DropWebhooks(on)
 	}
 }
@@ -168,13 +152,6 @@ func (p *zdPlatform) DropWebhooks(on bool) {
 // a built livechatd.
 func TestZendeskConformance(t *testing.T) {
 	livechatd := builds.Binary(t, "github.com/livechatd/livechatd/host/cmd/livechatd")
-	rep := sdktest.Conformance(t, sdktest.Suite{Binary: zdBinary(t), Livechatd: livechatd, Platform: &zdPlatform{t: t, fakes: map[string]*fake.Server{}}})
-	for _, r := range rep {
-		if r.Status == sdktest.NotApplicable {
-			t.Errorf("check %s not applicable: %v", r.Name, r.Problems)
-		}
-	}
-	if failed := rep.Failed(); len(failed) > 0 {
-		t.Errorf("failed checks: %v", failed)
-	}
+	rep := sdktest.Conformance(t, sdktest.Suite{Binary: zdBinary(t), Livechatd: livechatd, Platform: newZDPlatform(t)})
+	rep.RequireAll(t)
 }
