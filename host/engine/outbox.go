@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/livechatd/livechatd/host"
@@ -83,6 +82,12 @@ func (e *Engine) Run() {
 	if err := e.store.ReleaseClaims(context.Background()); err != nil {
 		e.log.Error("release outbox claims", "error", err)
 	}
+	if p, ok := e.store.(host.Preclaimer); ok {
+		// Work enqueued at the head of an idle queue is claimed by the
+		// transaction that enqueues it and runs straight after its
+		// commit, when a worker is free: no claim of its own.
+		p.HandOff(e.pool)
+	}
 	e.wg.Add(3)
 	go func() {
 		defer e.wg.Done()
@@ -128,7 +133,10 @@ func (e *Engine) supervise(name string, loop func()) {
 // back to the store, so the next start runs them at once, without counting
 // an attempt. Close returns when every worker has stopped.
 func (e *Engine) Close(ctx context.Context) error {
-	e.stopOnce.Do(func() { close(e.stop) })
+	e.stopOnce.Do(func() {
+		close(e.stop)
+		e.pool.close()
+	})
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()
@@ -151,6 +159,16 @@ func (e *Engine) Close(ctx context.Context) error {
 	return fmt.Errorf("engine: in-flight work was cut short and handed back: %w", ctx.Err())
 }
 
+// stopping reports whether Close began: workers take no next item.
+func (e *Engine) stopping() bool {
+	select {
+	case <-e.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 func (e *Engine) wake() {
 	select {
 	case e.poke <- struct{}{}:
@@ -158,51 +176,57 @@ func (e *Engine) wake() {
 	}
 }
 
-// dispatch claims due queue heads and runs them on a pool of workers. It
+// dispatch claims due queue heads and runs them on the pool of workers. It
 // sleeps until the next item is due, a commit enqueues work, or a worker
-// frees a queue: never a slow poll. Claimed items are leased, so the next
-// due time it sleeps until is that of an item no worker holds.
+// frees up: never a slow poll. Claimed items are leased, so the next due
+// time it sleeps until is that of an item no worker holds. Before it
+// claims (a write), a read says whether anything is due: a worker that
+// finishes wakes it, and most often nothing is (on a host.Preclaimer,
+// work enqueued on an idle queue was claimed by its own transaction).
 func (e *Engine) dispatch() {
-	sem := make(chan struct{}, e.opts.Workers)
-	var running sync.WaitGroup
-	defer running.Wait()
+	stopping := false
+	defer func() {
+		if stopping {
+			e.pool.wait()
+		}
+	}()
 	ctx := e.workCtx
 	for {
 		select {
 		case <-e.stop:
+			stopping = true
 			return
 		default:
 		}
-		free := e.opts.Workers - len(sem)
-		var items []*host.OutboxItem
-		if free > 0 {
-			var err error
-			items, err = e.store.ClaimDue(ctx, e.now(), free)
-			if err != nil {
-				e.log.Error("claim outbox items", "error", err)
+		// Workers are reserved only while claiming: a transaction that
+		// enqueues meanwhile finds them taken and leaves its item to the
+		// dispatcher.
+		allBusy := false
+		at, ok, err := e.store.NextDue(ctx)
+		if err != nil || (ok && !at.After(e.now())) {
+			free := e.pool.reserve(e.opts.Workers)
+			allBusy = free == 0
+			if free > 0 {
+				items, cerr := e.store.ClaimDue(ctx, e.now(), free)
+				if cerr != nil {
+					e.log.Error("claim outbox items", "error", cerr)
+				}
+				for _, it := range items {
+					e.pool.Take(it)
+				}
+				e.pool.unreserve(free - len(items))
+				if len(items) == free {
+					continue // there may be more due right now
+				}
+				if len(items) > 0 || err != nil {
+					at, ok, err = e.store.NextDue(ctx)
+				}
 			}
 		}
-		for _, it := range items {
-			sem <- struct{}{}
-			running.Add(1)
-			go func() {
-				defer running.Done()
-				defer func() { <-sem; e.wake() }()
-				defer func() {
-					if r := recover(); r != nil { // the lease brings the item back
-						e.log.Error("panic in outbox worker", "key", it.Key, "panic", r, "stack", string(debug.Stack()))
-					}
-				}()
-				e.work(ctx, it)
-			}()
-		}
-		if len(items) > 0 && len(items) == free {
-			continue // there may be more due right now
-		}
 		wait := time.Hour
-		if free == 0 {
+		if allBusy {
 			// Every worker is busy: a freed one pokes.
-		} else if at, ok, err := e.store.NextDue(ctx); err == nil && ok {
+		} else if err == nil && ok {
 			wait = max(at.Sub(e.now()), time.Millisecond)
 		} else if err != nil {
 			wait = time.Second // the store is busy or down: try again soon
@@ -211,6 +235,7 @@ func (e *Engine) dispatch() {
 		select {
 		case <-e.stop:
 			t.Stop()
+			stopping = true
 			return
 		case <-e.store.Wake():
 		case <-e.poke:
@@ -221,8 +246,10 @@ func (e *Engine) dispatch() {
 }
 
 // work runs one outbox item and records the outcome. A panic in the work is
-// a failed attempt, not a dead process.
-func (e *Engine) work(ctx context.Context, it *host.OutboxItem) {
+// a failed attempt, not a dead process. On a host.NextClaimer, completing
+// the item may claim the next of its queue, which work returns for the
+// same worker to run; nil otherwise.
+func (e *Engine) work(ctx context.Context, it *host.OutboxItem) (next *host.OutboxItem) {
 	start := e.now()
 	actx, cancel := context.WithTimeout(ctx, e.opts.AttemptTimeout)
 	err := e.safeExecute(actx, it)
@@ -235,10 +262,16 @@ func (e *Engine) work(ctx context.Context, it *host.OutboxItem) {
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer scancel()
 	if err == nil {
-		if err := e.store.Complete(sctx, it); err != nil {
-			e.log.Error("complete outbox item", "key", it.Key, "error", err)
+		var cerr error
+		if c, ok := e.store.(host.NextClaimer); ok && !e.stopping() {
+			next, cerr = c.CompleteNext(sctx, it)
+		} else {
+			cerr = e.store.Complete(sctx, it)
 		}
-		return
+		if cerr != nil {
+			e.log.Error("complete outbox item", "key", it.Key, "error", cerr)
+		}
+		return next
 	}
 	if ctx.Err() != nil {
 		// Shutting down: the attempt was cut short, not failed.
@@ -293,6 +326,7 @@ func (e *Engine) work(ctx context.Context, it *host.OutboxItem) {
 	if err := e.store.Retry(sctx, it, e.now().Add(delay), err.Error()); err != nil {
 		e.log.Error("retry outbox item", "key", it.Key, "error", err)
 	}
+	return nil
 }
 
 func isProviderWork(k host.OutboxKind) bool {
