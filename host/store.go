@@ -21,8 +21,7 @@ type Store interface {
 	// Tx runs fn in one write transaction: everything fn does commits
 	// together or not at all, so a state change and the outbox items it
 	// causes are never separated. fn's error is returned as is, after the
-	// rollback. When the commit stored a new outbox item, Wake fires
-	// (unless a worker took it at the commit: Preclaimer).
+	// rollback. When the commit stored a new outbox item, Wake fires.
 	//
 	// fn must use only the Tx it is given for writes: calling Tx or an
 	// Outbox method of the same Store from inside fn may wait for the
@@ -275,61 +274,6 @@ type Outbox interface {
 	DeadLetters(ctx context.Context, limit int) ([]*OutboxItem, error)
 	// OutboxStats counts items by state.
 	OutboxStats(ctx context.Context) (OutboxStats, error)
-}
-
-// Preclaimer is a Store that can claim an outbox item in the very
-// transaction that enqueues it (host/sqlite), so that a free worker takes
-// it straight after the commit instead of a dispatcher claiming it in a
-// write transaction of its own. The engine hands its worker pool over when
-// its store is one; a store that is not (host/postgres: several replicas
-// claim from one database) is claimed from by ClaimDue alone.
-type Preclaimer interface {
-	// HandOff makes the transactions that begin after it claim, as
-	// Tx.Enqueue stores it, an item that heads its queue (the queue had no
-	// pending item, so nothing is ahead of it), is due at once
-	// (NextAttemptAt zero or not after the transaction's time) and for
-	// which w.Reserve gives a worker. Such an item is stored claimed as
-	// ClaimDue would claim it — a fresh claim token, leased from the
-	// transaction's time, its queue due at the lease's end — and the item
-	// Enqueue fills carries its Claim. Everything the Outbox says of a
-	// claim holds for it: Complete, Retry, Dead and Release act only under
-	// its token, ReleaseClaims hands it back, and when the lease runs out
-	// ClaimDue hands it out again.
-	//
-	// After the transaction commits, w.Take receives a copy of each item it
-	// claimed so, in the order they were enqueued; when the transaction
-	// does not commit (fn failed, or the commit did), w.Unreserve is called
-	// once for each reservation instead. A commit whose new items were all
-	// handed over this way does not signal Wake: no dispatcher needs to
-	// look for them. nil stops the claiming.
-	HandOff(w Workers)
-}
-
-// NextClaimer is an Outbox whose worker, completing an item, can take
-// the next item of its queue in the same write (host/sqlite) instead of
-// leaving it to a dispatcher's claim.
-type NextClaimer interface {
-	// CompleteNext is Complete, and then, when the item was completed
-	// under its claim (not on a repeat) and its queue's new head is due
-	// at the completion's time, the claim of that head, as ClaimDue would
-	// claim it (a fresh token, leased from then), all committed together.
-	// It returns the head claimed, or nil. The caller works on it as on
-	// any claimed item.
-	CompleteNext(ctx context.Context, it *OutboxItem) (*OutboxItem, error)
-}
-
-// Workers is a pool of outbox workers as a Preclaimer uses it. Its methods
-// are called while the store's writer is held: they must not block, nor
-// call the store.
-type Workers interface {
-	// Reserve takes a free worker for an item about to be claimed; false
-	// when none is free.
-	Reserve() bool
-	// Unreserve gives back a worker reserved for an item whose claim did
-	// not commit.
-	Unreserve()
-	// Take runs a claimed item on a worker reserved for it.
-	Take(it *OutboxItem)
 }
 
 // SessionFilter selects sessions for ListSessions. Empty fields match all.

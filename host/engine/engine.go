@@ -165,7 +165,6 @@ type Engine struct {
 	ephemeral chan struct{} // typing deliveries running (deliverEphemeral)
 
 	poke     chan struct{} // wakes the outbox dispatcher when a queue frees up
-	pool     *pool         // the outbox workers
 	stop     chan struct{}
 	stopOnce sync.Once
 	// workCtx is the context of outbox work; Close cancels it when its
@@ -223,7 +222,6 @@ func New(store host.Store, providers Providers, bots []*Bot, opts Options) *Engi
 		typing:     throttle{every: typingEvery},
 		read:       throttle{every: readEvery},
 	}
-	e.pool = newPool(e, opts.Workers)
 	e.rec = reconciler{since: map[string]time.Time{}, restarts: map[string]int{}, unsupported: map[string]bool{}}
 	for _, b := range bots {
 		e.botsByName[b.Name] = b

@@ -354,54 +354,13 @@ func (s *busyOnce) Session(ctx context.Context, id string) (*host.Session, error
 // can tell when no attempt is running.
 type claimCounter struct {
 	host.Store
-	n          atomic.Int64 // every claim
-	dispatched atomic.Int64 // by ClaimDue
-	preclaimed atomic.Int64 // as they were enqueued (host.Preclaimer)
-	chained    atomic.Int64 // as the item ahead completed (host.NextClaimer)
+	n atomic.Int64
 }
-
-var (
-	_ host.Preclaimer  = (*claimCounter)(nil)
-	_ host.NextClaimer = (*claimCounter)(nil)
-)
 
 func (c *claimCounter) ClaimDue(ctx context.Context, now time.Time, limit int) ([]*host.OutboxItem, error) {
 	items, err := c.Store.ClaimDue(ctx, now, limit)
 	c.n.Add(int64(len(items)))
-	c.dispatched.Add(int64(len(items)))
 	return items, err
-}
-
-// CompleteNext completes on the store, counting the next item it claimed.
-func (c *claimCounter) CompleteNext(ctx context.Context, it *host.OutboxItem) (*host.OutboxItem, error) {
-	next, err := c.Store.(host.NextClaimer).CompleteNext(ctx, it)
-	if next != nil {
-		c.n.Add(1)
-		c.chained.Add(1)
-	}
-	return next, err
-}
-
-// HandOff passes the engine's workers on to the store, counting the items
-// the store claims as they are enqueued with the dispatcher's.
-func (c *claimCounter) HandOff(w host.Workers) {
-	p := c.Store.(host.Preclaimer)
-	if w == nil {
-		p.HandOff(nil)
-		return
-	}
-	p.HandOff(countingWorkers{Workers: w, c: c})
-}
-
-type countingWorkers struct {
-	host.Workers
-	c *claimCounter
-}
-
-func (w countingWorkers) Take(it *host.OutboxItem) {
-	w.c.n.Add(1)
-	w.c.preclaimed.Add(1)
-	w.Workers.Take(it)
 }
 
 // harness is one engine for bot "shop" (provider "fake") on a SQLite file,

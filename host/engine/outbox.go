@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/livechatd/livechatd/host"
@@ -82,12 +83,6 @@ func (e *Engine) Run() {
 	if err := e.store.ReleaseClaims(context.Background()); err != nil {
 		e.log.Error("release outbox claims", "error", err)
 	}
-	if p, ok := e.store.(host.Preclaimer); ok {
-		// Work enqueued at the head of an idle queue is claimed by the
-		// transaction that enqueues it and runs straight after its
-		// commit, when a worker is free: no claim of its own.
-		p.HandOff(e.pool)
-	}
 	e.wg.Add(3)
 	go func() {
 		defer e.wg.Done()
@@ -133,10 +128,7 @@ func (e *Engine) supervise(name string, loop func()) {
 // back to the store, so the next start runs them at once, without counting
 // an attempt. Close returns when every worker has stopped.
 func (e *Engine) Close(ctx context.Context) error {
-	e.stopOnce.Do(func() {
-		close(e.stop)
-		e.pool.close()
-	})
+	e.stopOnce.Do(func() { close(e.stop) })
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()
@@ -159,16 +151,6 @@ func (e *Engine) Close(ctx context.Context) error {
 	return fmt.Errorf("engine: in-flight work was cut short and handed back: %w", ctx.Err())
 }
 
-// stopping reports whether Close began: workers take no next item.
-func (e *Engine) stopping() bool {
-	select {
-	case <-e.stop:
-		return true
-	default:
-		return false
-	}
-}
-
 func (e *Engine) wake() {
 	select {
 	case e.poke <- struct{}{}:
@@ -176,57 +158,51 @@ func (e *Engine) wake() {
 	}
 }
 
-// dispatch claims due queue heads and runs them on the pool of workers. It
+// dispatch claims due queue heads and runs them on a pool of workers. It
 // sleeps until the next item is due, a commit enqueues work, or a worker
-// frees up: never a slow poll. Claimed items are leased, so the next due
-// time it sleeps until is that of an item no worker holds. Before it
-// claims (a write), a read says whether anything is due: a worker that
-// finishes wakes it, and most often nothing is (on a host.Preclaimer,
-// work enqueued on an idle queue was claimed by its own transaction).
+// frees a queue: never a slow poll. Claimed items are leased, so the next
+// due time it sleeps until is that of an item no worker holds.
 func (e *Engine) dispatch() {
-	stopping := false
-	defer func() {
-		if stopping {
-			e.pool.wait()
-		}
-	}()
+	sem := make(chan struct{}, e.opts.Workers)
+	var running sync.WaitGroup
+	defer running.Wait()
 	ctx := e.workCtx
 	for {
 		select {
 		case <-e.stop:
-			stopping = true
 			return
 		default:
 		}
-		// Workers are reserved only while claiming: a transaction that
-		// enqueues meanwhile finds them taken and leaves its item to the
-		// dispatcher.
-		allBusy := false
-		at, ok, err := e.store.NextDue(ctx)
-		if err != nil || (ok && !at.After(e.now())) {
-			free := e.pool.reserve(e.opts.Workers)
-			allBusy = free == 0
-			if free > 0 {
-				items, cerr := e.store.ClaimDue(ctx, e.now(), free)
-				if cerr != nil {
-					e.log.Error("claim outbox items", "error", cerr)
-				}
-				for _, it := range items {
-					e.pool.Take(it)
-				}
-				e.pool.unreserve(free - len(items))
-				if len(items) == free {
-					continue // there may be more due right now
-				}
-				if len(items) > 0 || err != nil {
-					at, ok, err = e.store.NextDue(ctx)
-				}
+		free := e.opts.Workers - len(sem)
+		var items []*host.OutboxItem
+		if free > 0 {
+			var err error
+			items, err = e.store.ClaimDue(ctx, e.now(), free)
+			if err != nil {
+				e.log.Error("claim outbox items", "error", err)
 			}
 		}
+		for _, it := range items {
+			sem <- struct{}{}
+			running.Add(1)
+			go func() {
+				defer running.Done()
+				defer func() { <-sem; e.wake() }()
+				defer func() {
+					if r := recover(); r != nil { // the lease brings the item back
+						e.log.Error("panic in outbox worker", "key", it.Key, "panic", r, "stack", string(debug.Stack()))
+					}
+				}()
+				e.work(ctx, it)
+			}()
+		}
+		if len(items) > 0 && len(items) == free {
+			continue // there may be more due right now
+		}
 		wait := time.Hour
-		if allBusy {
+		if free == 0 {
 			// Every worker is busy: a freed one pokes.
-		} else if err == nil && ok {
+		} else if at, ok, err := e.store.NextDue(ctx); err == nil && ok {
 			wait = max(at.Sub(e.now()), time.Millisecond)
 		} else if err != nil {
 			wait = time.Second // the store is busy or down: try again soon
@@ -235,7 +211,6 @@ func (e *Engine) dispatch() {
 		select {
 		case <-e.stop:
 			t.Stop()
-			stopping = true
 			return
 		case <-e.store.Wake():
 		case <-e.poke:
@@ -246,10 +221,8 @@ func (e *Engine) dispatch() {
 }
 
 // work runs one outbox item and records the outcome. A panic in the work is
-// a failed attempt, not a dead process. On a host.NextClaimer, completing
-// the item may claim the next of its queue, which work returns for the
-// same worker to run; nil otherwise.
-func (e *Engine) work(ctx context.Context, it *host.OutboxItem) (next *host.OutboxItem) {
+// a failed attempt, not a dead process.
+func (e *Engine) work(ctx context.Context, it *host.OutboxItem) {
 	start := e.now()
 	actx, cancel := context.WithTimeout(ctx, e.opts.AttemptTimeout)
 	err := e.safeExecute(actx, it)
@@ -262,16 +235,10 @@ func (e *Engine) work(ctx context.Context, it *host.OutboxItem) (next *host.Outb
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer scancel()
 	if err == nil {
-		var cerr error
-		if c, ok := e.store.(host.NextClaimer); ok && !e.stopping() {
-			next, cerr = c.CompleteNext(sctx, it)
-		} else {
-			cerr = e.store.Complete(sctx, it)
+		if err := e.store.Complete(sctx, it); err != nil {
+			e.log.Error("complete outbox item", "key", it.Key, "error", err)
 		}
-		if cerr != nil {
-			e.log.Error("complete outbox item", "key", it.Key, "error", cerr)
-		}
-		return next
+		return
 	}
 	if ctx.Err() != nil {
 		// Shutting down: the attempt was cut short, not failed.
@@ -326,7 +293,6 @@ func (e *Engine) work(ctx context.Context, it *host.OutboxItem) (next *host.Outb
 	if err := e.store.Retry(sctx, it, e.now().Add(delay), err.Error()); err != nil {
 		e.log.Error("retry outbox item", "key", it.Key, "error", err)
 	}
-	return nil
 }
 
 func isProviderWork(k host.OutboxKind) bool {

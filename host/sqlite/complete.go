@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"strings"
 
 	"github.com/livechatd/livechatd/host"
@@ -31,7 +29,7 @@ func (db *DB) writeCompletions(ctx context.Context, t writeTx, cs []*txReq) {
 	}
 	if err := db.completeAll(ctx, t, cs); err != nil {
 		for _, r := range cs {
-			r.err, r.next = err, nil
+			r.err = err
 		}
 		if _, err := t.ExecContext(ctx, "ROLLBACK TO completions"); err != nil {
 			return // the whole transaction is gone: the commit says so
@@ -95,35 +93,8 @@ func (db *DB) completeAll(ctx context.Context, t writeTx, cs []*txReq) error {
 			return dbError("update outbox queue", err)
 		}
 	}
-	// CompleteNext: the worker of a completed item takes its queue's new
-	// head, when it is due, instead of the dispatcher claiming it.
-	until := now + db.lease.Milliseconds()
-	for _, r := range cs {
-		q, ok := done[r.done.ID]
-		if !r.chain || !ok || r.err != nil {
-			continue
-		}
-		next, err := scanOutbox(t.QueryRowContext(ctx, claimNextQuery, until, host.NewID(), now, q))
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // nothing due behind it
-		}
-		if err != nil {
-			return dbError("claim next", err)
-		}
-		if _, err := t.ExecContext(ctx, `UPDATE outbox_queues SET due_at = ? WHERE queue = ?`, until, q); err != nil {
-			return dbError("claim next", err)
-		}
-		r.next = next
-	}
 	return nil
 }
-
-// claimNextQuery claims the head of queue ?4 when it is due at ?3 and no
-// claim holds it, leasing it until ?1 under token ?2.
-var claimNextQuery = `UPDATE outbox SET claimed_until = ?1, claim_token = ?2, updated_at = ?3
-	WHERE id = (SELECT head_id FROM outbox_queues WHERE queue = ?4 AND due_at <= ?3)
-		AND state = 'pending' AND claimed_until = 0
-	RETURNING ` + outboxColumns
 
 var (
 	// completeMany completes the (id, claim token) pairs still pending

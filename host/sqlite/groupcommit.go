@@ -29,17 +29,12 @@ type txReq struct {
 	fn   func(host.Tx) error
 	rec  *host.Record     // instead of fn: written with the batch's other records
 	done *host.OutboxItem // instead of fn: completed with the batch's other completions
-	// chain: claim the next item of done's queue (CompleteNext), set in
-	// next when there is one due.
-	chain bool
-	next  *host.OutboxItem
-	lead  chan struct{} // closed when this caller is to lead the next batch
-	over  chan struct{} // closed when the outcome is known
+	lead chan struct{}    // closed when this caller is to lead the next batch
+	over chan struct{}    // closed when the outcome is known
 
 	err      error
 	panicked any  // what fn panicked with, re-panicked in the caller
 	recorded bool // rec was written (false: its request was recorded before)
-	claims   preclaim
 }
 
 // committer queues transactions for the next batch.
@@ -165,10 +160,9 @@ func (db *DB) runBatch(batch []*txReq) {
 			abort(batch[i:], committed, dbError("savepoint", err))
 			return
 		}
-		t := db.newTx(bg, sqlTx)
+		t := &tx{ctx: bg, tx: writeTx{sqlTx, db.wstmts}, now: db.now()}
 		r.panicked, r.err = run(r.fn, t)
 		if r.err != nil || r.panicked != nil {
-			t.claims.drop() // rolled back below
 			// Undo this transaction's writes only. Should SQLite have
 			// rolled the whole transaction back itself (a full disk),
 			// the savepoint is gone and nothing of the batch is kept.
@@ -178,29 +172,20 @@ func (db *DB) runBatch(batch []*txReq) {
 			}
 		}
 		if _, err := sqlTx.ExecContext(bg, "RELEASE item"); err != nil {
-			if r.err == nil && r.panicked == nil {
-				t.claims.drop()
-				r.err = dbError("release", err)
-			}
 			abort(batch[i+1:], committed, dbError("release", err))
 			return
 		}
 		if r.err == nil && r.panicked == nil {
 			committed = append(committed, r)
 			enqueued = enqueued || t.enqueued
-			r.claims = t.claims
 		}
 	}
 	flush()
 	if err := sqlTx.Commit(); err != nil {
 		for _, r := range committed {
 			r.err = dbError("commit", err)
-			r.claims.drop()
 		}
 		return
-	}
-	for _, r := range committed {
-		r.claims.give()
 	}
 	if enqueued {
 		db.signal()
@@ -215,7 +200,6 @@ func abort(notRun, ran []*txReq, err error) {
 	}
 	for _, r := range ran {
 		r.err = fmt.Errorf("rolled back with its batch: %w", err)
-		r.claims.drop()
 	}
 }
 
@@ -227,20 +211,17 @@ func (db *DB) txAlone(ctx context.Context, fn func(host.Tx) error) (panicked any
 	}
 	defer sqlTx.Rollback() // also on panic; a no-op after Commit
 
-	t := db.newTx(ctx, sqlTx)
+	t := &tx{ctx: ctx, tx: writeTx{sqlTx, db.wstmts}, now: db.now()}
 	if p, err := run(fn, t); err != nil || p != nil {
-		t.claims.drop()
 		return p, err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		t.claims.drop()
 		if ctx.Err() != nil {
 			// database/sql rolled back when ctx ended; say why.
 			return nil, fmt.Errorf("commit: %w", ctx.Err())
 		}
 		return nil, dbError("commit", err)
 	}
-	t.claims.give()
 	if t.enqueued {
 		db.signal()
 	}

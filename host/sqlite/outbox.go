@@ -38,9 +38,7 @@ func outboxColumnsOf(alias string) string {
 	return strings.Join(cols, ", ")
 }
 
-// Enqueue implements host.Tx. With a pool handed over (HandOff), an item
-// that heads an idle queue and is due at once is stored claimed when the
-// pool has a worker for it (preclaim.go).
+// Enqueue implements host.Tx.
 func (t *tx) Enqueue(o *host.OutboxItem) error {
 	if err := o.Validate(); err != nil {
 		return err
@@ -49,31 +47,14 @@ func (t *tx) Enqueue(o *host.OutboxItem) error {
 	if next.IsZero() {
 		next = t.now
 	}
-	// The item heads its queue unless the queue has pending work already.
-	heads, claim, until, due := true, "", int64(0), next.UnixMilli()
-	if t.claims.w != nil && !next.After(t.now) {
-		var queued bool
-		if err := t.tx.QueryRowContext(t.ctx, `SELECT EXISTS (SELECT 1 FROM outbox_queues WHERE queue = ?)`,
-			o.Queue).Scan(&queued); err != nil {
-			return dbError("enqueue", err)
-		}
-		heads = !queued
-		if heads && t.claims.w.Reserve() {
-			claim, until = host.NewID(), t.now.Add(t.lease).UnixMilli()
-			due = until // the queue is due when the lease runs out
-		}
-	}
 	var id int64
 	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO outbox (idem_key, queue, kind, session_id, payload,
-			attempts, next_attempt_at, claimed_until, last_error, state, created_at, updated_at, claim_token)
-		VALUES (?, ?, ?, ?, ?, 0, ?, ?, '', 'pending', ?, ?, ?)
+			attempts, next_attempt_at, claimed_until, last_error, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, 0, ?, 0, '', 'pending', ?, ?)
 		ON CONFLICT (idem_key) DO NOTHING
 		RETURNING id`,
 		o.Key, o.Queue, o.Kind, nullString(o.SessionID), jsonOrNull(o.Payload),
-		next.UnixMilli(), until, t.now.UnixMilli(), t.now.UnixMilli(), claim).Scan(&id)
-	if err != nil && claim != "" {
-		t.claims.w.Unreserve() // nothing stored, nothing claimed
-	}
+		next.UnixMilli(), t.now.UnixMilli(), t.now.UnixMilli()).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		// The key exists: this is a repeat of work already recorded.
 		stored, err := scanOutbox(t.tx.QueryRowContext(t.ctx,
@@ -87,22 +68,14 @@ func (t *tx) Enqueue(o *host.OutboxItem) error {
 	if err != nil {
 		return dbError("enqueue", err)
 	}
-	o.ID, o.Attempts, o.NextAttemptAt, o.LastError, o.State, o.Claim = id, 0, next.UTC().Truncate(time.Millisecond), "", host.OutboxPending, claim
+	// The item heads its queue unless the queue has pending work already.
+	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO outbox_queues (queue, head_id, due_at) VALUES (?, ?, ?)
+		ON CONFLICT (queue) DO NOTHING`, o.Queue, id, next.UnixMilli()); err != nil {
+		return dbError("enqueue", err)
+	}
+	o.ID, o.Attempts, o.NextAttemptAt, o.LastError, o.State = id, 0, next.UTC().Truncate(time.Millisecond), "", host.OutboxPending
 	o.CreatedAt, o.UpdatedAt = t.now, t.now
-	if claim != "" {
-		// Its worker is the transaction's from now: given the item when
-		// the transaction commits, given back when it does not.
-		it := *o
-		t.claims.items = append(t.claims.items, &it)
-	} else {
-		t.enqueued = true
-	}
-	if heads {
-		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO outbox_queues (queue, head_id, due_at) VALUES (?, ?, ?)
-			ON CONFLICT (queue) DO NOTHING`, o.Queue, id, due); err != nil {
-			return dbError("enqueue", err)
-		}
-	}
+	t.enqueued = true
 	return nil
 }
 
@@ -176,21 +149,6 @@ func (db *DB) Complete(ctx context.Context, it *host.OutboxItem) error {
 	r := &txReq{ctx: ctx, done: it}
 	db.submit(r)
 	return r.err
-}
-
-// CompleteNext implements host.NextClaimer: Complete, batched the same
-// way, and in the same write the claim of the queue's new head when it is
-// due (complete.go).
-func (db *DB) CompleteNext(ctx context.Context, it *host.OutboxItem) (*host.OutboxItem, error) {
-	if it.Claim == "" {
-		return nil, unclaimed(it)
-	}
-	r := &txReq{ctx: ctx, done: it, chain: true}
-	db.submit(r)
-	if r.err != nil {
-		return nil, r.err
-	}
-	return r.next, nil
 }
 
 // completeQuery completes one item under its claim, the way finish runs

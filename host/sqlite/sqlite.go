@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/livechatd/livechatd/host"
@@ -58,8 +57,6 @@ type DB struct {
 	wstmts *stmtCache // the writer's prepared statements
 
 	commits committer // Tx calls waiting to be committed together
-
-	workers atomic.Pointer[workersRef] // HandOff's pool (preclaim.go)
 }
 
 var _ host.Store = (*DB)(nil)
@@ -303,20 +300,10 @@ func (db *DB) now() time.Time {
 // tx implements host.Tx. Every time it sets is the one read when the
 // transaction began, so a transaction's rows agree with each other.
 type tx struct {
-	ctx context.Context
-	tx  writeTx
-	now time.Time
-	// enqueued: an item was stored that no worker took (Wake fires).
+	ctx      context.Context
+	tx       writeTx
+	now      time.Time
 	enqueued bool
-	// claims are the items claimed as they were enqueued (preclaim.go);
-	// claims.w is nil when the store claims none.
-	claims preclaim
-	lease  time.Duration
-}
-
-// newTx begins the work of one host.Tx on the writer's transaction.
-func (db *DB) newTx(ctx context.Context, sqlTx *sql.Tx) *tx {
-	return &tx{ctx: ctx, tx: writeTx{sqlTx, db.wstmts}, now: db.now(), claims: preclaim{w: db.handOff()}, lease: db.lease}
 }
 
 var _ host.Tx = (*tx)(nil)

@@ -25,20 +25,3 @@ func TestStore(t *testing.T) {
 		return db
 	})
 }
-
-// TestStorePreclaimer runs the cases of host.Preclaimer against SQLite.
-func TestStorePreclaimer(t *testing.T) {
-	storetest.RunPreclaimer(t, func(t *testing.T, o storetest.Options) storetest.Store {
-		db, err := sqlite.Open(filepath.Join(t.TempDir(), "livechat.db"), sqlite.Options{Lease: o.Lease})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() {
-			if err := db.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-		db.Now = o.Now
-		return db
-	})
-}
