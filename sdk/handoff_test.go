@@ -134,3 +134,23 @@ func TestServeImpliesTypingReadAndCSAT(t *testing.T) {
 		}
 	}
 }
+
+// FileMessage: an image/* attachment is an image message, anything else a
+// file, with the known keys in content; a URL the user could not open is
+// refused.
+func TestFileMessage(t *testing.T) {
+	m, ok := FileMessage(Attachment{URL: "https://cdn.example.com/a.png", Name: "a.png", MIME: "Image/PNG", Size: 2048})
+	if !ok || m.ContentType != "image" || m.Content["url"] != "https://cdn.example.com/a.png" || m.Content["name"] != "a.png" ||
+		m.Content["mime"] != "Image/PNG" || m.Content["size"] != int64(2048) || m.Attachment == nil || m.Attachment.Size != 2048 {
+		t.Errorf("image: %+v %v", m, ok)
+	}
+	m, ok = FileMessage(Attachment{URL: "http://files.example.com/label", Size: -1})
+	if _, named := m.Content["name"]; !ok || m.ContentType != "file" || named || m.Content["size"] != nil || m.Content["mime"] != nil || m.Attachment.Size != 0 {
+		t.Errorf("file without name, type or size: %+v %v", m, ok)
+	}
+	for _, bad := range []string{"", "ftp://example.com/a", "javascript:alert(1)", "/relative/a.png", "https://"} {
+		if _, ok := FileMessage(Attachment{URL: bad}); ok {
+			t.Errorf("%q taken", bad)
+		}
+	}
+}

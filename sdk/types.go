@@ -3,6 +3,8 @@ package sdk
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -387,6 +389,34 @@ type Message struct {
 // Text returns a text message.
 func Text(text string) Message {
 	return Message{ContentType: "text", Content: map[string]any{"text": text}}
+}
+
+// FileMessage is an agent's attachment as the user gets it: content type
+// image for an image/* MIME type and file otherwise, content {url, name,
+// mime, size} with the keys that are known, and Attachment set (a
+// negative size counts as unknown). ok is false when a.URL is not an
+// absolute http or https URL, which the user's channel could not open.
+func FileMessage(a Attachment) (m Message, ok bool) {
+	u, err := url.Parse(a.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Message{}, false
+	}
+	a.Size = max(a.Size, 0)
+	kind := "file"
+	if strings.HasPrefix(strings.ToLower(a.MIME), "image/") {
+		kind = "image"
+	}
+	content := map[string]any{"url": a.URL}
+	if a.Name != "" {
+		content["name"] = a.Name
+	}
+	if a.MIME != "" {
+		content["mime"] = a.MIME
+	}
+	if a.Size > 0 {
+		content["size"] = a.Size
+	}
+	return Message{ContentType: kind, Content: content, Attachment: &a}, true
 }
 
 // PlainText is the message's text as a support agent should read it: the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -92,27 +91,12 @@ func (b *bot) fileNote(ctx context.Context, ticket, requesterID int64, m sdk.Mes
 func fileEvents(session, ref string, c Conversation, author string) []sdk.Event {
 	var out []sdk.Event
 	for i, a := range c.Attachments {
-		u, err := url.Parse(a.AttachmentURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		msg, ok := sdk.FileMessage(sdk.Attachment{URL: a.AttachmentURL, Name: a.Name, MIME: a.ContentType, Size: a.Size})
+		if !ok {
 			continue
 		}
-		kind := "file"
-		if strings.HasPrefix(strings.ToLower(a.ContentType), "image/") {
-			kind = "image"
-		}
-		att := &sdk.Attachment{URL: a.AttachmentURL, Name: a.Name, MIME: a.ContentType, Size: max(a.Size, 0)}
-		content := map[string]any{"url": att.URL}
-		if att.Name != "" {
-			content["name"] = att.Name
-		}
-		if att.MIME != "" {
-			content["mime"] = att.MIME
-		}
-		if att.Size > 0 {
-			content["size"] = att.Size
-		}
-		msg := sdk.Message{ID: fmt.Sprintf("freshdesk-conversation-%d:%d", c.ID, i+1), ContentType: kind, Content: content, Attachment: att,
-			Author: sdk.Author{Type: sdk.AuthorAgent, Name: author}}
+		msg.ID = fmt.Sprintf("freshdesk-conversation-%d:%d", c.ID, i+1)
+		msg.Author = sdk.Author{Type: sdk.AuthorAgent, Name: author}
 		if !c.CreatedAt.IsZero() {
 			msg.Time = c.CreatedAt
 		}

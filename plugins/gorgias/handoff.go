@@ -133,28 +133,6 @@ func (p *Provider) sendFile(ctx context.Context, b *bot, ticketID int64, req sdk
 	return b.post(ctx, ticketID, in)
 }
 
-// fileMessage is an agent's attachment as the user gets it: an image
-// message for an image/* content type, a file message otherwise, with
-// content.url, name and size, and the same in Attachment.
-func fileMessage(u *url.URL, a attachment) sdk.Message {
-	kind := "file"
-	if strings.HasPrefix(strings.ToLower(string(a.ContentType)), "image/") {
-		kind = "image"
-	}
-	att := &sdk.Attachment{URL: u.String(), Name: strings.TrimSpace(string(a.Name)), MIME: strings.TrimSpace(string(a.ContentType)), Size: max(int64(a.Size), 0)}
-	content := map[string]any{"url": att.URL}
-	if att.Name != "" {
-		content["name"] = att.Name
-	}
-	if att.MIME != "" {
-		content["mime"] = att.MIME
-	}
-	if att.Size > 0 {
-		content["size"] = att.Size
-	}
-	return sdk.Message{ContentType: kind, Content: content, Attachment: att}
-}
-
 // joined is the agent-joined event of a ticket's assignee. Its id names
 // the ticket and the agent: the webhook and a read of the ticket give the
 // same, and another agent assigned is a new one. Gorgias's assignee has

@@ -418,11 +418,11 @@ func (h *hook) events() []sdk.Event {
 		out = append(out, sdk.Event{ID: base, Type: sdk.EventAgentMessage, SessionID: h.externalID, Ref: h.ticketID, Message: msg})
 	}
 	for i, a := range h.attachments {
-		u, err := url.Parse(strings.TrimSpace(string(a.URL)))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		msg, ok := sdk.FileMessage(sdk.Attachment{URL: strings.TrimSpace(string(a.URL)), Name: strings.TrimSpace(string(a.Name)),
+			MIME: strings.TrimSpace(string(a.ContentType)), Size: int64(a.Size)})
+		if !ok {
 			continue
 		}
-		msg := fileMessage(u, a)
 		msg.ID, msg.Author, msg.Time = h.messageID, author, at
 		id := ""
 		if base != "" {

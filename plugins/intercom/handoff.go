@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/livechatd/livechatd/plugins/internal/handoff"
@@ -106,27 +105,12 @@ func fileEvents(conv string, pt Part) []sdk.Event {
 	}
 	var out []sdk.Event
 	for i, a := range pt.Attachments {
-		u, err := url.Parse(a.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		msg, ok := sdk.FileMessage(sdk.Attachment{URL: a.URL, Name: a.Name, MIME: a.ContentType, Size: a.Filesize})
+		if !ok {
 			continue
 		}
-		kind := "file"
-		if strings.HasPrefix(strings.ToLower(a.ContentType), "image/") {
-			kind = "image"
-		}
-		att := &sdk.Attachment{URL: a.URL, Name: a.Name, MIME: a.ContentType, Size: max(a.Filesize, 0)}
-		content := map[string]any{"url": att.URL}
-		if att.Name != "" {
-			content["name"] = att.Name
-		}
-		if att.MIME != "" {
-			content["mime"] = att.MIME
-		}
-		if att.Size > 0 {
-			content["size"] = att.Size
-		}
-		msg := sdk.Message{ID: fmt.Sprintf("%s:%d", pt.ID, i+1), ContentType: kind, Content: content, Attachment: att,
-			Author: sdk.Author{Type: sdk.AuthorAgent, Name: pt.Author.Name, ID: pt.Author.ID}}
+		msg.ID = fmt.Sprintf("%s:%d", pt.ID, i+1)
+		msg.Author = sdk.Author{Type: sdk.AuthorAgent, Name: pt.Author.Name, ID: pt.Author.ID}
 		out = append(out, sdk.Event{ID: fmt.Sprintf("part:%s:%d", pt.ID, i+1), Type: sdk.EventAgentMessage, Ref: conv, Message: msg})
 	}
 	return out

@@ -102,27 +102,12 @@ func (p *Provider) fileComment(ctx context.Context, b *bot, m sdk.Message) (stri
 func fileEvents(session, ref string, id int64, as []zdAttachment, author string) []sdk.Event {
 	var out []sdk.Event
 	for i, a := range as {
-		u, err := url.Parse(a.ContentURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		msg, ok := sdk.FileMessage(sdk.Attachment{URL: a.ContentURL, Name: a.FileName, MIME: a.ContentType, Size: a.Size})
+		if !ok {
 			continue
 		}
-		kind := "file"
-		if strings.HasPrefix(strings.ToLower(a.ContentType), "image/") {
-			kind = "image"
-		}
-		att := &sdk.Attachment{URL: a.ContentURL, Name: a.FileName, MIME: a.ContentType, Size: max(a.Size, 0)}
-		content := map[string]any{"url": att.URL}
-		if att.Name != "" {
-			content["name"] = att.Name
-		}
-		if att.MIME != "" {
-			content["mime"] = att.MIME
-		}
-		if att.Size > 0 {
-			content["size"] = att.Size
-		}
-		out = append(out, sdk.Event{ID: fmt.Sprintf("comment:%d:%d", id, i+1), Type: sdk.EventAgentMessage, SessionID: session, Ref: ref,
-			Message: sdk.Message{ContentType: kind, Content: content, Attachment: att, Author: sdk.Author{Type: sdk.AuthorAgent, Name: author}}})
+		msg.Author = sdk.Author{Type: sdk.AuthorAgent, Name: author}
+		out = append(out, sdk.Event{ID: fmt.Sprintf("comment:%d:%d", id, i+1), Type: sdk.EventAgentMessage, SessionID: session, Ref: ref, Message: msg})
 	}
 	return out
 }
